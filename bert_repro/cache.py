@@ -1,0 +1,284 @@
+"""On-disk cache of word-level features: computed once per (model, tokenizer, corpus), reused.
+
+Layout of one entry, ``<cache_dir>/<key>/``::
+
+    meta.json            what made it (model and tokenizer fingerprints, corpus hash,
+                         alignment, dtype, layers, shapes) and the package versions
+    lengths.npy          (n_sentences,) int64 words per sentence
+    layer_000.npy ...    (total_words, hidden) one file per hidden state (0 = embeddings),
+                         sentence i at rows offsets[i]:offsets[i+1]
+
+Writing streams batch by batch into the layer files with positioned writes, so memory stays
+at one batch whatever the corpus size. The entry is built in ``.partial-<key>/`` under an
+exclusive lock and renamed into place when complete: a reader never sees a half-written entry,
+two processes filling the same entry do not collide (the second waits, then reads), and a run
+killed half-way resumes from the last checkpointed batch. Files are plain ``.npy`` read with
+``allow_pickle=False``: loading a cache cannot execute code.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError, DataError
+from .io import atomic_write_json, package_versions, read_json
+from .models import model_fingerprint, tokenizer_fingerprint
+
+ALIGNMENT = "mean-of-wordpieces,no-specials,unk-for-empty/v1"
+CHECKPOINT_SECONDS = 20.0
+
+
+def corpus_fingerprint(sentences: Sequence[Sequence[str]]) -> str:
+    """SHA-256 of the words of every sentence (order and boundaries included)."""
+    h = hashlib.sha256()
+    for s in sentences:
+        h.update(json.dumps(list(s), ensure_ascii=False).encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def feature_key(model, tokenizer, sentences, *, layers: Sequence[int], dtype: str) -> dict:
+    """Everything that changes the cached numbers, and the key derived from it."""
+    parts = {
+        "model": model_fingerprint(model),
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "corpus": corpus_fingerprint(sentences),
+        "n_sentences": len(sentences),
+        "alignment": ALIGNMENT,
+        "dtype": dtype,
+        "layers": list(layers),
+    }
+    parts["key"] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+    return parts
+
+
+class WordFeatureStore:
+    """Read access to a finished cache entry (memory-mapped, nothing loaded eagerly).
+
+    Attributes:
+        path: the entry's folder.
+        layers: the hidden-state indices stored (0 = embedding output).
+        num_layers: how many hidden states are stored (``num_hidden_layers + 1`` by default).
+        hidden_size: vector width.
+        lengths: ``(n_sentences,)`` words per sentence.
+        offsets: ``(n_sentences + 1,)`` row where each sentence starts.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.meta = read_json(self.path / "meta.json")
+        self.key = self.meta["key"]
+        self.layers = tuple(self.meta["layers"])
+        self.num_layers = len(self.layers)
+        self.hidden_size = int(self.meta["hidden_size"])
+        self.dtype = np.dtype(self.meta["dtype"])
+        self.lengths = np.load(self.path / "lengths.npy", allow_pickle=False)
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
+        total = int(self.offsets[-1])
+        expected = total * self.hidden_size * self.dtype.itemsize
+        for k in self.layers:
+            f = self._file(k)
+            if not f.exists() or f.stat().st_size < expected:
+                raise DataError(f"cache entry {self.path} is damaged ({f.name}); delete it")
+
+    def __len__(self) -> int:
+        return int(self.lengths.shape[0])
+
+    def _file(self, k: int) -> Path:
+        return self.path / f"layer_{k:03d}.npy"
+
+    def layer(self, k: int) -> np.ndarray:
+        """``(total_words, hidden)`` memory-mapped vectors of hidden state ``k``."""
+        if k < 0:
+            k += int(self.meta["num_states"])
+        if k not in self.layers:
+            raise ConfigError(f"layer {k} is not in this cache (it holds {list(self.layers)})")
+        return np.load(self._file(k), mmap_mode="r", allow_pickle=False)
+
+    def sentence(self, i: int, k: int) -> np.ndarray:
+        """``(n_words_i, hidden)`` vectors of sentence ``i`` at hidden state ``k``."""
+        return np.asarray(self.layer(k)[self.offsets[i] : self.offsets[i + 1]])
+
+    def sentences(self, k: int) -> list[np.ndarray]:
+        """Views into layer ``k``, one ``(n_words_i, hidden)`` array per sentence."""
+        arr = self.layer(k)
+        return [arr[self.offsets[i] : self.offsets[i + 1]] for i in range(len(self))]
+
+
+def _open_layer_file(path: Path, rows: int, hidden: int, dtype: np.dtype) -> tuple[int, int]:
+    """Create (or reopen) a pre-sized ``.npy`` file; return ``(fd, data_offset)``."""
+    header = {
+        "descr": np.lib.format.dtype_to_descr(dtype),
+        "fortran_order": False,
+        "shape": (rows, hidden),
+    }
+    if not path.exists():
+        with open(path, "wb") as f:
+            np.lib.format.write_array_header_1_0(f, header)
+            offset = f.tell()
+            f.truncate(offset + rows * hidden * dtype.itemsize)
+    with open(path, "rb") as f:
+        np.lib.format.read_magic(f)
+        np.lib.format.read_array_header_1_0(f)
+        offset = f.tell()
+    return os.open(path, os.O_RDWR), offset
+
+
+def cached_word_features(
+    model,
+    tokenizer,
+    sentences: Sequence[Sequence[str]],
+    cache_dir: str | os.PathLike,
+    *,
+    batch_size: int = 32,
+    dtype: str = "float32",
+    layers=None,
+    strategy=None,
+    jit_compile: bool = False,
+    progress: bool = True,
+) -> WordFeatureStore:
+    """Word features of ``sentences`` for every layer, from the cache or computed into it.
+
+    Args:
+        model, tokenizer: see :func:`bert_repro.models.load_bert`.
+        sentences: lists of words (e.g. CoNLL-U forms).
+        cache_dir: folder holding cache entries (created if missing).
+        batch_size: sentences per extraction batch.
+        dtype: ``"float32"`` or ``"float16"`` (half the disk, see the README for its effect).
+        layers: hidden-state indices to store (default all ``num_hidden_layers + 1``).
+
+    Returns:
+        A :class:`WordFeatureStore` over the finished entry.
+    """
+    from .errors import check_choice
+    from .features import iter_word_batches, resolve_layers
+
+    check_choice("dtype", dtype, ("float32", "float16"))
+    sentences = [list(s) for s in sentences]
+    if not sentences:
+        raise DataError("no sentences to extract features for")
+    num_states = int(model.config.num_hidden_layers) + 1
+    layers = resolve_layers(layers, num_states)
+    ident = feature_key(model, tokenizer, sentences, layers=layers, dtype=dtype)
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    final = cache_dir / ident["key"]
+    if (final / "meta.json").exists():
+        return WordFeatureStore(final)
+
+    lock_path = cache_dir / f".lock-{ident['key']}"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process filling this entry: wait for it
+        try:
+            if (final / "meta.json").exists():
+                return WordFeatureStore(final)
+            _fill(
+                final,
+                ident,
+                model,
+                tokenizer,
+                sentences,
+                layers,
+                num_states,
+                dtype,
+                batch_size=batch_size,
+                strategy=strategy,
+                jit_compile=jit_compile,
+                progress=progress,
+                iter_word_batches=iter_word_batches,
+            )
+        finally:  # the lock file stays: unlinking it would let a third process lock a new one
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return WordFeatureStore(final)
+
+
+def _fill(
+    final,
+    ident,
+    model,
+    tokenizer,
+    sentences,
+    layers,
+    num_states,
+    dtype,
+    *,
+    batch_size,
+    strategy,
+    jit_compile,
+    progress,
+    iter_word_batches,
+):
+    partial = final.with_name(f".partial-{ident['key']}")
+    partial.mkdir(exist_ok=True)
+    lengths = np.array([len(s) for s in sentences], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    hidden = int(model.config.hidden_size)
+    np_dtype = np.dtype(dtype)
+    done_file = partial / "done.npy"
+    done = np.zeros(len(sentences), dtype=bool)
+    if done_file.exists():
+        done = np.load(done_file, allow_pickle=False)
+    todo = np.flatnonzero(~done)
+    files = [
+        _open_layer_file(partial / f"layer_{k:03d}.npy", int(offsets[-1]), hidden, np_dtype)
+        for k in layers
+    ]
+    row_bytes = hidden * np_dtype.itemsize
+
+    def checkpoint():
+        for fd, _ in files:
+            os.fsync(fd)
+        tmp = partial / "done.tmp.npy"
+        np.save(tmp, done)
+        os.replace(tmp, done_file)
+
+    try:
+        last = time.monotonic()
+        todo_sentences = [sentences[i] for i in todo]
+        for index, n_words, out in iter_word_batches(
+            model,
+            tokenizer,
+            todo_sentences,
+            batch_size=batch_size,
+            layers=layers,
+            strategy=strategy,
+            jit_compile=jit_compile,
+            progress=progress,
+        ):
+            block = out.astype(np_dtype, copy=False)
+            for row, j in enumerate(index):
+                i = int(todo[int(j)])
+                n = int(n_words[row])
+                for (fd, data_offset), vectors in zip(files, block[:, row, :n], strict=True):
+                    os.pwrite(
+                        fd,
+                        np.ascontiguousarray(vectors).tobytes(),
+                        data_offset + int(offsets[i]) * row_bytes,
+                    )
+                done[i] = True
+            if time.monotonic() - last > CHECKPOINT_SECONDS:
+                checkpoint()
+                last = time.monotonic()
+        checkpoint()
+    finally:
+        for fd, _ in files:
+            os.close(fd)
+    np.save(partial / "lengths.npy", lengths)
+    meta = dict(
+        ident,
+        hidden_size=hidden,
+        num_states=num_states,
+        total_words=int(offsets[-1]),
+        versions=package_versions(),
+    )
+    atomic_write_json(partial / "meta.json", meta)
+    done_file.unlink()
+    os.replace(partial, final)

@@ -1,0 +1,49 @@
+"""The package's own errors: each names the problem and, where there is one, the fix.
+
+The command line prints ``str(error)`` on one line and exits non-zero; a stack trace is shown
+only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class BertReproError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class DataError(BertReproError, ValueError):
+    """Bad input data: names the file, the line (1-based) and the reason when they are known."""
+
+    def __init__(
+        self, reason: str, *, path: str | os.PathLike | None = None, line: int | None = None
+    ):
+        self.reason = reason
+        self.path = None if path is None else os.fspath(path)
+        self.line = line
+        where = ""
+        if self.path is not None:
+            where = self.path if line is None else f"{self.path}:{line}"
+        elif line is not None:
+            where = f"line {line}"
+        super().__init__(f"{where}: {reason}" if where else reason)
+
+
+class InputTooLongError(DataError):
+    """A text or sentence has more wordpieces than the model accepts."""
+
+
+class ModelError(BertReproError):
+    """A model cannot be loaded, or models that must match do not."""
+
+
+class ConfigError(BertReproError, ValueError):
+    """An option has a value outside the valid ones (the message lists them)."""
+
+
+def check_choice(name: str, value: object, valid: tuple | list) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is one of ``valid``, listing the valid ones."""
+    if value not in valid:
+        options = ", ".join(repr(v) for v in valid)
+        raise ConfigError(f"{name}={value!r} is not valid; choose one of {options}")

@@ -1,0 +1,318 @@
+"""The one extraction path: every hidden state of every layer, batched, compiled, distributable.
+
+All of bert_repro (comparator, probes, embeddings) runs BERT through :class:`Extractor`: texts
+are tokenised once, batched by length (:mod:`bert_repro.pipeline`), and each batch goes through
+a ``tf.function`` (optionally XLA-compiled) that returns the selected hidden states, already
+pooled into words when the input is pre-split sentences. Under a ``tf.distribute.Strategy`` the
+batch is split across replicas and the results are gathered back in corpus order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from .errors import ConfigError
+from .models import check_compatible
+from .pipeline import Encoded, encode_texts, encode_words, make_dataset, max_model_length
+
+
+def resolve_layers(layers: int | Sequence[int] | None, num_states: int) -> tuple[int, ...]:
+    """Normalise layer indices into ``0..num_states-1`` (negative ones count from the top).
+
+    ``num_states`` is ``num_hidden_layers + 1``: index 0 is the embedding output, index ``k``
+    the output of encoder layer ``k``. ``None`` selects all of them.
+
+    Raises:
+        ConfigError: an index is out of range or not an int.
+    """
+    if layers is None:
+        return tuple(range(num_states))
+    if isinstance(layers, (int, np.integer)):
+        layers = [int(layers)]
+    out = []
+    for k in layers:
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+            raise ConfigError(f"layer indices must be ints, got {k!r}")
+        j = int(k) + num_states if k < 0 else int(k)
+        if not 0 <= j < num_states:
+            raise ConfigError(
+                f"layer {k} does not exist: this model has hidden states 0..{num_states - 1} "
+                f"(0 = embedding output, {num_states - 1} = last encoder layer)"
+            )
+        out.append(j)
+    return tuple(out)
+
+
+class Extractor:
+    """Compiled forward pass of a TFBertModel returning selected hidden states.
+
+    Args:
+        model: a ``TFBertModel`` (variables created in ``strategy``'s scope when one is given).
+        layers: hidden-state indices to return (see :func:`resolve_layers`); default all.
+        words: pool wordpieces into words inside the compiled function (inputs then carry
+            ``word_index`` and ``word_mask``, see :func:`bert_repro.pipeline.pad_batch`).
+        jit_compile: compile with XLA (one compilation per distinct padded shape).
+        strategy: a ``tf.distribute.Strategy`` to split each batch across its replicas.
+
+    Calling it on a padded batch returns ``(K, B, T, H)`` float32 hidden states, or
+    ``(K, B, W, H)`` word vectors (mean of each word's wordpieces) with ``words=True``,
+    where ``K = len(layers)``.
+    """
+
+    def __init__(self, model, *, layers=None, words=False, jit_compile=False, strategy=None):
+        import tensorflow as tf
+
+        self.model = model
+        self.num_states = int(model.config.num_hidden_layers) + 1
+        self.layers = resolve_layers(layers, self.num_states)
+        self.words = bool(words)
+        self.strategy = strategy
+        keys = ["input_ids", "attention_mask", "token_type_ids"]
+        keys += ["word_index", "word_mask"] if self.words else []
+        # One signature with unknown batch and length: traced once. Under XLA each distinct
+        # padded shape still compiles once (padding to multiples of 8 keeps those few).
+        signature = [{k: tf.TensorSpec((None, None), tf.int32) for k in keys}]
+        self._fn = tf.function(
+            self._forward, input_signature=signature, jit_compile=bool(jit_compile)
+        )
+        if strategy is not None:
+            # Per-replica inputs cannot match a plain TensorSpec signature: retrace by shape.
+            self._dist = tf.function(
+                lambda b: strategy.run(self._forward, args=(b,)), reduce_retracing=True
+            )
+
+    def _forward(self, batch):
+        import tensorflow as tf
+
+        out = self.model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            token_type_ids=batch["token_type_ids"],
+            output_hidden_states=True,
+            training=False,
+        )
+        hs = tf.stack([out.hidden_states[k] for k in self.layers], axis=0)  # (K, B, T, H)
+        hs = tf.cast(hs, tf.float32)
+        if not self.words:
+            return hs
+        n_words = tf.shape(batch["word_mask"])[1]
+        onehot = tf.one_hot(batch["word_index"], depth=n_words, dtype=hs.dtype)  # (B, T, W)
+        counts = tf.reduce_sum(onehot, axis=1)  # (B, W)
+        summed = tf.einsum("btw,kbth->kbwh", onehot, hs)  # (K, B, W, H)
+        return summed / tf.maximum(counts, 1.0)[None, :, :, None]
+
+    def run(self, batch) -> tuple[np.ndarray, np.ndarray]:
+        """Run one batch (dict of tensors).
+
+        Returns:
+            ``(outputs, index)``: outputs ``(K, B, T|W, H)`` and ``index`` ``(B,)``, in
+            matching order (under a strategy, the replicas' rows are concatenated).
+        """
+        feed = {k: v for k, v in batch.items() if k != "index"}
+        if self.strategy is None:
+            return self._fn(feed).numpy(), np.asarray(batch["index"])
+        per_replica = self._dist(feed)
+        outs = self.strategy.experimental_local_results(per_replica)
+        idx = self.strategy.experimental_local_results(batch["index"])
+        outs = np.concatenate([o.numpy() for o in outs], axis=1)
+        return outs, np.concatenate([np.asarray(i) for i in idx])
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total, disable=not enabled or total <= 1, desc=desc, unit="batch", leave=False
+    )
+
+
+def _dataset(items: Sequence[Encoded], tokenizer, batch_size: int, strategy, max_length: int):
+    ds = make_dataset(
+        items, batch_size, pad_id=int(tokenizer.pad_token_id or 0), max_length=max_length
+    )
+    if strategy is not None:
+        ds = strategy.experimental_distribute_dataset(ds)
+    return ds
+
+
+def _iter_runs(extractors, items, tokenizer, batch_size, strategy, progress, desc):
+    """Yield ``(batch_numpy, [outputs per extractor], index)`` over the length-sorted plan."""
+    n_batches = -(-len(items) // batch_size)
+    max_length = max_model_length(tokenizer, extractors[0].model)
+    with _progress(n_batches, progress, desc) as bar:
+        for batch in _dataset(items, tokenizer, batch_size, strategy, max_length):
+            outs = []
+            index = None
+            for ex in extractors:
+                o, index = ex.run(batch)
+                outs.append(o)
+            if strategy is None:
+                host = {k: v.numpy() for k, v in batch.items()}
+            else:  # the global batch was split by rows: concatenate the replicas' rows back
+                host = {
+                    k: np.concatenate([t.numpy() for t in strategy.experimental_local_results(v)])
+                    for k, v in batch.items()
+                }
+            bar.update(1)
+            yield host, outs, index
+
+
+def _check_batch_size(batch_size: int) -> int:
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
+    return int(batch_size)
+
+
+def iter_batches(
+    models,
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 32,
+    layers=None,
+    strategy=None,
+    jit_compile: bool = False,
+    progress: bool = True,
+) -> Iterator[tuple[dict[str, np.ndarray], list[np.ndarray]]]:
+    """Run one or more compatible models over the same length-sorted batches of ``texts``.
+
+    Each batch is computed once per model, so comparing a base with N fine-tuned models costs
+    N + 1 passes; nothing is kept after the batch is yielded (memory stays bounded).
+
+    Args:
+        models: a TFBertModel or a list of them (same layer count, width and vocabulary).
+        tokenizer: the fast tokenizer shared by the models.
+        texts: raw strings.
+
+    Yields:
+        ``(batch, outputs)``: ``batch`` holds NumPy ``input_ids``/``attention_mask`` ``(B, T)``
+        and ``index`` ``(B,)`` (positions in ``texts``); ``outputs[m]`` is model ``m``'s
+        ``(K, B, T, H)`` hidden states for the selected layers. Padding positions have
+        ``attention_mask == 0`` and must be ignored.
+    """
+    models = list(models) if isinstance(models, (list, tuple)) else [models]
+    batch_size = _check_batch_size(batch_size)
+    check_compatible(models[0], models[1:], tokenizer)
+    items = encode_texts(tokenizer, texts, max_length=max_model_length(tokenizer, models[0]))
+    if not items:
+        return
+    extractors = [
+        Extractor(m, layers=layers, jit_compile=jit_compile, strategy=strategy) for m in models
+    ]
+    for host, outs, index in _iter_runs(
+        extractors, items, tokenizer, batch_size, strategy, progress, "hidden states"
+    ):
+        host["index"] = index
+        yield host, outs
+
+
+def hidden_states(
+    model,
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 32,
+    layers=None,
+    strategy=None,
+    jit_compile: bool = False,
+    progress: bool = True,
+) -> list[np.ndarray]:
+    """Hidden states of every text, all layers, the wordpieces the model sees.
+
+    Args:
+        model: a ``TFBertModel`` (see :func:`bert_repro.models.load_bert`).
+        tokenizer: its fast tokenizer.
+        texts: raw strings; each must fit the model (else :class:`InputTooLongError` names it).
+        batch_size: texts per batch (batches are formed over the texts sorted by length).
+        layers: hidden-state indices to keep (0 = embedding output); default all.
+        strategy: optional ``tf.distribute.Strategy`` (load the model in its scope).
+        jit_compile: XLA-compile the forward pass.
+        progress: show a progress bar for runs of more than one batch.
+
+    Returns:
+        One ``(K, n_wordpieces, hidden)`` float32 array per text, in input order, where
+        ``K = num_hidden_layers + 1`` (or ``len(layers)``) and the wordpieces include
+        ``[CLS]`` and ``[SEP]``; no padding.
+    """
+    result: list[np.ndarray | None] = [None] * len(texts)
+    for batch, (out,) in iter_batches(
+        model,
+        tokenizer,
+        texts,
+        batch_size=batch_size,
+        layers=layers,
+        strategy=strategy,
+        jit_compile=jit_compile,
+        progress=progress,
+    ):
+        lengths = batch["attention_mask"].sum(axis=1)
+        for row, i in enumerate(batch["index"]):
+            result[int(i)] = np.ascontiguousarray(out[:, row, : lengths[row]])
+    return result  # type: ignore[return-value]
+
+
+def iter_word_batches(
+    model,
+    tokenizer,
+    sentences: Sequence[Sequence[str]],
+    *,
+    batch_size: int = 32,
+    layers=None,
+    strategy=None,
+    jit_compile: bool = False,
+    progress: bool = True,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Word vectors of pre-split sentences, batch by batch (bounded memory).
+
+    Yields:
+        ``(index, n_words, vectors)``: sentence positions ``(B,)``, their word counts ``(B,)``
+        and ``(K, B, W, H)`` word vectors (mean of each word's wordpieces; ``[CLS]``/``[SEP]``
+        excluded; rows beyond a sentence's word count are padding).
+    """
+    batch_size = _check_batch_size(batch_size)
+    items = encode_words(tokenizer, sentences, max_length=max_model_length(tokenizer, model))
+    if not items:
+        return
+    ex = Extractor(model, layers=layers, words=True, jit_compile=jit_compile, strategy=strategy)
+    for _, (out,), index in _iter_runs(
+        [ex], items, tokenizer, batch_size, strategy, progress, "word features"
+    ):
+        n_words = np.array([items[int(i)].n_words for i in index], dtype=np.int64)
+        yield index, n_words, out
+
+
+def word_features(
+    model,
+    tokenizer,
+    sentences: Sequence[Sequence[str]],
+    *,
+    batch_size: int = 32,
+    layers=None,
+    strategy=None,
+    jit_compile: bool = False,
+    progress: bool = True,
+) -> list[np.ndarray]:
+    """Word-level features of pre-split sentences (e.g. CoNLL-U words), all layers.
+
+    Each word's vector is the mean of its wordpieces' vectors; ``[CLS]`` and ``[SEP]`` are
+    excluded (Hewitt & Manning 2019 align subwords to words the same way).
+
+    Returns:
+        One ``(K, n_words, hidden)`` float32 array per sentence, in input order.
+    """
+    result: list[np.ndarray | None] = [None] * len(sentences)
+    for index, n_words, out in iter_word_batches(
+        model,
+        tokenizer,
+        sentences,
+        batch_size=batch_size,
+        layers=layers,
+        strategy=strategy,
+        jit_compile=jit_compile,
+        progress=progress,
+    ):
+        for row, i in enumerate(index):
+            result[int(i)] = np.ascontiguousarray(out[:, row, : n_words[row]])
+    return result  # type: ignore[return-value]

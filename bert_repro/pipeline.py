@@ -1,0 +1,249 @@
+"""Tokenise, align wordpieces to words, batch by length, pad, and stream as tf.data.
+
+Texts are tokenised once with the fast (Rust) tokenizer; batches are planned over the texts
+sorted by length so that little padding is computed, padded to a multiple of
+``pad_multiple`` (few distinct shapes, so compiled calls are reused), and produced by a
+``tf.data`` pipeline that prefetches the next batch while the model runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import DataError, InputTooLongError
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One tokenised text.
+
+    Attributes:
+        input_ids: ``(T,)`` int32 wordpiece ids including ``[CLS]`` and ``[SEP]``.
+        word_index: ``(T,)`` int32, the 0-based word each wordpiece belongs to, ``-1`` for
+            special tokens (only for pre-split sentences; ``None`` for raw texts).
+        n_words: number of words (0 for raw texts).
+    """
+
+    input_ids: np.ndarray
+    word_index: np.ndarray | None = None
+    n_words: int = 0
+
+    def __len__(self) -> int:
+        return int(self.input_ids.shape[0])
+
+
+def max_model_length(tokenizer, model=None) -> int:
+    """Largest number of wordpieces (specials included) the model accepts."""
+    limit = int(tokenizer.model_max_length)
+    if model is not None:
+        limit = min(limit, int(model.config.max_position_embeddings))
+    return limit
+
+
+def _preview(text: str, n: int = 60) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _check_lengths(lengths: Sequence[int], max_length: int, items, what: str) -> None:
+    too_long = [i for i, n in enumerate(lengths) if n > max_length]
+    if too_long:
+        i = too_long[0]
+        more = f" ({len(too_long)} {what}s in all are too long)" if len(too_long) > 1 else ""
+        raise InputTooLongError(
+            f"{what} {i} ({_preview(items[i] if isinstance(items[i], str) else ' '.join(items[i]))!r}) "
+            f"has {lengths[i]} wordpieces with [CLS]/[SEP], more than the model's maximum of "
+            f"{max_length}{more}. Split it into shorter pieces (e.g. sentences) or drop it; "
+            "nothing is truncated silently."
+        )
+
+
+def encode_texts(
+    tokenizer, texts: Sequence[str], *, max_length: int | None = None
+) -> list[Encoded]:
+    """Tokenise raw texts (with ``[CLS]``/``[SEP]``).
+
+    Raises:
+        DataError: a text is not a string.
+        InputTooLongError: a text exceeds ``max_length`` (default: the tokenizer's maximum).
+    """
+    texts = list(texts)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise DataError(f"text {i} is a {type(t).__name__}, not a str")
+    if not texts:
+        return []
+    ids = tokenizer(
+        texts,
+        add_special_tokens=True,
+        truncation=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+        verbose=False,
+    )["input_ids"]
+    max_length = max_length or max_model_length(tokenizer)
+    _check_lengths([len(x) for x in ids], max_length, texts, "text")
+    return [Encoded(np.asarray(x, dtype=np.int32)) for x in ids]
+
+
+def encode_words(
+    tokenizer, sentences: Sequence[Sequence[str]], *, max_length: int | None = None
+) -> list[Encoded]:
+    """Tokenise pre-split sentences and map every wordpiece to its word.
+
+    A word that the tokenizer turns into no wordpiece at all (e.g. only control or zero-width
+    characters) is given the tokenizer's ``[UNK]`` token, so every word has at least one piece
+    and word indices stay aligned with the input words.
+
+    Raises:
+        DataError: a sentence is empty or not a list of strings.
+        InputTooLongError: a sentence exceeds ``max_length`` wordpieces.
+    """
+    sentences = [list(s) for s in sentences]
+    for i, s in enumerate(sentences):
+        if not s:
+            raise DataError(f"sentence {i} has no words")
+        if not all(isinstance(w, str) for w in s):
+            raise DataError(f"sentence {i} is not a list of strings")
+    if not sentences:
+        return []
+    batch = tokenizer(
+        sentences,
+        is_split_into_words=True,
+        add_special_tokens=True,
+        truncation=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+        verbose=False,
+    )
+    out: list[Encoded] = []
+    for i, sent in enumerate(sentences):
+        ids = batch["input_ids"][i]
+        wids = batch.word_ids(i)
+        present = {w for w in wids if w is not None}
+        if len(present) != len(sent):
+            fixed = [w if j in present else tokenizer.unk_token for j, w in enumerate(sent)]
+            one = tokenizer(
+                fixed, is_split_into_words=True, add_special_tokens=True, truncation=False
+            )
+            ids, wids = one["input_ids"], one.word_ids()
+        word_index = np.array([-1 if w is None else w for w in wids], dtype=np.int32)
+        out.append(Encoded(np.asarray(ids, dtype=np.int32), word_index, len(sent)))
+    max_length = max_length or max_model_length(tokenizer)
+    _check_lengths([len(e) for e in out], max_length, sentences, "sentence")
+    return out
+
+
+def plan_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Group item indices into batches of similar length (longest first).
+
+    Sorting by length before cutting batches keeps padding small; the order inside equal
+    lengths is the input order, so the plan is deterministic.
+
+    Returns:
+        A list of index arrays, each at most ``batch_size`` long, covering every item once.
+    """
+    if batch_size < 1:
+        raise DataError(f"batch_size must be at least 1, got {batch_size}")
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return ((n + multiple - 1) // multiple) * multiple
+
+
+def pad_batch(
+    items: Sequence[Encoded],
+    index: np.ndarray,
+    *,
+    pad_id: int = 0,
+    pad_multiple: int = 8,
+    max_length: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Right-pad a batch of encoded items into arrays.
+
+    Returns:
+        ``input_ids``, ``attention_mask``, ``token_type_ids``: ``(B, T)`` int32;
+        ``index``: ``(B,)`` int64 positions of the items in the corpus; and for word-aligned
+        items ``word_index`` ``(B, T)`` int32 (``-1`` on specials and padding) and
+        ``word_mask`` ``(B, W)`` int32 (1 on real words).
+    """
+    longest = max(len(items[i]) for i in index)
+    t = _round_up(longest, pad_multiple)
+    if max_length is not None:
+        t = min(t, max(max_length, longest))
+    b = len(index)
+    ids = np.full((b, t), pad_id, dtype=np.int32)
+    mask = np.zeros((b, t), dtype=np.int32)
+    for row, i in enumerate(index):
+        n = len(items[i])
+        ids[row, :n] = items[i].input_ids
+        mask[row, :n] = 1
+    out = {
+        "input_ids": ids,
+        "attention_mask": mask,
+        "token_type_ids": np.zeros_like(ids),
+        "index": np.asarray(index, dtype=np.int64),
+    }
+    if items[index[0]].word_index is not None:
+        w = _round_up(max(items[i].n_words for i in index), pad_multiple)
+        word_index = np.full((b, t), -1, dtype=np.int32)
+        word_mask = np.zeros((b, w), dtype=np.int32)
+        for row, i in enumerate(index):
+            n = len(items[i])
+            word_index[row, :n] = items[i].word_index
+            word_mask[row, : items[i].n_words] = 1
+        out["word_index"] = word_index
+        out["word_mask"] = word_mask
+    return out
+
+
+def iter_padded(
+    items: Sequence[Encoded],
+    batch_size: int,
+    *,
+    pad_id: int = 0,
+    pad_multiple: int = 8,
+    max_length: int | None = None,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Padded batches of ``items`` in the length-sorted plan (NumPy, no TensorFlow)."""
+    for index in plan_batches([len(e) for e in items], batch_size):
+        yield pad_batch(
+            items, index, pad_id=pad_id, pad_multiple=pad_multiple, max_length=max_length
+        )
+
+
+def make_dataset(
+    items: Sequence[Encoded],
+    batch_size: int,
+    *,
+    pad_id: int = 0,
+    pad_multiple: int = 8,
+    max_length: int | None = None,
+    prefetch: int = 2,
+):
+    """A ``tf.data.Dataset`` of padded batches (dicts, see :func:`pad_batch`), prefetched."""
+    import tensorflow as tf
+
+    words = bool(items) and items[0].word_index is not None
+    spec = {
+        "input_ids": tf.TensorSpec((None, None), tf.int32),
+        "attention_mask": tf.TensorSpec((None, None), tf.int32),
+        "token_type_ids": tf.TensorSpec((None, None), tf.int32),
+        "index": tf.TensorSpec((None,), tf.int64),
+    }
+    if words:
+        spec["word_index"] = tf.TensorSpec((None, None), tf.int32)
+        spec["word_mask"] = tf.TensorSpec((None, None), tf.int32)
+
+    def gen():
+        yield from iter_padded(
+            items, batch_size, pad_id=pad_id, pad_multiple=pad_multiple, max_length=max_length
+        )
+
+    ds = tf.data.Dataset.from_generator(gen, output_signature=spec)
+    return ds.prefetch(prefetch)

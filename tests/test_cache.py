@@ -1,0 +1,91 @@
+"""The word-feature cache: equal to direct extraction, hit when unchanged, refused otherwise,
+resumed after an interruption."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bert_repro.features as features
+from bert_repro.cache import cached_word_features
+from bert_repro.features import word_features
+from bert_repro.models import load_bert
+
+SENTS = [
+    ["the", "dog", "is", "good"],
+    ["coding", "python", "code", ",", "debugging", "!"],
+    ["a"],
+    ["the", "bank", "of", "the", "river", "had", "money"],
+    ["we", "said", "no"],
+] * 3
+
+
+def test_cache_equals_direct_extraction_and_is_hit_the_second_time(
+    tiny_bert, tmp_path, monkeypatch
+):
+    model, tok = tiny_bert
+    store = cached_word_features(model, tok, SENTS, tmp_path, batch_size=4, progress=False)
+    ref = word_features(model, tok, SENTS, progress=False)
+    assert store.num_layers == 3 and len(store) == len(SENTS)
+    assert store.lengths.tolist() == [len(s) for s in SENTS]
+    for i, r in enumerate(ref):
+        for k in range(3):
+            np.testing.assert_allclose(store.sentence(i, k), r[k], atol=1e-6)
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed although cached")
+
+    monkeypatch.setattr(features, "iter_word_batches", boom)
+    again = cached_word_features(model, tok, SENTS, tmp_path, batch_size=4, progress=False)
+    assert again.path == store.path
+
+
+def test_cache_is_refused_when_model_or_corpus_changes(tiny_bert_dir, tmp_path):
+    model, tok = load_bert(tiny_bert_dir)
+    a = cached_word_features(model, tok, SENTS, tmp_path, progress=False)
+    b = cached_word_features(model, tok, SENTS[:-1], tmp_path, progress=False)
+    assert a.path != b.path
+    w = next(v for v in model.weights if "layer_._1/output/dense/bias" in v.name)
+    w.assign(w.numpy() + 0.5)
+    c = cached_word_features(model, tok, SENTS, tmp_path, progress=False)
+    assert c.path != a.path
+    assert not np.allclose(c.layer(2), a.layer(2))
+
+
+def test_float16_cache_is_close_to_float32(tiny_bert, tmp_path):
+    model, tok = tiny_bert
+    a = cached_word_features(model, tok, SENTS, tmp_path, progress=False)
+    h = cached_word_features(model, tok, SENTS, tmp_path, dtype="float16", progress=False)
+    assert h.layer(1).dtype == np.float16
+    np.testing.assert_allclose(h.layer(1).astype(np.float32), a.layer(1), atol=5e-3, rtol=5e-3)
+
+
+def test_interrupted_fill_resumes_without_recomputing(tiny_bert, tmp_path, monkeypatch):
+    import bert_repro.cache as cache
+
+    model, tok = tiny_bert
+    monkeypatch.setattr(cache, "CHECKPOINT_SECONDS", 0.0)  # checkpoint after every batch
+    real = features.iter_word_batches
+    seen = []
+
+    def dies_after_two(*args, **kwargs):
+        for n, item in enumerate(real(*args, **kwargs)):
+            if n == 2:
+                raise KeyboardInterrupt
+            yield item
+
+    monkeypatch.setattr(features, "iter_word_batches", dies_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        cached_word_features(model, tok, SENTS, tmp_path, batch_size=4, progress=False)
+    assert not any(p.name[0] != "." for p in tmp_path.iterdir())  # no finished entry
+
+    def counting(model_, tok_, sentences, **kwargs):
+        seen.append(len(sentences))
+        yield from real(model_, tok_, sentences, **kwargs)
+
+    monkeypatch.setattr(features, "iter_word_batches", counting)
+    store = cached_word_features(model, tok, SENTS, tmp_path, batch_size=4, progress=False)
+    assert seen == [len(SENTS) - 8]  # the two finished batches of 4 were not redone
+    ref = word_features(model, tok, SENTS, progress=False)
+    for i, r in enumerate(ref):
+        np.testing.assert_allclose(store.sentence(i, 2), r[2], atol=1e-6)

@@ -1,0 +1,69 @@
+"""Model loading: folders (TF h5, TF and PyTorch safetensors), the offline default, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bert_repro.errors import ModelError
+from bert_repro.models import check_compatible, load_bert, model_dims, model_fingerprint
+
+
+def test_tiny_folder_loads_with_all_hidden_states(tiny_bert):
+    model, tok = tiny_bert
+    assert model.config.output_hidden_states
+    assert tok.is_fast
+    assert model_dims(model) == (2, 32)
+    out = model(**tok(["the dog"], return_tensors="tf"))
+    assert len(out.hidden_states) == 3
+
+
+def test_tf_safetensors_folder_round_trips(tiny_bert, tmp_path):
+    model, tok = tiny_bert
+    model.save_pretrained(tmp_path, safe_serialization=True)
+    tok.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+    again, _ = load_bert(tmp_path)
+    assert model_fingerprint(again) == model_fingerprint(model)
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        load_bert(tmp_path / "nope")
+
+
+def test_folder_without_weights_names_what_it_found(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(ModelError, match="never loaded"):
+        load_bert(tmp_path)
+
+
+def test_hub_name_offline_says_how_to_pass_a_folder(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match="pass the folder"):
+        load_bert("bert-base-uncased-does-not-exist")
+
+
+def test_incompatible_models_are_refused(tiny_bert, tmp_path):
+    from conftest import build_tiny_bert
+
+    other, _ = load_bert(build_tiny_bert(tmp_path / "three", num_layers=3))
+    with pytest.raises(ModelError, match="num_hidden_layers"):
+        check_compatible(tiny_bert[0], [other], names=["three-layer"])
+
+
+def test_fingerprint_changes_with_weights(tiny_bert_dir):
+    model, _ = load_bert(tiny_bert_dir)
+    before = model_fingerprint(model)
+    w = next(v for v in model.weights if "layer_._1/output/dense/bias" in v.name)
+    w.assign(w.numpy() + np.float32(1e-3))
+    assert model_fingerprint(model) != before
+
+
+@pytest.mark.integration
+def test_offline_default_is_minilm_from_pytorch_safetensors(minilm):
+    model, tok = minilm
+    assert model_dims(model) == (6, 384)
+    assert model.config.vocab_size == 30522 == len(tok)
+    assert tok.model_max_length == 512
