@@ -13,7 +13,6 @@ import sys
 
 # (module, what it adds) — each module defines add_parser(subparsers).
 AREAS = (
-    ("bert_repro.extract_cli", "extract"),
     ("bert_repro.plot.cli", "compare"),
     ("bert_repro.probe.cli", "probe"),
     ("bert_repro.finetune.cli", "finetune"),

@@ -9,6 +9,7 @@ batch is split across replicas and the results are gathered back in corpus order
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -120,6 +121,25 @@ class Extractor:
         return outs, np.concatenate([np.asarray(i) for i in idx])
 
 
+_EXTRACTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def get_extractor(model, *, layers=None, words=False, jit_compile=False, strategy=None):
+    """The :class:`Extractor` for these settings, built once per model and reused.
+
+    Building one traces the model (seconds); reusing it makes repeated calls on the same
+    model (a notebook cell run again, a sweep over corpora) pay that only once.
+    """
+    num_states = int(model.config.num_hidden_layers) + 1
+    key = (resolve_layers(layers, num_states), bool(words), bool(jit_compile), id(strategy))
+    per_model = _EXTRACTORS.setdefault(model, {})
+    if key not in per_model:
+        per_model[key] = Extractor(
+            model, layers=layers, words=words, jit_compile=jit_compile, strategy=strategy
+        )
+    return per_model[key]
+
+
 def _progress(total: int, enabled: bool, desc: str):
     from tqdm.auto import tqdm
 
@@ -199,7 +219,7 @@ def iter_batches(
     if not items:
         return
     extractors = [
-        Extractor(m, layers=layers, jit_compile=jit_compile, strategy=strategy) for m in models
+        get_extractor(m, layers=layers, jit_compile=jit_compile, strategy=strategy) for m in models
     ]
     for host, outs, index in _iter_runs(
         extractors, items, tokenizer, batch_size, strategy, progress, "hidden states"
@@ -275,7 +295,7 @@ def iter_word_batches(
     items = encode_words(tokenizer, sentences, max_length=max_model_length(tokenizer, model))
     if not items:
         return
-    ex = Extractor(model, layers=layers, words=True, jit_compile=jit_compile, strategy=strategy)
+    ex = get_extractor(model, layers=layers, words=True, jit_compile=jit_compile, strategy=strategy)
     for _, (out,), index in _iter_runs(
         [ex], items, tokenizer, batch_size, strategy, progress, "word features"
     ):
