@@ -1,0 +1,136 @@
+"""``bert-repro compare``: base vs fine-tuned models, layer by layer, written to a folder.
+
+Example::
+
+    bert-repro compare --base models/bert-base --finetuned mnli=models/mnli \\
+        --finetuned squad=models/squad --texts wiki40b:train:/data/tfds --n-samples 5000 \\
+        --out runs/compare
+
+writes ``similarity.json`` (results, settings, versions), ``similarity.csv`` (one row per model
+and layer) and the figures ``cosine``, ``rsa``, ``cka`` and ``overview`` (``.html``; ``.png``
+where a browser engine is available).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _finetuned_spec(value: str) -> tuple[str, str]:
+    """``NAME=PATH`` (or a bare ``PATH``, named after its folder)."""
+    name, sep, path = value.partition("=")
+    if not sep:
+        name, path = Path(value).name or value, value
+    if not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {value!r}")
+    return name, path
+
+
+def add_parser(subparsers) -> None:
+    """Register ``compare`` on the ``bert-repro`` sub-command parser."""
+    p = subparsers.add_parser(
+        "compare",
+        help="layer-wise similarity (cosine, RSA, CKA) of a base BERT and fine-tuned copies",
+        description="Run a base BERT and fine-tuned copies over the same texts in one pass and "
+        "write per-layer cosine similarity, RSA and linear CKA (JSON, CSV, figures).",
+    )
+    p.add_argument(
+        "--base",
+        default=None,
+        help="base model folder or hub name (default: the shipped all-MiniLM-L6-v2)",
+    )
+    p.add_argument(
+        "--finetuned",
+        metavar="NAME=PATH",
+        type=_finetuned_spec,
+        action="append",
+        required=True,
+        help="a fine-tuned model to compare with the base (repeatable)",
+    )
+    p.add_argument(
+        "--texts",
+        required=True,
+        metavar="SOURCE",
+        help="wiki40b:SPLIT[:DATA_DIR], conllu:PATH, csv:PATH:COLUMN, txt:PATH, or a "
+        ".conllu/.txt/.csv path",
+    )
+    p.add_argument("--n-samples", type=int, default=5000, help="use the first N texts")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument(
+        "--sample-tokens",
+        type=int,
+        default=2000,
+        help="tokens sampled for RSA/CKA (0: cosine only)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the token sample")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--include-special",
+        action="store_true",
+        help="count [CLS] and [SEP] in the averages and the sample",
+    )
+    p.add_argument(
+        "--too-long",
+        choices=("error", "skip"),
+        default="error",
+        help="texts longer than the model accepts: fail (default) or skip and count them",
+    )
+    p.add_argument("--rsa-method", choices=("pearson", "spearman"), default="pearson")
+    p.add_argument("--no-png", action="store_true", help="write HTML figures only")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handle ``bert-repro compare``."""
+    from ..errors import ConfigError, ModelError
+    from ..models import load_bert, model_fingerprint, tokenizer_fingerprint
+    from ..text import load_texts
+    from .comparator import BertComparator
+
+    names = [name for name, _ in args.finetuned]
+    if len(set(names)) != len(names) or "base" in names:
+        raise ConfigError(f"--finetuned names must be unique and not 'base'; got {names}")
+    if args.n_samples < 1:
+        raise ConfigError(f"--n-samples must be at least 1, got {args.n_samples}")
+    texts = load_texts(args.texts, n=args.n_samples)  # a bad source fails before loading models
+    base, tokenizer = load_bert(args.base)
+    finetuned, fingerprints = {}, {"base": model_fingerprint(base)}
+    for name, path in args.finetuned:
+        model, tok = load_bert(path)
+        if tokenizer_fingerprint(tok) != tokenizer_fingerprint(tokenizer):
+            raise ModelError(
+                f"{name} ({path}) has a different tokenizer from the base: its token ids would "
+                "not mean the same wordpieces"
+            )
+        finetuned[name] = model
+        fingerprints[name] = model_fingerprint(model)
+    comparator = BertComparator(
+        base, finetuned, tokenizer, batch_size=args.batch_size, progress=not args.quiet
+    )
+    result = comparator.compare(
+        texts,
+        args.n_samples,
+        include_special=args.include_special,
+        sample_tokens=args.sample_tokens,
+        seed=args.seed,
+        rsa_method=args.rsa_method,
+        too_long=args.too_long,
+    )
+    result.save(
+        args.out,
+        png=False if args.no_png else None,
+        base=args.base,
+        finetuned=dict(args.finetuned),
+        texts=args.texts,
+        fingerprints=fingerprints,
+    )
+    frame = result.to_frame().round(4)
+    print(frame.to_string(index=False))
+    print(
+        f"{result.n_texts} texts, {result.n_tokens} wordpieces, {result.n_sampled_tokens} sampled"
+        + (f", {result.n_skipped_too_long} skipped (too long)" if result.n_skipped_too_long else "")
+        + f"; written to {args.out}"
+    )
+    return 0

@@ -1,0 +1,320 @@
+"""Compare a base BERT with fine-tuned copies layer by layer, over the same text, in one pass.
+
+Merchant, Rahimtoroghi, Pavlick & Tenney, "What Happens To BERT Embeddings During
+Fine-tuning?" (BlackboxNLP 2020), sections 4-5: token-level cosine similarity of hidden
+states, RSA and linear CKA between a pre-trained model and its fine-tuned versions.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import numpy as np
+
+from ..errors import ConfigError, DataError, ModelError, check_choice
+from ..features import iter_batches
+from ..models import check_compatible
+from ..pipeline import max_model_length
+from ..text import iter_texts
+from .result import ComparisonResult
+from .sampling import TokenSample
+from .similarity import (
+    RSA_METHODS,
+    RsaMethod,
+    correlation,
+    linear_cka,
+    mean_token_cosine,
+    upper_triangle,
+)
+
+TooLong = Literal["error", "skip"]
+TOO_LONG: tuple[str, ...] = ("error", "skip")
+
+
+def _named_models(finetuned) -> dict[str, object]:
+    """``{name: model}`` from one model, a list of models or a dict name -> model."""
+    if isinstance(finetuned, Mapping):
+        models = {str(k): v for k, v in finetuned.items()}
+    elif isinstance(finetuned, Sequence) and not isinstance(finetuned, (str, bytes)):
+        models = {f"finetuned_{i + 1}": m for i, m in enumerate(finetuned)}
+    else:
+        models = {"finetuned": finetuned}
+    if not models:
+        raise ModelError("no fine-tuned model given: pass a model, a list or a dict name -> model")
+    for name, model in models.items():
+        if not hasattr(model, "config"):
+            raise ModelError(f"{name} is a {type(model).__name__}, not a transformers TFBertModel")
+    return models
+
+
+def special_token_mask(attention_mask: np.ndarray) -> np.ndarray:
+    """``(B, T)`` True on each row's ``[CLS]`` (first) and ``[SEP]`` (last real) position.
+
+    Texts are encoded as ``[CLS] pieces [SEP]`` and right-padded, so the specials are found by
+    position (a text containing the literal string "[SEP]" does not confuse it).
+    """
+    m = np.asarray(attention_mask).astype(bool)
+    out = np.zeros_like(m)
+    lengths = m.sum(axis=1)
+    rows = np.flatnonzero(lengths > 0)
+    out[rows, 0] = True
+    out[rows, lengths[rows] - 1] = True
+    return out
+
+
+class BertComparator:
+    """Layer-wise similarity of a base BERT and one or more fine-tuned copies.
+
+    Args:
+        bert_base: the pre-trained ``TFBertModel``.
+        bert_finetune: a fine-tuned ``TFBertModel``, a list of them, or a dict name -> model.
+            Every model must have the base's layer count, width and vocabulary.
+        tokenizer: the tokenizer shared by all models (the base's).
+        batch_size: texts per forward batch (batches are formed over length-sorted texts).
+        progress: show a progress bar.
+        strategy: an optional ``tf.distribute.Strategy`` (models loaded in its scope).
+        jit_compile: XLA-compile the forward passes.
+
+    Raises:
+        ModelError: the models differ in layer count, width or vocabulary (checked here,
+            before any work).
+    """
+
+    def __init__(
+        self,
+        bert_base,
+        bert_finetune,
+        tokenizer,
+        *,
+        batch_size: int = 32,
+        progress: bool = True,
+        strategy=None,
+        jit_compile: bool = False,
+    ):
+        self.base = bert_base
+        self.finetuned = _named_models(bert_finetune)
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.progress = progress
+        self.strategy = strategy
+        self.jit_compile = jit_compile
+        if not hasattr(bert_base, "config"):
+            raise ModelError(f"the base is a {type(bert_base).__name__}, not a TFBertModel")
+        check_compatible(
+            bert_base, list(self.finetuned.values()), tokenizer, names=list(self.finetuned)
+        )
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.finetuned)
+
+    def _select_texts(
+        self, data, n_samples: int | None, too_long: str
+    ) -> tuple[list[str], np.ndarray, int]:
+        """The first ``n_samples`` texts, minus too-long ones when skipping.
+
+        Returns:
+            ``(texts, source_index, n_skipped)``: ``source_index[i]`` is text i's position
+            among the first ``n_samples`` texts of the source.
+        """
+        texts = list(iter_texts(data, n_samples))
+        if not texts:
+            raise DataError("the text source is empty: there is nothing to compare")
+        index = np.arange(len(texts))
+        if too_long == "error":
+            return texts, index, 0
+        limit = max_model_length(self.tokenizer, self.base)
+        ids = self.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)[
+            "input_ids"
+        ]
+        fits = np.array([len(x) <= limit for x in ids], dtype=bool)
+        n_skipped = int((~fits).sum())
+        if n_skipped:
+            warnings.warn(
+                f"skipping {n_skipped} of {len(texts)} texts longer than {limit} wordpieces "
+                "(too_long='skip')",
+                stacklevel=3,
+            )
+        if not fits.any():
+            raise DataError(
+                f"all {len(texts)} texts are longer than the model's {limit} wordpieces"
+            )
+        return [t for t, ok in zip(texts, fits, strict=True) if ok], index[fits], n_skipped
+
+    def compare(
+        self,
+        data,
+        n_samples: int | None = 5000,
+        *,
+        include_special: bool = False,
+        sample_tokens: int = 2000,
+        seed: int = 0,
+        rsa_method: RsaMethod = "pearson",
+        too_long: TooLong = "error",
+    ) -> ComparisonResult:
+        """Cosine, RSA and linear CKA per layer for every fine-tuned model, in one pass.
+
+        The texts are the first ``n_samples`` of ``data`` (all of them when None): for a
+        wiki40b split (dict examples with ``text``) these are paragraphs, extracted from the
+        article markup; otherwise each element of a ``tf.data`` dataset of strings or a list of
+        strings is one text (see :func:`bert_repro.text.iter_texts`). Every model runs over
+        the same batches; the base is computed once per batch.
+
+        **Cosine** (per model, per layer ``k``): for text ``i`` let ``S_i`` be its counted
+        wordpiece positions -- all its wordpieces except ``[CLS]`` and ``[SEP]`` (included
+        when ``include_special``), never padding. Then::
+
+            cos_k = (1 / N) * sum_i (1 / |S_i|) * sum_{t in S_i} cos(h^base_{k,i,t}, h^ft_{k,i,t})
+
+        a mean over the wordpieces of each text, then over the ``N`` texts (texts with no
+        counted wordpiece are left out and counted in ``n_without_tokens``).
+
+        **RSA and CKA** are computed on a uniform random sample of ``sample_tokens`` counted
+        wordpiece positions of the whole corpus (seeded by ``seed``; the same positions for
+        every model and layer, independent of batching). With ``X``, ``Y`` the ``(n, H)``
+        vectors of the sampled tokens in the base's and the fine-tuned model's layer ``k``:
+        RSA is the correlation (Pearson, or Spearman with ``rsa_method``) of the strictly-upper
+        triangles of their token-by-token cosine-similarity matrices, and CKA is linear CKA
+        (Kornblith et al. 2019), see :mod:`bert_repro.plot.similarity`.
+
+        Args:
+            data: the texts (see above).
+            n_samples: number of texts to use, the first ones of the source.
+            include_special: count ``[CLS]`` and ``[SEP]`` in the cosine average and sample.
+            sample_tokens: size of the token sample for RSA/CKA; 0 skips them.
+            seed: seed of the token sample.
+            rsa_method: ``"pearson"`` (as Merchant et al.) or ``"spearman"``.
+            too_long: a text longer than the model's maximum raises
+                :class:`~bert_repro.errors.InputTooLongError` naming it (``"error"``), or is
+                left out and counted in ``n_skipped_too_long`` with a warning (``"skip"``).
+
+        Returns:
+            A :class:`ComparisonResult` (``.cosine``, ``.rsa``, ``.cka`` of shape
+            ``(n_models, num_layers + 1)``; ``.to_frame()``, ``.figure()``, ``.save()``).
+
+        Raises:
+            DataError: the source is empty, or no text has a wordpiece to compare.
+            InputTooLongError: a text is too long and ``too_long="error"``.
+        """
+        check_choice("too_long", too_long, TOO_LONG)
+        check_choice("rsa_method", rsa_method, RSA_METHODS)
+        if n_samples is not None and (
+            not isinstance(n_samples, (int, np.integer))
+            or isinstance(n_samples, bool)
+            or n_samples < 1
+        ):
+            raise ConfigError(f"n_samples must be a positive int or None, got {n_samples!r}")
+        texts, source_index, n_skipped = self._select_texts(data, n_samples, too_long)
+
+        models = [self.base, *self.finetuned.values()]
+        n_states = int(self.base.config.num_hidden_layers) + 1
+        cos_sum = np.zeros((len(self.finetuned), n_states), dtype=np.float64)
+        n_texts = n_tokens = n_without = 0
+        sample = TokenSample(sample_tokens, seed)
+
+        for batch, outputs in iter_batches(
+            models,
+            self.tokenizer,
+            texts,
+            batch_size=self.batch_size,
+            strategy=self.strategy,
+            jit_compile=self.jit_compile,
+            progress=self.progress,
+        ):
+            mask = batch["attention_mask"].astype(bool)  # (B, T)
+            if not include_special:
+                mask = mask & ~special_token_mask(mask)
+            counts = mask.sum(axis=1)
+            has = counts > 0
+            for m in range(1, len(models)):
+                mean_cos, _ = mean_token_cosine(outputs[0], outputs[m], mask)  # (K, B)
+                cos_sum[m - 1] += mean_cos[:, has].sum(axis=1)
+            n_texts += int(has.sum())
+            n_without += int((~has).sum())
+            n_tokens += int(counts.sum())
+            sample.update(outputs, mask, source_index[batch["index"]])
+
+        if n_texts == 0:
+            raise DataError(
+                f"none of the {len(texts)} texts has a wordpiece to compare "
+                "(they are empty once [CLS]/[SEP] are left out)"
+            )
+        rsa_values = cka_values = None
+        if sample_tokens:
+            rsa_values, cka_values = self._sample_similarity(sample, rsa_method)
+        settings = {
+            "n_samples": n_samples,
+            "include_special": include_special,
+            "sample_tokens": sample_tokens,
+            "seed": seed,
+            "rsa_method": rsa_method,
+            "too_long": too_long,
+            "batch_size": self.batch_size,
+            "models": list(self.names),
+        }
+        return ComparisonResult(
+            names=self.names,
+            cosine=cos_sum / n_texts,
+            rsa=rsa_values,
+            cka=cka_values,
+            n_texts=n_texts,
+            n_tokens=n_tokens,
+            n_sampled_tokens=sample.filled,
+            n_skipped_too_long=n_skipped,
+            n_without_tokens=n_without,
+            settings=settings,
+        )
+
+    def _sample_similarity(self, sample: TokenSample, method: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(rsa, cka)`` of shape ``(M, L+1)`` on the token sample (NaN if < 2 tokens)."""
+        from ..ops import pairwise_cosine
+
+        n_states = int(self.base.config.num_hidden_layers) + 1
+        rsa_values = np.full((len(self.finetuned), n_states), np.nan)
+        cka_values = np.full((len(self.finetuned), n_states), np.nan)
+        if sample.filled < 2:
+            warnings.warn(
+                f"only {sample.filled} token(s) sampled: RSA and CKA are undefined (NaN)",
+                stacklevel=3,
+            )
+            return rsa_values, cka_values
+        vectors = sample.vectors()  # (M+1, K, n, H)
+        for k in range(n_states):
+            base_sim = upper_triangle(pairwise_cosine(vectors[0, k]))  # computed once per layer
+            for m in range(1, vectors.shape[0]):
+                ft = vectors[m, k]
+                rsa_values[m - 1, k] = correlation(
+                    base_sim, upper_triangle(pairwise_cosine(ft)), method
+                )
+                cka_values[m - 1, k] = linear_cka(vectors[0, k], ft)
+        return rsa_values, cka_values
+
+    def get_layer_cos_sim_in_data(
+        self,
+        data,
+        n_samples: int | None = 5000,
+        *,
+        include_special: bool = False,
+        too_long: TooLong = "error",
+    ) -> np.ndarray:
+        """Token-averaged cosine similarity per layer, base vs the (first) fine-tuned model.
+
+        Definition (see :meth:`compare`): per layer, the cosine similarity of the two models'
+        vectors for the same wordpiece, averaged over the wordpieces of each text, then over
+        the first ``n_samples`` texts of ``data``; padding is never counted, ``[CLS]``/``[SEP]``
+        only with ``include_special=True``. ``data`` is a tfds wiki40b split (its paragraphs
+        are the texts), a ``tf.data`` dataset of strings or a list of strings.
+
+        Returns:
+            ``(num_layers + 1,)`` float64; index 0 is the embedding output.
+        """
+        result = self.compare(
+            data,
+            n_samples,
+            include_special=include_special,
+            sample_tokens=0,
+            too_long=too_long,
+        )
+        return result.cosine[0]

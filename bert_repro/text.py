@@ -1,0 +1,331 @@
+"""Text sources: wiki40b paragraphs (tensorflow-datasets), CoNLL-U sentences, CSV columns,
+plain-text files, and the normalisation of whatever a user passes as "the texts".
+
+Every source yields ``str`` texts, never blank ones (a blank text has no wordpiece to compare).
+File sources read the whole file at once and fail before any model work on a missing file or
+column; the wiki40b source streams, because the split holds millions of articles.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import os
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from .errors import DataError
+
+WIKI40B_MARKERS: tuple[str, ...] = (
+    "_START_ARTICLE_",
+    "_START_SECTION_",
+    "_START_PARAGRAPH_",
+)
+_NEWLINE = "_NEWLINE_"
+_MARKER_RE = re.compile("|".join(re.escape(m) for m in WIKI40B_MARKERS))
+
+TEXT_SOURCE_KINDS: tuple[str, ...] = ("wiki40b", "conllu", "csv", "txt")
+
+
+# --------------------------------------------------------------------------------------------
+# wiki40b
+# --------------------------------------------------------------------------------------------
+
+
+def parse_wiki40b(markup: str | bytes, *, newline: str = "\n") -> list[str]:
+    """Paragraphs of one wiki40b article.
+
+    A wiki40b ``text`` field reads::
+
+        _START_ARTICLE_
+        Title
+        _START_SECTION_
+        Section title
+        _START_PARAGRAPH_
+        First paragraph._NEWLINE_Its next line.
+        _START_SECTION_
+        ...
+
+    A paragraph is the text after a ``_START_PARAGRAPH_`` marker up to the next marker (or the
+    end), with each ``_NEWLINE_`` replaced by ``newline`` and the ends stripped. Article and
+    section titles are not paragraphs. Blank paragraphs are dropped.
+
+    Args:
+        markup: the article's ``text`` (UTF-8 bytes as tf.data gives them, or str).
+        newline: what ``_NEWLINE_`` becomes (BERT's tokenizer treats any whitespace alike).
+
+    Returns:
+        The paragraphs in article order.
+    """
+    if isinstance(markup, bytes):
+        markup = markup.decode("utf-8")
+    paragraphs = []
+    pieces = _MARKER_RE.split(markup)
+    markers = _MARKER_RE.findall(markup)
+    # pieces[0] precedes the first marker; pieces[i + 1] follows markers[i].
+    for marker, body in zip(markers, pieces[1:], strict=True):
+        if marker != "_START_PARAGRAPH_":
+            continue
+        text = body.replace(_NEWLINE, newline).strip()
+        if text:
+            paragraphs.append(text)
+    return paragraphs
+
+
+def looks_like_wiki40b(text: str) -> bool:
+    """True when ``text`` is wiki40b markup (it starts with ``_START_ARTICLE_``)."""
+    return text.lstrip().startswith("_START_ARTICLE_")
+
+
+def wiki40b_paragraphs(
+    split: str = "train",
+    data_dir: str | os.PathLike | None = None,
+    n: int | None = None,
+    *,
+    language: str = "en",
+    download: bool = False,
+) -> Iterator[str]:
+    """Stream the paragraphs of a wiki40b split, article after article.
+
+    Loads ``wiki40b/<language>`` with ``tfds.load`` (the real builder; tests use
+    ``tfds.testing.mock_data``) and splits each article with :func:`parse_wiki40b`.
+
+    Args:
+        split: a tfds split spec, e.g. ``"train"``, ``"validation"``, ``"test[:1%]"``.
+        data_dir: where the prepared dataset lies (tfds' default when None).
+        n: stop after this many paragraphs (all when None).
+        language: wiki40b language config.
+        download: let tfds build the dataset if missing (wiki40b is built with Apache Beam from
+            Google Cloud Storage; prepare it once on a machine with internet).
+
+    Returns:
+        An iterator of paragraphs. The dataset is opened before the first paragraph is asked
+        for, so a missing dataset fails here, not later.
+
+    Raises:
+        DataError: the dataset is not prepared in ``data_dir``.
+    """
+    import tensorflow_datasets as tfds
+
+    name = f"wiki40b/{language}"
+    try:
+        ds = tfds.load(
+            name,
+            split=split,
+            data_dir=None if data_dir is None else os.fspath(data_dir),
+            download=download,
+        )
+    except (AssertionError, FileNotFoundError, tfds.core.registered.DatasetNotFoundError) as err:
+        raise DataError(
+            f"{name} split {split!r} is not prepared here ({err}). Prepare it once on a machine "
+            "with internet (`tfds.load('wiki40b/en', data_dir=DIR)`), copy DIR here and pass "
+            "its path as data_dir (CLI: --texts wiki40b:SPLIT:DIR)",
+            path=data_dir,
+        ) from err
+    return iter_texts(ds, n)
+
+
+# --------------------------------------------------------------------------------------------
+# files
+# --------------------------------------------------------------------------------------------
+
+
+def _check_file(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("no such file", path=path)
+    return path
+
+
+def conllu_texts(path: str | os.PathLike) -> list[str]:
+    """The sentences of a CoNLL-U file, from their ``# text =`` comments.
+
+    The file is read with :func:`bert_repro.treebank.read_conllu` (so a malformed file fails
+    with the file, line and reason). A sentence without a ``# text`` comment gives its
+    syntactic words joined by spaces (multiword tokens and empty nodes are not words).
+
+    Args:
+        path: a ``.conllu`` file.
+
+    Returns:
+        One text per sentence, in file order (blank ones dropped).
+
+    Raises:
+        DataError: the file is missing or is not valid CoNLL-U.
+    """
+    from .treebank import read_conllu
+
+    texts = []
+    for sentence in read_conllu(_check_file(path)):
+        text = (sentence.text if sentence.text is not None else " ".join(sentence.words)).strip()
+        if text:
+            texts.append(text)
+    return texts
+
+
+def csv_texts(path: str | os.PathLike, column: str) -> list[str]:
+    """The values of one column of a CSV file with a header row.
+
+    Args:
+        path: the file (UTF-8, comma-separated, quoted as the ``csv`` module reads it).
+        column: the header of the column holding the texts.
+
+    Returns:
+        One text per row, in file order; blank cells are dropped.
+
+    Raises:
+        DataError: the file is missing, empty, or has no such column (the message lists the
+            columns it has).
+    """
+    path = _check_file(path)
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None:
+            raise DataError("empty CSV file (no header row)", path=path)
+        if column not in reader.fieldnames:
+            found = ", ".join(repr(c) for c in reader.fieldnames)
+            raise DataError(f"no column {column!r}; the columns are {found}", path=path, line=1)
+        texts = []
+        for row in reader:
+            text = (row.get(column) or "").strip()
+            if text:
+                texts.append(text)
+    return texts
+
+
+def plain_texts(path: str | os.PathLike) -> list[str]:
+    """The lines of a UTF-8 text file, one text a line; blank lines are dropped.
+
+    Raises:
+        DataError: the file is missing or not UTF-8.
+    """
+    path = _check_file(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [line.strip() for line in f if line.strip()]
+    except UnicodeDecodeError as err:
+        raise DataError(f"not UTF-8 text: {err}", path=path) from err
+
+
+# --------------------------------------------------------------------------------------------
+# specs and normalisation
+# --------------------------------------------------------------------------------------------
+
+
+def load_texts(spec: str, n: int | None = None) -> Iterable[str]:
+    """Resolve a command-line ``--texts`` spec to a text source.
+
+    Specs:
+        - ``wiki40b:SPLIT`` or ``wiki40b:SPLIT:DATA_DIR`` -- :func:`wiki40b_paragraphs`
+          (``wiki40b`` alone means the train split);
+        - ``conllu:PATH`` -- :func:`conllu_texts`;
+        - ``csv:PATH:COLUMN`` -- :func:`csv_texts`;
+        - ``txt:PATH`` -- :func:`plain_texts`;
+        - a bare ``PATH`` by extension: ``.conllu`` and ``.txt`` as above, ``.csv`` reads the
+          column ``text``.
+
+    Args:
+        spec: the spec string.
+        n: keep the first ``n`` texts only (all when None).
+
+    Returns:
+        The texts (a list for files, a lazy iterator for wiki40b).
+
+    Raises:
+        DataError: an unknown kind or extension, a missing file or column.
+    """
+    kind, sep, rest = spec.partition(":")
+    if not sep or kind not in TEXT_SOURCE_KINDS:
+        if kind == "wiki40b":
+            return wiki40b_paragraphs("train", n=n)
+        return _load_path(spec, n)
+    if kind == "wiki40b":
+        split, _, data_dir = rest.partition(":")
+        return wiki40b_paragraphs(split or "train", data_dir or None, n=n)
+    if kind == "csv":
+        path, sep, column = rest.rpartition(":")
+        if not sep or not path or not column:
+            raise DataError(f"--texts {spec!r}: a CSV source is written csv:PATH:COLUMN")
+        return _head(csv_texts(path, column), n)
+    if kind == "conllu":
+        return _head(conllu_texts(rest), n)
+    return _head(plain_texts(rest), n)
+
+
+def _load_path(spec: str, n: int | None) -> list[str]:
+    suffix = Path(spec).suffix.lower()
+    if suffix == ".conllu":
+        return _head(conllu_texts(spec), n)
+    if suffix == ".txt":
+        return _head(plain_texts(spec), n)
+    if suffix == ".csv":
+        return _head(csv_texts(spec, "text"), n)
+    kinds = ", ".join(f"{k}:" for k in TEXT_SOURCE_KINDS)
+    raise DataError(
+        f"cannot tell what kind of text source {spec!r} is: prefix it with one of {kinds} "
+        "(e.g. csv:PATH:COLUMN, wiki40b:train) or use a .conllu/.txt/.csv file"
+    )
+
+
+def _head(texts: list[str], n: int | None) -> list[str]:
+    return texts if n is None else texts[:n]
+
+
+def _as_str(value) -> str:
+    """A text element from tf.data (tensor/bytes), NumPy or Python as ``str``."""
+    if hasattr(value, "numpy"):
+        value = value.numpy()
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, str):
+        return value
+    raise DataError(f"expected a text (str or bytes), got {type(value).__name__}")
+
+
+def _texts_of_element(element) -> list[str]:
+    if isinstance(element, dict):
+        if "text" not in element:
+            keys = ", ".join(repr(k) for k in element)
+            raise DataError(f"dict examples must have a 'text' field; these have {keys}")
+        return parse_wiki40b(_as_str(element["text"]))
+    text = _as_str(element)
+    if looks_like_wiki40b(text):
+        return parse_wiki40b(text)
+    text = text.strip()
+    return [text] if text else []
+
+
+def iter_texts(data, n: int | None = None) -> Iterator[str]:
+    """Yield the texts of ``data``, whatever form it comes in, stopping after ``n``.
+
+    Accepted forms:
+        - a wiki40b split (``tf.data.Dataset`` of dicts with ``text``): its paragraphs, via
+          :func:`parse_wiki40b` (so ``n`` counts paragraphs, not articles);
+        - a ``tf.data.Dataset`` of strings, a list/tuple/array or any iterable of ``str`` or
+          ``bytes``: each element one text; an element that is wiki40b markup (it starts with
+          ``_START_ARTICLE_``) gives its paragraphs instead.
+
+    Blank texts are skipped. A bare ``str`` is refused (iterating it would give characters).
+
+    Args:
+        data: the texts.
+        n: the number of texts to yield at most (all when None).
+
+    Raises:
+        DataError: ``data`` is a single string, or an element is neither text nor a dict with
+            ``text``.
+    """
+    if isinstance(data, (str, bytes)):
+        raise DataError("got a single string where a collection of texts was expected: pass [text]")
+    if n is not None and n < 0:
+        raise DataError(f"n={n}: the number of texts cannot be negative")
+    elements = data.as_numpy_iterator() if hasattr(data, "as_numpy_iterator") else iter(data)
+
+    def generate():
+        for element in elements:
+            yield from _texts_of_element(element)
+
+    return itertools.islice(generate(), n)
