@@ -1,0 +1,114 @@
+"""Word and sentence embeddings from BERT's hidden states, in one call each.
+
+The seed notebooks' studies (002: word vectors by recipe and their similarity; 000: norms;
+003: the input-embedding split; 004: a classifier on frozen features), on the foundation's
+batched extraction path (:mod:`bert_repro.features`)::
+
+    from bert_repro.embeddings import word_embedding, cosine_similarity, word_positions
+    hs = hidden_states(model, tokenizer, [text])[0]           # (L+1, T, H), [0] = embeddings
+    ids = encode_texts(tokenizer, [text])[0].input_ids
+    first, second = word_positions(tokenizer, ids, "code")    # wordpiece positions
+    x = word_embedding(hs, first, "sum_last4")                # sum of the last 4 encoder layers
+    y = word_embedding(hs, second, "sum_last4")
+    cosine_similarity(x, y)
+
+Recipes (``first_layer`` = encoder layer 1, not the embedding output; ``sum_all`` = the L
+encoder layers; see :mod:`bert_repro.embeddings.recipes`).
+"""
+
+from __future__ import annotations
+
+from ..ops import cosine_similarity, pairwise_cosine
+from .classifier import (
+    AG_NEWS_CLASSES,
+    LabeledTexts,
+    build_head,
+    classify_study,
+    evaluate_head,
+    load_ag_news_tfds,
+    read_labeled_csv,
+    stratified_split,
+    train_head,
+    truncate_texts,
+)
+from .decompose import (
+    InputEmbeddingParts,
+    decompose_text,
+    embedding_weights,
+    input_embedding_parts,
+    layer_norm,
+    max_abs_difference,
+)
+from .norms import (
+    describe_norms,
+    embedding_row_norms,
+    norms_study,
+    read_word_definitions,
+    word_token_ids,
+)
+from .recipes import RECIPES, Recipe, combine_layers, recipe_layers, reduce_layers, word_embedding
+from .sentences import (
+    SENTENCE_POOLINGS,
+    pool_sentences,
+    pooler_output,
+    sentence_features,
+    sentence_vectors,
+)
+from .similarity import occurrence_similarity, sentence_similarity
+from .words import (
+    TextWords,
+    WordOccurrences,
+    corpus_word_vectors,
+    find_word,
+    occurrence_vectors,
+    word_occurrences,
+    word_pieces,
+    word_positions,
+)
+
+__all__ = [
+    "AG_NEWS_CLASSES",
+    "RECIPES",
+    "SENTENCE_POOLINGS",
+    "InputEmbeddingParts",
+    "LabeledTexts",
+    "Recipe",
+    "TextWords",
+    "WordOccurrences",
+    "build_head",
+    "classify_study",
+    "combine_layers",
+    "corpus_word_vectors",
+    "cosine_similarity",
+    "decompose_text",
+    "describe_norms",
+    "embedding_row_norms",
+    "embedding_weights",
+    "evaluate_head",
+    "find_word",
+    "input_embedding_parts",
+    "layer_norm",
+    "load_ag_news_tfds",
+    "max_abs_difference",
+    "norms_study",
+    "occurrence_similarity",
+    "occurrence_vectors",
+    "pairwise_cosine",
+    "pool_sentences",
+    "pooler_output",
+    "read_labeled_csv",
+    "read_word_definitions",
+    "recipe_layers",
+    "reduce_layers",
+    "sentence_features",
+    "sentence_similarity",
+    "sentence_vectors",
+    "stratified_split",
+    "train_head",
+    "truncate_texts",
+    "word_embedding",
+    "word_occurrences",
+    "word_pieces",
+    "word_positions",
+    "word_token_ids",
+]

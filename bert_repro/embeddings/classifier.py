@@ -1,0 +1,430 @@
+"""A linear (or small) Keras classifier on frozen BERT sentence features (seed notebook 004).
+
+BERT runs once over all texts (:func:`bert_repro.embeddings.sentence_features`); the features
+are kept in NumPy and a ``tf.data`` pipeline over them is ``cache()``-d, so every epoch costs
+only the head. The head is ``Normalization -> [Dense(relu) -> Dropout] -> Dense(C)`` trained
+with ``fit`` on softmax cross-entropy of the logits (the seed applied softmax and then
+``CrossEntropyLoss``, which applies it again), with early stopping on a validation part of
+the training split.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, DataError, check_choice
+from .recipes import Recipe
+from .sentences import SentencePooling, sentence_features
+
+AG_NEWS_CLASSES: tuple[str, ...] = ("World", "Sports", "Business", "Sci/Tech")
+
+
+@dataclass(frozen=True)
+class LabeledTexts:
+    """Texts with integer labels ``0..C-1``.
+
+    Attributes:
+        texts: N strings.
+        labels: ``(N,)`` int64 class indices.
+        class_names: C names, ``class_names[k]`` for label ``k``.
+    """
+
+    texts: tuple[str, ...]
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def _clean(text: str) -> str:
+    # AG News writes line breaks as a backslash ("dwindling\band"); they separate words.
+    return " ".join(text.replace("\\", " ").split())
+
+
+def read_labeled_csv(
+    path: str | os.PathLike,
+    *,
+    text_columns: Sequence[str] | None = None,
+    label_column: str = "label",
+    limit: int | None = None,
+) -> LabeledTexts:
+    """Read a CSV of labelled texts, e.g. ``ag-news/test.csv`` (``label,title,description``).
+
+    Args:
+        path: CSV with a header row.
+        text_columns: columns joined by a space into the text; default ``("text",)`` when the
+            file has a ``text`` column, else ``("title", "description")``.
+        label_column: the label column. Labels are mapped to ``0..C-1`` in sorted order (ints
+            numerically); AG News' ``1..4`` become World, Sports, Business, Sci/Tech.
+        limit: keep only the first ``limit`` rows.
+
+    Raises:
+        DataError: missing file, missing columns (listing the ones present), a blank text or
+            label (with its line), fewer than two classes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("no such file", path=path)
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        fields = reader.fieldnames
+        if not fields:
+            raise DataError("empty CSV file (no header row)", path=path)
+        if text_columns is None:
+            text_columns = ("text",) if "text" in fields else ("title", "description")
+        missing = [c for c in (label_column, *text_columns) if c not in fields]
+        if missing:
+            found = ", ".join(repr(c) for c in fields)
+            raise DataError(
+                f"missing column(s) {', '.join(repr(c) for c in missing)}; the columns are {found}",
+                path=path,
+                line=1,
+            )
+        texts, raw = [], []
+        for row in reader:
+            text = _clean(" ".join((row.get(c) or "") for c in text_columns))
+            label = (row.get(label_column) or "").strip()
+            if not text or not label:
+                raise DataError(
+                    f"blank {'text' if not text else 'label'}", path=path, line=reader.line_num
+                )
+            texts.append(text)
+            raw.append(label)
+            if limit is not None and len(texts) >= limit:
+                break
+    if not texts:
+        raise DataError("no rows after the header", path=path)
+    return _labeled(texts, raw, path=path, ag_news=tuple(text_columns) == ("title", "description"))
+
+
+def _labeled(texts, raw_labels, *, path=None, ag_news=False) -> LabeledTexts:
+    numeric = all(str(v).lstrip("-").isdigit() for v in raw_labels)
+    values = [int(v) for v in raw_labels] if numeric else [str(v) for v in raw_labels]
+    classes = sorted(set(values))
+    if len(classes) < 2:
+        raise DataError(f"only one class ({classes}) in the labels: nothing to classify", path=path)
+    index = {c: k for k, c in enumerate(classes)}
+    labels = np.array([index[v] for v in values], dtype=np.int64)
+    names = tuple(str(c) for c in classes)
+    if ag_news and classes == [1, 2, 3, 4]:
+        names = AG_NEWS_CLASSES
+    return LabeledTexts(tuple(texts), labels, names)
+
+
+def load_ag_news_tfds(
+    split: str = "test", *, data_dir: str | None = None, limit: int | None = None
+) -> LabeledTexts:
+    """AG News from tensorflow-datasets (``ag_news_subset``: 120,000 train, 7,600 test).
+
+    Texts are ``title + " " + description``; labels 0..3 = World, Sports, Business, Sci/Tech.
+    Needs the dataset prepared in ``data_dir`` (or the network to download it).
+    """
+    import tensorflow_datasets as tfds
+
+    try:
+        ds = tfds.load("ag_news_subset", split=split, data_dir=data_dir, shuffle_files=False)
+    except Exception as err:  # tfds raises many kinds; name the dataset and the fix
+        raise DataError(
+            f"could not load tfds 'ag_news_subset' split {split!r}: {err}. On a machine without "
+            "internet, prepare it elsewhere and pass its data_dir, or use a CSV "
+            "(label,title,description)."
+        ) from err
+    if limit is not None:
+        ds = ds.take(limit)
+    texts, labels = [], []
+    for ex in ds.as_numpy_iterator():
+        title = ex["title"].decode("utf-8")
+        description = ex["description"].decode("utf-8")
+        texts.append(_clean(f"{title} {description}"))
+        labels.append(int(ex["label"]))
+    if not texts:
+        raise DataError(f"tfds 'ag_news_subset' split {split!r} is empty")
+    return LabeledTexts(tuple(texts), np.asarray(labels, dtype=np.int64), AG_NEWS_CLASSES)
+
+
+def truncate_texts(tokenizer, texts: Sequence[str], max_length: int) -> tuple[list[str], int]:
+    """Cut texts so that each has at most ``max_length`` wordpieces with ``[CLS]``/``[SEP]``.
+
+    A text is cut at the end of its ``max_length - 2``-th wordpiece (character offsets from
+    the fast tokenizer), so re-tokenising the cut text gives that text's first pieces.
+
+    Returns:
+        ``(texts, n_truncated)``.
+    """
+    specials = tokenizer.num_special_tokens_to_add(pair=False)
+    keep = int(max_length) - specials
+    if keep < 1:
+        raise ConfigError(f"max_length={max_length} leaves no room for wordpieces")
+    texts = list(texts)
+    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    out, cut = [], 0
+    for text, ids, offsets in zip(texts, enc["input_ids"], enc["offset_mapping"], strict=True):
+        k = keep
+        while len(ids) > keep:
+            text = text[: offsets[k - 1][1]]
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            k -= 1
+        cut += int(len(offsets) > keep)
+        out.append(text)
+    return out, cut
+
+
+def stratified_split(
+    labels: np.ndarray, test_fraction: float = 0.2, *, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded stratified split: each class contributes ``round(n_c * test_fraction)`` items.
+
+    Returns:
+        ``(train_index, test_index)``, sorted int64 arrays covering ``range(len(labels))``.
+    """
+    if not 0.0 < float(test_fraction) < 1.0:
+        raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    test = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        n_test = int(round(len(members) * float(test_fraction)))
+        if n_test == 0 or n_test == len(members):
+            raise DataError(
+                f"class {c} has {len(members)} item(s): too few to split with "
+                f"test_fraction={test_fraction}"
+            )
+        test.append(rng.permutation(members)[:n_test])
+    test_index = np.sort(np.concatenate(test))
+    train_index = np.setdiff1d(np.arange(len(labels)), test_index)
+    return train_index.astype(np.int64), test_index.astype(np.int64)
+
+
+def build_head(
+    input_dim: int,
+    num_classes: int,
+    *,
+    hidden_units: int = 0,
+    dropout: float = 0.0,
+    mean: np.ndarray | None = None,
+    variance: np.ndarray | None = None,
+    seed: int = 0,
+):
+    """The classifier head: ``Normalization -> [Dense(hidden, relu) -> Dropout] -> Dense(C)``.
+
+    Args:
+        input_dim: feature width D.
+        num_classes: C; the head outputs C logits.
+        hidden_units: 0 for a linear head (logistic regression), else one hidden layer.
+        dropout: dropout rate before the output layer (with a hidden layer).
+        mean, variance: ``(D,)`` feature statistics for the Normalization layer (default: none,
+            identity standardisation).
+        seed: seed of the initialisers and dropout.
+
+    Returns:
+        A ``keras.Sequential`` (serialisable: ``get_config``/``from_config`` round-trip).
+    """
+    from .._keras import keras
+
+    layers = [keras.Input(shape=(int(input_dim),), name="features")]
+    if mean is not None:
+        layers.append(keras.layers.Normalization(axis=-1, mean=mean, variance=variance))
+    if hidden_units:
+        layers.append(
+            keras.layers.Dense(
+                int(hidden_units),
+                activation="relu",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+                name="hidden",
+            )
+        )
+        if dropout:
+            layers.append(keras.layers.Dropout(float(dropout), seed=seed))
+    layers.append(
+        keras.layers.Dense(
+            int(num_classes),
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1),
+            name="logits",
+        )
+    )
+    return keras.Sequential(layers, name="frozen_feature_head")
+
+
+def feature_dataset(
+    x: np.ndarray, y: np.ndarray, *, batch_size: int = 64, shuffle: bool = False, seed: int = 0
+):
+    """``tf.data`` of ``(features, label)`` batches, cached after the first pass."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((np.asarray(x, np.float32), np.asarray(y, np.int64)))
+    ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
+
+
+def train_head(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    num_classes: int,
+    *,
+    epochs: int = 50,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    validation_fraction: float = 0.1,
+    patience: int = 5,
+    hidden_units: int = 0,
+    dropout: float = 0.0,
+    seed: int = 0,
+    verbose: int = 0,
+):
+    """Fit a head on fixed features.
+
+    A stratified ``validation_fraction`` of the training items is held out for early stopping
+    (``val_loss``, best weights restored). The Normalization statistics come from the rest.
+
+    Returns:
+        ``(head, history_dict)``.
+    """
+    from .._keras import keras
+
+    x_train = np.asarray(x_train, dtype=np.float32)
+    y_train = np.asarray(y_train, dtype=np.int64)
+    if x_train.ndim != 2 or len(x_train) != len(y_train) or len(x_train) == 0:
+        raise DataError(f"features {x_train.shape} and labels {y_train.shape} do not match")
+    fit_idx, val_idx = stratified_split(y_train, validation_fraction, seed=seed + 17)
+    x_fit, y_fit = x_train[fit_idx], y_train[fit_idx]
+    head = build_head(
+        x_train.shape[1],
+        num_classes,
+        hidden_units=hidden_units,
+        dropout=dropout,
+        mean=x_fit.mean(axis=0),
+        variance=np.maximum(x_fit.var(axis=0), 1e-12),
+        seed=seed,
+    )
+    head.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    history = head.fit(
+        feature_dataset(x_fit, y_fit, batch_size=batch_size, shuffle=True, seed=seed),
+        validation_data=feature_dataset(x_train[val_idx], y_train[val_idx], batch_size=256),
+        epochs=int(epochs),
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=int(patience), restore_best_weights=True
+            )
+        ],
+        verbose=verbose,
+    )
+    return head, {k: [float(v) for v in vs] for k, vs in history.history.items()}
+
+
+def evaluate_head(
+    head, x: np.ndarray, y: np.ndarray, class_names: Sequence[str]
+) -> dict[str, object]:
+    """Accuracy, per-class accuracy (recall) and the confusion matrix on ``(x, y)``.
+
+    Returns:
+        ``{"accuracy": float, "per_class": {name: float}, "confusion": (C, C) list
+        (rows = true class, columns = predicted), "n": int}``.
+    """
+    y = np.asarray(y, dtype=np.int64)
+    logits = head.predict(feature_dataset(x, y, batch_size=256).map(lambda a, b: a), verbose=0)
+    pred = np.argmax(logits, axis=-1)
+    c = len(class_names)
+    confusion = np.zeros((c, c), dtype=np.int64)
+    np.add.at(confusion, (y, pred), 1)
+    per_class = {
+        name: float(confusion[k, k] / max(confusion[k].sum(), 1))
+        for k, name in enumerate(class_names)
+    }
+    return {
+        "accuracy": float(np.mean(pred == y)),
+        "per_class": per_class,
+        "confusion": confusion.tolist(),
+        "n": int(len(y)),
+    }
+
+
+def classify_study(
+    model,
+    tokenizer,
+    data: LabeledTexts,
+    *,
+    features: Sequence[SentencePooling] = ("cls", "mean"),
+    strategy: Recipe = "last_layer",
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    max_length: int | None = 128,
+    batch_size: int = 32,
+    epochs: int = 50,
+    hidden_units: int = 0,
+    learning_rate: float = 1e-3,
+    progress: bool = False,
+) -> dict[str, object]:
+    """Frozen-feature classification: extract once, split, train a head per feature kind.
+
+    Args:
+        model, tokenizer: the frozen BERT.
+        data: labelled texts (:func:`read_labeled_csv` or :func:`load_ag_news_tfds`).
+        features: sentence-vector kinds to compare (``cls``, ``mean``, ``pooler``), all taken
+            from one extraction pass.
+        strategy: layer recipe for ``cls``/``mean`` (default the last layer).
+        test_fraction, seed: the held-out stratified split.
+        max_length: cut texts to this many wordpieces (``None``: refuse too-long texts).
+        batch_size: texts per BERT forward pass.
+        epochs, hidden_units, learning_rate: the head's training (see :func:`train_head`).
+
+    Returns:
+        ``{"n_train", "n_test", "n_truncated", "class_names", "results": {feature:
+        {"accuracy", "per_class", "confusion", "n", "epochs_run", "history"}}}``.
+    """
+    features = tuple(features)
+    if not features:
+        raise DataError("no feature kind asked for")
+    for f in features:
+        check_choice("features", f, ("cls", "mean", "pooler"))
+    if len(data) == 0:
+        raise DataError("no texts to classify")
+    texts, n_truncated = list(data.texts), 0
+    if max_length is not None:
+        texts, n_truncated = truncate_texts(tokenizer, texts, max_length)
+    train_idx, test_idx = stratified_split(data.labels, test_fraction, seed=seed)
+    feats = sentence_features(
+        model,
+        tokenizer,
+        texts,
+        features,
+        strategy=strategy,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    results = {}
+    for kind in features:
+        x = feats[kind]
+        head, history = train_head(
+            x[train_idx],
+            data.labels[train_idx],
+            len(data.class_names),
+            epochs=epochs,
+            hidden_units=hidden_units,
+            learning_rate=learning_rate,
+            seed=seed,
+        )
+        res = evaluate_head(head, x[test_idx], data.labels[test_idx], data.class_names)
+        res["epochs_run"] = len(history.get("loss", []))
+        res["history"] = history
+        results[kind] = res
+    return {
+        "n_train": int(len(train_idx)),
+        "n_test": int(len(test_idx)),
+        "n_truncated": int(n_truncated),
+        "class_names": list(data.class_names),
+        "results": results,
+    }

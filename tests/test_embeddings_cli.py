@@ -1,0 +1,106 @@
+"""``bert-repro embeddings ...`` end to end on the tiny BERT folder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bert_repro.cli import main
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(["embeddings", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_similarity_command(tiny_bert_dir, tmp_path, capsys):
+    out = tmp_path / "sim"
+    code, stdout, _ = run(
+        capsys,
+        "similarity",
+        "--model", tiny_bert_dir,
+        "--out", out,
+        "--text", "I code. code frees my minds, body and soul.",
+        "--text", "Yes. coding is the best thing to do in the free time.",
+        "--word", "code",
+        "--word", "minds",
+        "--strategy", "-1",
+        "--sentence", "cls", "mean",
+    )  # fmt: skip
+    assert code == 0, stdout
+    res = json.loads((out / "similarity.json").read_text())
+    assert res["settings"]["strategy"] == -1
+    code_sim = np.array(res["words"]["code"]["similarity"])
+    assert code_sim.shape == (2, 2) and np.allclose(np.diag(code_sim), 1.0)
+    assert res["words"]["minds"]["occurrences"][0]["positions"] == [12, 13, 14, 15, 16]
+    assert set(res["sentences"]) == {"cls", "mean"}
+    assert "wall_time_s" in res and "versions" in res
+    assert (out / "word_code.html").exists() and (out / "sentences_mean.html").exists()
+
+
+def test_norms_command(tiny_bert_dir, tmp_path, capsys):
+    csv = tmp_path / "w.csv"
+    csv.write_text("word,definition\ndog,a good friend\nbank,the land by the river\n")
+    out = tmp_path / "norms"
+    code, stdout, _ = run(capsys, "norms", "--model", tiny_bert_dir, "--csv", csv, "--out", out)
+    assert code == 0
+    assert "norm_pooler" in stdout
+    res = json.loads((out / "norms.json").read_text())
+    assert res["n_words"] == 2 and res["describe"]["norm_hidden"]["count"] == 2
+    lines = (out / "norms.csv").read_text().splitlines()
+    assert lines[0] == "word,definition,norm_embedding,norm_hidden,norm_pooler"
+    assert (out / "norms.html").exists() and (out / "norms_describe.csv").exists()
+
+
+def test_decompose_command(tiny_bert_dir, tmp_path, capsys):
+    for extra in ([], ["--pair", "i code"]):
+        out = tmp_path / f"dec{len(extra)}"
+        code, _, _ = run(
+            capsys, "decompose", "--model", tiny_bert_dir, "--text", "the dog", "--out", out, *extra
+        )
+        assert code == 0
+        res = json.loads((out / "decompose.json").read_text())
+        assert res["max_abs_difference_vs_hidden_states_0"] < 1e-5
+        assert res["tokens"][0] == "[CLS]"
+        assert (out / "decompose.html").exists()
+
+
+def test_classify_command(tiny_bert_dir, tmp_path, capsys):
+    csv = tmp_path / "news.csv"
+    rows = ["label,text"] + [
+        f"{1 + i % 2},{'the dog and the cat' if i % 2 == 0 else 'money in the bank'} {i % 7}"
+        for i in range(40)
+    ]
+    csv.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "cls"
+    code, stdout, _ = run(
+        capsys, "classify", "--model", tiny_bert_dir, "--csv", csv, "--out", out,
+        "--epochs", "3", "--features", "mean", "pooler",
+    )  # fmt: skip
+    assert code == 0, stdout
+    res = json.loads((out / "classify.json").read_text())
+    assert res["n_test"] == 8 and set(res["results"]) == {"mean", "pooler"}
+    assert 0.0 <= res["results"]["mean"]["accuracy"] <= 1.0
+    assert (out / "confusion_mean.html").exists() and (out / "training.html").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["similarity", "--text", "the dog", "--word", "cat"], "does not occur"),
+        (["similarity", "--text", "the dog", "--word", "dog", "--strategy", "top"], "first_layer"),
+        (["similarity"], "no texts"),
+        (["classify", "--csv", "{bad}"], "missing column"),
+        (["norms", "--csv", "{bad}"], "'definition'"),
+    ],
+)
+def test_bad_input_gives_one_line_error(tiny_bert_dir, tmp_path, capsys, argv, message):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,value\na,1\n")
+    argv = [a.replace("{bad}", str(bad)) for a in argv]
+    code, _, err = run(capsys, *argv, "--model", tiny_bert_dir, "--out", tmp_path / "o")
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
