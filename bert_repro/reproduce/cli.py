@@ -1,0 +1,50 @@
+"""``bert-repro reproduce``: the paper's whole experiment, one command, one report folder."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "reproduce",
+        help="fine-tune, compare layer by layer, probe every layer, write a report",
+        description="Run the whole reproduction (what `make demo` runs) into one folder with "
+        "report.html, results.json and figures/. A second run reuses finished steps; an "
+        "interrupted run continues where it stopped.",
+    )
+    p.add_argument(
+        "--preset",
+        choices=["offline", "paper"],
+        default="offline",
+        help="offline: shipped MiniLM + ../shared/data, ~20 min on 2 CPU cores (default); "
+        "paper: bert-base-uncased, MNLI/SQuAD/wiki40b via tensorflow-datasets (a GPU job)",
+    )
+    p.add_argument("--out", default="runs/reproduce", help="output folder (default: %(default)s)")
+    p.add_argument(
+        "--data-dir", default=None, help="the shared data folder (default: ../shared/data)"
+    )
+    p.add_argument(
+        "--base", default=None, help="base model (hub name or folder) instead of the preset's"
+    )
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--probe-epochs", type=int, default=None)
+    p.add_argument("--probe-limit", type=int, default=None, help="sentences per treebank split")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .config import override, preset
+    from .runner import run_reproduction
+
+    config = preset(args.preset, data_dir=args.data_dir)
+    config = override(
+        config,
+        base=args.base,
+        base_label=None if args.base is None else args.base.rstrip("/").split("/")[-1],
+        seed=args.seed,
+        probe_epochs=args.probe_epochs,
+        probe_limit=args.probe_limit,
+    )
+    run_reproduction(config, args.out)
+    return 0

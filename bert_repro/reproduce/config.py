@@ -1,0 +1,155 @@
+"""Settings of a reproduction run and the two presets: ``offline`` (this machine) and ``paper``.
+
+``offline`` uses the shipped all-MiniLM-L6-v2 and the real data in ``../shared/data`` with
+sizes chosen to finish in about 20 minutes on 2 CPU cores. ``paper`` is Merchant et al.'s
+setup: bert-base-uncased fine-tuned on MNLI and SQuAD v1.1 (tensorflow-datasets), compared over
+5,000 wiki40b paragraphs, probed on all of UD English-EWT with rank-128 probes for up to 40
+epochs: a GPU job (see the README for its cost).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError, DataError, check_choice
+
+PRESETS = ("offline", "paper")
+
+
+@dataclass(frozen=True)
+class FinetuneJob:
+    """One fine-tuning run: ``task`` on ``data`` (a local file, or ``None`` for tfds)."""
+
+    name: str
+    task: str
+    data: str | None = None
+    max_steps: int | None = None
+    max_train: int | None = None
+    max_eval: int | None = None
+    max_seq_length: int | None = None
+    batch_size: int | None = None
+
+
+@dataclass(frozen=True)
+class TextSource:
+    """Texts to compare the models on: a :func:`bert_repro.text.load_texts` spec."""
+
+    name: str
+    spec: str
+    n: int
+    in_domain_for: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReproduceConfig:
+    """Everything a reproduction run depends on (echoed into ``results.json``)."""
+
+    preset: str
+    base: str | None
+    base_label: str
+    finetune: tuple[FinetuneJob, ...]
+    texts: tuple[TextSource, ...]
+    probe_train: str
+    probe_dev: str
+    probe_test: str
+    probe_limit: int | None = None
+    probe_rank: int = 128
+    probe_epochs: int = 40
+    probe_layers: tuple[int, ...] | None = None
+    sample_tokens: int = 2000
+    batch_size: int = 32
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def find_shared_data(data_dir: str | os.PathLike | None = None) -> Path:
+    """The folder of the shared data (EWT, AG News, SQuAD sample).
+
+    Looks at ``data_dir``, then ``../shared/data`` from the working directory and from the
+    repository holding this package.
+    """
+    candidates = [Path(data_dir)] if data_dir is not None else []
+    candidates += [
+        Path.cwd().parent / "shared" / "data",
+        Path(__file__).resolve().parents[3] / "shared" / "data",
+    ]
+    for c in candidates:
+        if (c / "ud-english-ewt").is_dir():
+            return c
+    where = ", ".join(str(c) for c in candidates)
+    raise DataError(
+        f"no shared data folder found (looked in {where}); pass --data-dir with the folder that "
+        "holds ud-english-ewt/, ag-news/ and squad-sample/"
+    )
+
+
+def preset(name: str = "offline", *, data_dir: str | os.PathLike | None = None) -> ReproduceConfig:
+    """The settings of a named preset.
+
+    Args:
+        name: ``"offline"`` (shipped MiniLM, ``../shared/data``, ~20 min on 2 CPU cores) or
+            ``"paper"`` (bert-base-uncased, MNLI / SQuAD / wiki40b from tensorflow-datasets,
+            full EWT; a GPU job).
+        data_dir: the shared data folder (EWT is needed by both presets).
+    """
+    check_choice("preset", name, PRESETS)
+    data = find_shared_data(data_dir)
+    ewt = data / "ud-english-ewt"
+    train, dev, test = (str(ewt / f"en_ewt-ud-{s}.conllu") for s in ("train", "dev", "test"))
+    if name == "offline":
+        agnews = str(data / "ag-news" / "test.csv")
+        squad = str(data / "squad-sample" / "dev-v1.1-sample.json")
+        return ReproduceConfig(
+            preset=name,
+            base=None,
+            base_label="MiniLM",
+            finetune=(
+                FinetuneJob(
+                    "agnews",
+                    "agnews",
+                    agnews,
+                    max_steps=150,
+                    max_seq_length=64,
+                    batch_size=32,
+                    max_eval=1000,
+                ),
+                FinetuneJob(
+                    "squad", "squad", squad, max_steps=60, max_seq_length=192, batch_size=16
+                ),
+            ),
+            texts=(
+                TextSource("ewt", f"conllu:{test}", 500),
+                TextSource("agnews", f"csv:{agnews}:description", 500, ("agnews",)),
+            ),
+            probe_train=train,
+            probe_dev=dev,
+            probe_test=test,
+            probe_limit=3000,
+            probe_rank=64,
+            probe_epochs=10,
+        )
+    return ReproduceConfig(
+        preset=name,
+        base="bert-base-uncased",
+        base_label="bert-base",
+        finetune=(FinetuneJob("mnli", "mnli"), FinetuneJob("squad", "squad")),
+        texts=(TextSource("wiki40b", "wiki40b:train", 5000),),
+        probe_train=train,
+        probe_dev=dev,
+        probe_test=test,
+    )
+
+
+def override(config: ReproduceConfig, **changes) -> ReproduceConfig:
+    """A copy with some settings changed (``None`` keeps the preset's value)."""
+    fields = {f.name for f in dataclasses.fields(config)}
+    unknown = sorted(set(changes) - fields)
+    if unknown:
+        raise ConfigError(f"unknown settings {unknown}; valid: {sorted(fields)}")
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,247 @@
+"""Assemble ``results.json`` and ``report.html`` from the outputs of the finished steps.
+
+The report is one self-contained HTML file (plotly.js inlined once), readable offline: what
+was run, the fine-tuning metrics, the layer-wise comparison curves, the probe curves per
+model and layer, tables of every number, and a short text that reads the numbers against the
+paper's findings. Every figure is also written to ``figures/`` (HTML, and PNG where a browser
+engine is available).
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+
+from ..io import atomic_write_json, atomic_write_text, read_json, run_metadata, save_figure
+from .config import ReproduceConfig
+
+PAPER = {
+    "comparison": "Merchant et al. (2020) find that fine-tuning changes mostly the top layers: "
+    "for MNLI and SQuAD the representations below the top few layers stay close to the base "
+    "model's, and the changes grow towards the last layer (SQuAD most).",
+    "probes": "Their structural probes find that syntax stays recoverable after fine-tuning: "
+    "the probe curves of the fine-tuned models follow the base model's, with small losses "
+    "concentrated in the top layers. Hewitt & Manning report for BERT-base layer 7 (rank 128, "
+    "PTB) UUAS 0.799 and DSpr 0.85.",
+}
+
+
+def collect(config: ReproduceConfig, out: Path) -> dict:
+    """Every number of the run, read back from the steps' own files."""
+    finetune = {}
+    for job in config.finetune:
+        path = out / "models" / job.name / "finetune.json"
+        if path.exists():
+            rec = read_json(path)
+            finetune[job.name] = {
+                "task": job.task,
+                "metrics": rec.get("metrics", {}),
+                "steps": rec.get("steps"),
+                "train_seconds": rec.get("train_seconds"),
+                "config": rec.get("config", {}),
+                "data": rec.get("data", rec.get("source")),
+            }
+    compare = {}
+    for source in config.texts:
+        path = out / "compare" / source.name / "similarity.json"
+        if path.exists():
+            compare[source.name] = read_json(path)["result"]
+    probes = []
+    path = out / "probes" / "results.json"
+    if path.exists():
+        probes = read_json(path).get("results", [])
+    return {"finetune": finetune, "compare": compare, "probes": probes}
+
+
+def _frame(result: dict):
+    import pandas as pd
+
+    rows = []
+    for name, metrics in result["models"].items():
+        n = len(metrics["cosine"])
+        for layer in range(n):
+            rows.append(
+                {
+                    "model": name,
+                    "layer": layer,
+                    **{m: (v[layer] if v else np.nan) for m, v in metrics.items()},
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _table(rows: list[dict], columns: list[str], fmt: str = "{:.3f}") -> str:
+    def cell(v):
+        if isinstance(v, float):
+            return "" if np.isnan(v) else fmt.format(v)
+        return html.escape("" if v is None else str(v))
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def comparison_findings(result: dict, source: str) -> list[str]:
+    """Plain sentences on where each fine-tuned model moved, read off the cosine curve."""
+    lines = []
+    for name, metrics in result["models"].items():
+        cos = np.asarray(metrics["cosine"], dtype=float)
+        n = len(cos) - 1
+        change = 1.0 - cos
+        stable = int(np.argmax(cos < 0.99)) - 1 if (cos < 0.99).any() else n
+        top_third = change[-max(1, n // 3) :].sum() / max(change.sum(), 1e-12)
+        lines.append(
+            f"<b>{html.escape(name)}</b> vs base on {html.escape(source)}: cosine "
+            f"{cos[0]:.3f} at the embeddings, {cos[n // 2]:.3f} at layer {n // 2}, "
+            f"{cos[-1]:.3f} at the top layer {n}; it stays at or above 0.99 "
+            + (f"up to layer {stable}" if stable >= 0 else "at no layer")
+            + f", and the top third of the layers carries {100 * top_third:.0f}% of the total "
+            "change (1 - cosine summed over layers)."
+        )
+    return lines
+
+
+def probe_findings(rows: list[dict]) -> list[str]:
+    lines = []
+    by_model: dict[str, dict[int, dict]] = {}
+    for r in rows:
+        if r["kind"] == "distance" and r.get("uuas") is not None:
+            by_model.setdefault(r["model"], {})[int(r["layer"])] = r
+    for model, layers in by_model.items():
+        best = max(layers, key=lambda k: layers[k]["uuas"])
+        l0 = layers.get(0, {}).get("uuas")
+        top = max(layers)
+        lines.append(
+            f"<b>{html.escape(model)}</b>: distance-probe UUAS peaks at layer {best} "
+            f"({layers[best]['uuas']:.3f}, DSpr {layers[best]['dspr']:.3f})"
+            + (f", against {l0:.3f} at the embeddings" if l0 is not None else "")
+            + f"; top layer {top}: {layers[top]['uuas']:.3f}."
+        )
+    return lines
+
+
+def write_report(config: ReproduceConfig, out: Path, state, seconds: float) -> Path:
+    """Write ``results.json``, the figures and ``report.html``; return the report's path."""
+    from plotly.offline import get_plotlyjs
+
+    from ..plot.figures import layer_similarity_figure
+    from ..probe.figures import metric_figure
+
+    data = collect(config, out)
+    meta = run_metadata(**config.to_dict())
+    durations = {name: step["seconds"] for name, step in state.steps.items()}
+    atomic_write_json(
+        out / "results.json",
+        {**meta, "durations_seconds": durations, "report_seconds": round(seconds, 1), **data},
+    )
+    figures_dir = out / "figures"
+    sections = []
+
+    # Fine-tuning
+    ft_rows = []
+    for name, rec in data["finetune"].items():
+        m = rec["metrics"]
+        ft_rows.append(
+            {
+                "model": name,
+                "task": rec["task"],
+                "steps": rec["steps"],
+                "accuracy": m.get("accuracy"),
+                "exact match": m.get("exact_match"),
+                "F1": m.get("f1"),
+                "eval examples": m.get("n_examples"),
+                "train seconds": rec.get("train_seconds"),
+            }
+        )
+    sections.append(
+        "<h2>1. Fine-tuning</h2><p>Each model starts from the base and is trained with Keras "
+        "<code>fit</code>; the metric is on held-out data (accuracy; SQuAD exact match and F1 in "
+        "percent).</p>" + _table(ft_rows, list(ft_rows[0]) if ft_rows else ["model"], "{:.3f}")
+    )
+
+    # Comparison
+    figs = []
+    texts = ["<h2>2. Which layers did fine-tuning change?</h2>", f"<p>{PAPER['comparison']}</p>"]
+    for source, result in data["compare"].items():
+        frame = _frame(result)
+        for metric in ("cosine", "cka"):
+            if metric in frame and not frame[metric].isna().all():
+                fig = layer_similarity_figure(
+                    frame,
+                    metric,
+                    title=f"{metric.upper() if metric == 'cka' else 'Cosine'} "
+                    f"similarity to the base per layer, on {source} ({result['n_texts']} texts)",
+                )
+                save_figure(fig, figures_dir / f"compare-{source}-{metric}")
+                figs.append(fig.to_html(full_html=False, include_plotlyjs=False))
+        texts.append(
+            "<ul>" + "".join(f"<li>{s}</li>" for s in comparison_findings(result, source)) + "</ul>"
+        )
+        texts.append("".join(figs))
+        figs = []
+        texts.append(_table(frame.to_dict("records"), ["model", "layer", "cosine", "rsa", "cka"]))
+    sections.append("".join(texts))
+
+    # Probes
+    rows = data["probes"]
+    texts = [
+        "<h2>3. Is syntax still readable? Structural probes on every layer</h2>",
+        f"<p>{PAPER['probes']}</p>",
+    ]
+    if rows:
+        texts.append("<ul>" + "".join(f"<li>{s}</li>" for s in probe_findings(rows)) + "</ul>")
+        for metric, kind in (
+            ("uuas", "distance"),
+            ("dspr", "distance"),
+            ("root_acc", "depth"),
+            ("nspr", "depth"),
+        ):
+            kind_rows = [r for r in rows if r["kind"] == kind and r.get(metric) is not None]
+            if kind_rows:
+                fig = metric_figure(kind_rows, metric)
+                save_figure(fig, figures_dir / f"probe-{metric}")
+                texts.append(fig.to_html(full_html=False, include_plotlyjs=False))
+        cols = ["model", "layer", "kind", "uuas", "dspr", "root_acc", "nspr", "dev_loss", "epochs"]
+        texts.append(_table(sorted(rows, key=lambda r: (r["model"], r["kind"], r["layer"])), cols))
+    sections.append("".join(texts))
+
+    # Settings
+    step_rows = [{"step": k, "seconds": v} for k, v in durations.items()]
+    versions = meta["versions"]
+    sections.append(
+        "<h2>4. How this was run</h2>"
+        f"<p>Preset <code>{html.escape(config.preset)}</code>; base model "
+        f"<code>{html.escape(config.base or 'all-MiniLM-L6-v2 (shipped)')}</code>; seed "
+        f"{config.seed}. Every number here is in <code>results.json</code> next to this file, "
+        "with the full settings and package versions.</p>"
+        + _table(step_rows, ["step", "seconds"], "{:.0f}")
+        + "<p>"
+        + ", ".join(f"{html.escape(k)} {html.escape(str(v))}" for k, v in versions.items())
+        + "</p>"
+    )
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>bert_repro: what happens to BERT embeddings during fine-tuning</title>
+<script type="text/javascript">{get_plotlyjs()}</script>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto; color: #222;
+       line-height: 1.45; padding: 0 1em; }}
+table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
+th {{ background: #f3f3f3; }} td:first-child, th:first-child {{ text-align: left; }}
+h2 {{ border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }}
+code {{ background: #f5f5f5; padding: 0 3px; }}
+</style></head><body>
+<h1>What happens to BERT embeddings during fine-tuning?</h1>
+<p>A reproduction of Merchant, Rahimtoroghi, Pavlick &amp; Tenney (BlackboxNLP 2020) with
+<a href="https://aclanthology.org/N19-1419/">structural probes</a> (Hewitt &amp; Manning 2019),
+run by <code>bert-repro reproduce --preset {html.escape(config.preset)}</code> in
+{seconds / 60:.1f} minutes of this invocation (steps reused from earlier runs cost nothing).</p>
+{"".join(sections)}
+</body></html>
+"""
+    return atomic_write_text(out / "report.html", page)

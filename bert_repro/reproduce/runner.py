@@ -1,0 +1,184 @@
+"""Run the reproduction step by step; a finished step is never redone.
+
+Steps (each prints its progress): ``finetune:<name>`` for every fine-tuning job,
+``compare:<texts>`` for every text source, ``probes`` (the structural-probe sweep over every
+layer of every model, resumable probe by probe), and ``report``. ``<out>/state.json`` records
+each finished step with a hash of its settings; a second run skips the steps whose settings
+are unchanged and whose outputs exist, so it costs a small fraction of the first, and a run
+interrupted anywhere continues from the last finished step (the sweep and the feature cache
+also keep their own finished parts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..io import atomic_write_json, read_json
+from .config import FinetuneJob, ReproduceConfig, TextSource
+
+Say = Callable[[str], None]
+
+
+class StepState:
+    """``state.json``: which steps are done, with what settings, and how long they took."""
+
+    def __init__(self, out: Path):
+        self.path = out / "state.json"
+        self.steps: dict[str, dict] = {}
+        if self.path.exists():
+            self.steps = read_json(self.path).get("steps", {})
+
+    @staticmethod
+    def digest(settings: dict) -> str:
+        text = json.dumps(settings, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def is_done(self, name: str, settings: dict, outputs: list[Path]) -> bool:
+        entry = self.steps.get(name)
+        return bool(
+            entry
+            and entry.get("settings") == self.digest(settings)
+            and all(p.exists() for p in outputs)
+        )
+
+    def record(self, name: str, settings: dict, seconds: float) -> None:
+        self.steps[name] = {
+            "settings": self.digest(settings),
+            "seconds": round(seconds, 1),
+            "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        atomic_write_json(self.path, {"steps": self.steps})
+
+
+def _step(state: StepState, name: str, settings: dict, outputs: list[Path], run, say: Say):
+    if state.is_done(name, settings, outputs):
+        say(f"[{name}] done in an earlier run ({state.steps[name]['seconds']:.0f}s then): reused")
+        return
+    say(f"[{name}] running")
+    t = time.monotonic()
+    run()
+    seconds = time.monotonic() - t
+    state.record(name, settings, seconds)
+    say(f"[{name}] finished in {seconds:.0f}s")
+
+
+def model_dir(out: Path, job: FinetuneJob) -> Path:
+    return out / "models" / job.name
+
+
+def _finetune(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say) -> None:
+    from ..finetune import finetune, load_task_data, paper_defaults
+
+    data = load_task_data(
+        job.task, job.data, seed=config.seed, max_train=job.max_train, max_eval=job.max_eval
+    )
+    hp = paper_defaults(
+        job.task,
+        max_steps=job.max_steps,
+        max_seq_length=job.max_seq_length,
+        batch_size=job.batch_size,
+        seed=config.seed,
+    )
+    result = finetune(
+        job.task, config.base, data=data, config=hp, out_dir=model_dir(out, job), overwrite=True
+    )
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items() if isinstance(v, float))
+    say(f"  {job.name}: {result.steps} steps in {result.train_seconds:.0f}s; {shown}")
+
+
+def _compare(config: ReproduceConfig, source: TextSource, out: Path, say: Say) -> None:
+    from ..models import load_bert
+    from ..plot import BertComparator
+    from ..text import load_texts
+
+    base, tokenizer = load_bert(config.base)
+    finetuned = {job.name: load_bert(model_dir(out, job))[0] for job in config.finetune}
+    texts = list(load_texts(source.spec, source.n))
+    comparator = BertComparator(base, finetuned, tokenizer, batch_size=config.batch_size)
+    result = comparator.compare(
+        texts, source.n, sample_tokens=config.sample_tokens, seed=config.seed, too_long="skip"
+    )
+    result.save(out / "compare" / source.name, texts=source.spec)
+    for name in result.names:
+        cos = result.metric("cosine", name)
+        say(f"  {name} vs base on {source.name}: cosine layer 0 {cos[0]:.3f} ... top {cos[-1]:.3f}")
+
+
+def _probes(config: ReproduceConfig, out: Path, say: Say) -> None:
+    from ..probe.sweep import run_sweep
+
+    models = [f"{config.base_label}={config.base or 'default'}"]
+    models += [f"{job.name}={model_dir(out, job)}" for job in config.finetune]
+    run_sweep(
+        models,
+        config.probe_train,
+        config.probe_dev,
+        config.probe_test,
+        out / "probes",
+        layers=config.probe_layers,
+        rank=config.probe_rank,
+        epochs=config.probe_epochs,
+        seed=config.seed,
+        limit=config.probe_limit,
+        cache_dir=out / "cache",
+        skip_too_long=True,
+        print_fn=say,
+    )
+
+
+def run_reproduction(
+    config: ReproduceConfig, out: str | os.PathLike = "runs/reproduce", *, say: Say = print
+) -> Path:
+    """Run (or continue) the whole experiment into ``out`` and return the report's path."""
+    from .report import write_report
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = StepState(out)
+    started = time.monotonic()
+    settings = config.to_dict()
+    for job in config.finetune:
+        _step(
+            state,
+            f"finetune:{job.name}",
+            {"base": config.base, "seed": config.seed, "job": job},
+            [model_dir(out, job) / "finetune.json"],
+            lambda job=job: _finetune(config, job, out, say),
+            say,
+        )
+    # Later steps depend on the fine-tuned models: a re-trained model re-runs them.
+    models_key = {
+        "base": config.base,
+        "finetune": [state.steps.get(f"finetune:{j.name}") for j in config.finetune],
+    }
+    for source in config.texts:
+        _step(
+            state,
+            f"compare:{source.name}",
+            {
+                **models_key,
+                "source": source,
+                "sample_tokens": config.sample_tokens,
+                "seed": config.seed,
+            },
+            [out / "compare" / source.name / "similarity.json"],
+            lambda source=source: _compare(config, source, out, say),
+            say,
+        )
+    probe_settings = {k: settings[k] for k in settings if k.startswith("probe_")}
+    _step(
+        state,
+        "probes",
+        {**models_key, **probe_settings, "seed": config.seed},
+        [out / "probes" / "results.json"],
+        lambda: _probes(config, out, say),
+        say,
+    )
+    report = write_report(config, out, state, time.monotonic() - started)
+    say(f"report: {report}")
+    return report
