@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import warnings
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +140,41 @@ def load_bert(
     return model, tokenizer
 
 
+_FAST_COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def as_fast_tokenizer(tokenizer):
+    """The tokenizer itself if it is a fast one, else a fast copy of a slow ``BertTokenizer``
+    (the seed notebooks pass ``BertTokenizer``; word alignment needs a fast tokenizer's
+    ``word_ids``). Same vocabulary and normalisation, so the same wordpieces."""
+    if getattr(tokenizer, "is_fast", False):
+        return tokenizer
+    if tokenizer in _FAST_COPIES:
+        return _FAST_COPIES[tokenizer]
+    from transformers import BertTokenizerFast
+    from transformers.convert_slow_tokenizer import convert_slow_tokenizer
+
+    try:
+        backend = convert_slow_tokenizer(tokenizer)
+    except Exception as err:  # not a WordPiece tokenizer transformers knows how to convert
+        raise ModelError(
+            f"a fast (Rust) tokenizer is needed and {type(tokenizer).__name__} cannot be "
+            f"converted to one ({err}); load it with bert_repro.models.load_bert"
+        ) from err
+    fast = BertTokenizerFast(
+        tokenizer_object=backend,
+        do_lower_case=getattr(tokenizer, "do_lower_case", True),
+        unk_token=tokenizer.unk_token,
+        sep_token=tokenizer.sep_token,
+        pad_token=tokenizer.pad_token,
+        cls_token=tokenizer.cls_token,
+        mask_token=tokenizer.mask_token,
+        model_max_length=tokenizer.model_max_length,
+    )
+    _FAST_COPIES[tokenizer] = fast
+    return fast
+
+
 def model_dims(model) -> tuple[int, int]:
     """``(num_hidden_layers, hidden_size)`` from the model's config."""
     return int(model.config.num_hidden_layers), int(model.config.hidden_size)
@@ -162,7 +198,7 @@ def model_fingerprint(model) -> str:
 def tokenizer_fingerprint(tokenizer) -> str:
     """SHA-256 of the tokenizer's vocabulary and normalisation settings."""
     h = hashlib.sha256()
-    h.update(tokenizer.backend_tokenizer.to_str().encode())
+    h.update(as_fast_tokenizer(tokenizer).backend_tokenizer.to_str().encode())
     return h.hexdigest()
 
 

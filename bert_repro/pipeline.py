@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DataError, InputTooLongError
+from .models import as_fast_tokenizer
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ def encode_texts(
         DataError: a text is not a string.
         InputTooLongError: a text exceeds ``max_length`` (default: the tokenizer's maximum).
     """
+    tokenizer = as_fast_tokenizer(tokenizer)
     texts = list(texts)
     for i, t in enumerate(texts):
         if not isinstance(t, str):
@@ -102,6 +104,7 @@ def encode_words(
         DataError: a sentence is empty or not a list of strings.
         InputTooLongError: a sentence exceeds ``max_length`` wordpieces.
     """
+    tokenizer = as_fast_tokenizer(tokenizer)
     sentences = [list(s) for s in sentences]
     for i, s in enumerate(sentences):
         if not s:

@@ -57,3 +57,14 @@ def test_pad_batch_masks_padding(tiny_bert):
     assert b["attention_mask"].sum(1).tolist() == [len(items[1]), len(items[0])]
     assert b["word_mask"].sum(1).tolist() == [4, 2]
     assert (b["word_index"][b["attention_mask"] == 0] == -1).all()
+
+
+def test_a_slow_tokenizer_as_the_seed_passes_gives_the_same_encoding(tiny_bert, tiny_bert_dir):
+    from transformers import BertTokenizer
+
+    _, fast = tiny_bert
+    slow = BertTokenizer.from_pretrained(tiny_bert_dir)
+    sents = [["The", "dogs", "coding", "xyzzy", "!"], ["co-op", "3.14"]]
+    for a, b in zip(encode_words(slow, sents), encode_words(fast, sents), strict=True):
+        assert a.input_ids.tolist() == b.input_ids.tolist()
+        assert a.word_index.tolist() == b.word_index.tolist()

@@ -1,0 +1,47 @@
+"""Structural probes (Hewitt & Manning, NAACL 2019) on BERT's layers.
+
+* :mod:`.model`: :class:`TwoWordProbe` (squared distances) and :class:`OneWordProbe` (squared
+  norms), Keras models;
+* :mod:`.loss`: the per-sentence normalised L1 losses and masks (:func:`build_label_mask`);
+* :mod:`.data`: :class:`ProbeDataset`, gold trees of a CoNLL-U file with cached word features;
+* :mod:`.trainer`: :func:`train_probe` (Adam, LR decay on plateau, best dev epoch, early stop);
+* :mod:`.metrics`: UUAS, DSpr, root accuracy, NSpr as pure NumPy functions;
+* :mod:`.sweep`: every layer of every model, results as JSON/CSV, resumable; :mod:`.figures`.
+
+Names are imported on first use, so ``import bert_repro.probe`` does not load TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "TwoWordProbe": "model",
+    "OneWordProbe": "model",
+    "make_probe": "model",
+    "save_probe": "model",
+    "load_probe": "model",
+    "ProbeDataset": "data",
+    "build_label_mask": "loss",
+    "distance_loss": "loss",
+    "depth_loss": "loss",
+    "L1DistanceLoss": "loss",
+    "L1DepthLoss": "loss",
+    "train_probe": "trainer",
+    "predict": "trainer",
+    "evaluate_probe": "trainer",
+    "uuas": "metrics",
+    "dspr": "metrics",
+    "root_accuracy": "metrics",
+    "nspr": "metrics",
+    "run_sweep": "sweep",
+    "evaluate_saved": "sweep",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

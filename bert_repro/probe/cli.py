@@ -1,0 +1,210 @@
+"""``bert-repro probe train|evaluate|sweep``: thin argument parsing over :mod:`.sweep`.
+
+Examples::
+
+    bert-repro probe sweep --out runs/probe-sweep           # MiniLM, EWT, every layer
+    bert-repro probe sweep --model mnli=models/mnli --model bert-base-uncased --layers 0 6 12
+    bert-repro probe train --layers 3 --kinds distance --out runs/probe
+    bert-repro probe evaluate --probes runs/probe --test my.conllu --out runs/probe-eval
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EWT_FOLDER = Path("shared") / "data" / "ud-english-ewt"
+
+
+def default_treebank(split: str) -> Path | None:
+    """The EWT ``split`` file in ``../shared/data`` (from the working folder or the repo), if
+    there is one."""
+    name = f"en_ewt-ud-{split}.conllu"
+    roots = [Path.cwd().parent, Path(__file__).resolve().parents[3]]
+    for root in roots:
+        candidate = root / EWT_FOLDER / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _need(value, flag: str, split: str):
+    from ..errors import ConfigError
+
+    if value is not None:
+        return value
+    found = default_treebank(split)
+    if found is None:
+        raise ConfigError(
+            f"give {flag} (a CoNLL-U file): the default EWT {split} file was not found in "
+            f"../{EWT_FOLDER}"
+        )
+    return found
+
+
+def _common(p: argparse.ArgumentParser, *, out: str) -> None:
+    p.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        metavar="MODEL",
+        help="hub name, model folder, or LABEL=folder; repeat for several models "
+        "(default: the offline all-MiniLM-L6-v2)",
+    )
+    p.add_argument(
+        "--layers",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="K",
+        help="hidden-state indices, 0 = embedding output, negative from the top (default: all)",
+    )
+    p.add_argument(
+        "--kinds",
+        nargs="+",
+        choices=("distance", "depth"),
+        default=["distance", "depth"],
+        help="probe kinds (default: both)",
+    )
+    p.add_argument("--rank", type=int, default=128, help="probe rank (default 128)")
+    p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
+    p.add_argument("--batch-size", type=int, default=20, help="sentences per batch (20)")
+    p.add_argument(
+        "--limit", type=int, default=None, help="use only the first N sentences of each file"
+    )
+    p.add_argument("--cache-dir", type=Path, default=None, help="word-feature cache folder")
+    p.add_argument(
+        "--skip-too-long",
+        action="store_true",
+        help="drop (and list) sentences longer than the model accepts instead of failing",
+    )
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def _training(p: argparse.ArgumentParser, *, test: bool) -> None:
+    p.add_argument("--train", type=Path, default=None, help="training CoNLL-U (default EWT)")
+    p.add_argument("--dev", type=Path, default=None, help="dev CoNLL-U (default EWT)")
+    if test:
+        p.add_argument("--test", type=Path, default=None, help="test CoNLL-U (default EWT)")
+    p.add_argument("--epochs", type=int, default=40, help="most epochs (40)")
+    p.add_argument("--seed", type=int, default=0, help="seed of init and shuffling (0)")
+    p.add_argument("--verbose", action="store_true", help="one line per training epoch")
+
+
+def add_parser(subparsers) -> None:
+    """Register ``probe`` and its sub-commands ``train``, ``evaluate`` and ``sweep``."""
+    probe = subparsers.add_parser(
+        "probe",
+        help="structural probes (Hewitt & Manning 2019) on every layer",
+        description="Train and evaluate structural probes (distance: UUAS, DSpr; depth: root "
+        "accuracy, NSpr) on the hidden states of one or more models.",
+    )
+    sub = probe.add_subparsers(dest="probe_command", metavar="ACTION")
+    sub.required = True
+
+    p = sub.add_parser(
+        "sweep",
+        help="train on --train, select on --dev, report on --test, every layer; figures",
+    )
+    _common(p, out="runs/probe-sweep")
+    _training(p, test=True)
+    p.set_defaults(func=run_sweep_command)
+
+    p = sub.add_parser(
+        "train", help="train probes (dev metrics only); evaluate them later with `evaluate`"
+    )
+    _common(p, out="runs/probe")
+    _training(p, test=False)
+    p.set_defaults(func=run_train_command)
+
+    p = sub.add_parser("evaluate", help="evaluate probes saved by `train`/`sweep` on --test")
+    _common(p, out="runs/probe")
+    p.add_argument(
+        "--probes",
+        type=Path,
+        default=None,
+        help="folder of a train/sweep run holding probes/ (default: --out)",
+    )
+    p.add_argument("--test", type=Path, default=None, help="CoNLL-U to evaluate on (default EWT)")
+    p.set_defaults(func=run_evaluate_command)
+
+
+def _print(args):
+    return None if args.quiet else print
+
+
+def _train_like(args, test) -> int:
+    from .sweep import run_sweep
+
+    rows = run_sweep(
+        args.model,
+        _need(args.train, "--train", "train"),
+        _need(args.dev, "--dev", "dev"),
+        test,
+        args.out,
+        layers=args.layers,
+        kinds=args.kinds,
+        rank=args.rank,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        limit=args.limit,
+        cache_dir=args.cache_dir,
+        skip_too_long=args.skip_too_long,
+        figures=True,
+        print_fn=_print(args),
+        verbose=args.verbose,
+    )
+    if not args.quiet:
+        print(format_table(rows, split="test" if test is not None else "dev"))
+        print(f"results: {args.out / 'results.csv'}")
+    return 0
+
+
+def run_sweep_command(args) -> int:
+    return _train_like(args, _need(args.test, "--test", "test"))
+
+
+def run_train_command(args) -> int:
+    return _train_like(args, None)
+
+
+def run_evaluate_command(args) -> int:
+    from .sweep import evaluate_saved
+
+    rows = evaluate_saved(
+        args.model,
+        _need(args.test, "--test", "test"),
+        args.probes or args.out,
+        args.out,
+        layers=args.layers,
+        kinds=args.kinds,
+        rank=args.rank,
+        batch_size=args.batch_size,
+        limit=args.limit,
+        cache_dir=args.cache_dir,
+        skip_too_long=args.skip_too_long,
+        print_fn=_print(args),
+    )
+    if not args.quiet:
+        print(format_table(rows, split="test"))
+    return 0
+
+
+def format_table(rows, *, split: str = "test") -> str:
+    """Plain-text table: one line per (model, layer), distance and depth metrics side by side."""
+    prefix = "" if split == "test" else "dev_"
+    by_key: dict[tuple[str, int], dict] = {}
+    for r in rows:
+        entry = by_key.setdefault((r["model"], int(r["layer"])), {})
+        for m in ("uuas", "dspr", "root_acc", "nspr"):
+            if r.get(prefix + m) is not None:
+                entry[m] = r[prefix + m]
+    head = f"{'model':24s} {'layer':>5s} {'UUAS':>6s} {'DSpr':>6s} {'root':>6s} {'NSpr':>6s}"
+    lines = [f"({split})", head]
+    for (model, layer), e in sorted(by_key.items()):
+        cells = [
+            f"{e[m]:6.3f}" if m in e else f"{'-':>6s}" for m in ("uuas", "dspr", "root_acc", "nspr")
+        ]
+        lines.append(f"{model:24s} {layer:5d} " + " ".join(cells))
+    return "\n".join(lines)

@@ -1,0 +1,340 @@
+"""Probe data: a treebank's gold trees paired with word-aligned BERT features from the cache.
+
+:class:`ProbeDataset` reads a CoNLL-U file (syntactic words only, see
+:mod:`bert_repro.treebank`) and serves padded batches of
+
+* ``features``: ``(B, W, H)`` float32 word vectors of one hidden state (the mean of each
+  word's wordpieces, ``[CLS]``/``[SEP]`` excluded), zero on padding;
+* ``labels``: ``(B, W, W)`` gold tree distances or ``(B, W)`` gold depths, ``-1`` on padding;
+* ``lengths``: ``(B,)`` int32 words per sentence;
+
+where ``W`` is the longest sentence of the batch. Features and labels are indexed the same way
+(sentence ``i`` of the file is row ``i`` of the feature cache); no sentence and no partial last
+batch is ever dropped. Features for every hidden state are extracted once per (model,
+tokenizer, corpus) into the on-disk cache (:func:`bert_repro.cache.cached_word_features`);
+batches read one layer from it at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, DataError, InputTooLongError, check_choice
+from ..models import as_fast_tokenizer
+from ..treebank import Sentence, read_conllu
+from .loss import PAD_LABEL
+from .model import PROBE_KINDS, ProbeKind
+
+
+def default_cache_dir() -> Path:
+    """Where word features are cached unless told otherwise: ``$XDG_CACHE_HOME/bert_repro``
+    (``~/.cache/bert_repro/features``)."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+    return Path(root).expanduser() / "bert_repro" / "features"
+
+
+def pad_features(vectors: Sequence[np.ndarray], max_words: int | None = None) -> np.ndarray:
+    """Stack ``(n_i, H)`` word vectors into ``(B, W, H)`` float32, zero-padded."""
+    w = max_words if max_words is not None else max((len(v) for v in vectors), default=0)
+    h = vectors[0].shape[-1] if vectors else 0
+    out = np.zeros((len(vectors), w, h), dtype=np.float32)
+    for r, v in enumerate(vectors):
+        out[r, : len(v)] = v
+    return out
+
+
+def pad_labels(labels: Sequence[np.ndarray], max_words: int | None = None) -> np.ndarray:
+    """Stack ``(n_i, n_i)`` distances into ``(B, W, W)`` or ``(n_i,)`` depths into ``(B, W)``
+    float32, padded with :data:`~bert_repro.probe.loss.PAD_LABEL` (-1)."""
+    w = max_words if max_words is not None else max((len(v) for v in labels), default=0)
+    pairs = bool(labels) and np.ndim(labels[0]) == 2
+    out = np.full((len(labels), w, w) if pairs else (len(labels), w), PAD_LABEL, np.float32)
+    for r, lab in enumerate(labels):
+        n = len(lab)
+        if pairs:
+            out[r, :n, :n] = lab
+        else:
+            out[r, :n] = lab
+    return out
+
+
+class ProbeDataset:
+    """Gold trees of a CoNLL-U treebank, and their batches with BERT word features.
+
+    Args:
+        conllu_path: the ``.conllu`` file (read with :func:`bert_repro.treebank.read_conllu`;
+            malformed input raises :class:`~bert_repro.errors.DataError` naming file and line).
+        sentences: already-read sentences instead of a path (e.g. a subset).
+        cache_dir: where word features are cached (default :func:`default_cache_dir`).
+
+    Attributes:
+        path: the file, or ``None``.
+        sentences: the :class:`~bert_repro.treebank.Sentence` objects, in file order.
+        lengths: ``(n_sentences,)`` int words per sentence.
+    """
+
+    def __init__(
+        self,
+        conllu_path: str | os.PathLike | None = None,
+        *,
+        sentences: Sequence[Sentence] | None = None,
+        cache_dir: str | os.PathLike | None = None,
+    ):
+        if (conllu_path is None) == (sentences is None):
+            raise ConfigError("give either conllu_path or sentences")
+        self.path = None if conllu_path is None else Path(conllu_path)
+        self.sentences: list[Sentence] = (
+            read_conllu(self.path) if sentences is None else list(sentences)
+        )
+        if not self.sentences:
+            raise DataError("no sentences", path=self.path)
+        if self.path is None and self.sentences[0].path is not None:
+            self.path = Path(self.sentences[0].path)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.lengths = np.array([len(s) for s in self.sentences], dtype=np.int64)
+        self._distances: list[np.ndarray] | None = None
+        self._depths: list[np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+    def __repr__(self) -> str:
+        return (
+            f"ProbeDataset({str(self.path)!r}: {len(self)} sentences, "
+            f"{int(self.lengths.sum())} words)"
+        )
+
+    def subset(self, indices: Sequence[int] | slice) -> ProbeDataset:
+        """A dataset of some of the sentences (in the given order), same cache folder."""
+        if isinstance(indices, slice):
+            chosen = self.sentences[indices]
+        else:
+            chosen = [self.sentences[int(i)] for i in indices]
+        return ProbeDataset(sentences=chosen, cache_dir=self.cache_dir)
+
+    # ------------------------------------------------------------------ gold labels
+
+    @property
+    def words(self) -> list[list[str]]:
+        """The word forms of every sentence (what BERT is given)."""
+        return [list(s.words) for s in self.sentences]
+
+    @property
+    def distances(self) -> list[np.ndarray]:
+        """Per sentence ``(n, n)`` gold tree distances (int16, computed once)."""
+        if self._distances is None:
+            self._distances = [s.distances.astype(np.int16) for s in self.sentences]
+        return self._distances
+
+    @property
+    def depths(self) -> list[np.ndarray]:
+        """Per sentence ``(n,)`` gold tree depths, root 0 (int16, computed once)."""
+        if self._depths is None:
+            self._depths = [s.depths.astype(np.int16) for s in self.sentences]
+        return self._depths
+
+    @property
+    def punctuation(self) -> list[np.ndarray]:
+        """Per sentence ``(n,)`` bool punctuation marks (PTB XPOS, else UPOS PUNCT)."""
+        return [s.punctuation for s in self.sentences]
+
+    def labels(self, kind: ProbeKind) -> list[np.ndarray]:
+        """Gold distances (``kind="distance"``) or depths (``"depth"``) per sentence."""
+        check_choice("kind", kind, PROBE_KINDS)
+        return self.distances if kind == "distance" else self.depths
+
+    # ------------------------------------------------------------------ features
+
+    def wordpiece_lengths(self, tokenizer) -> np.ndarray:
+        """``(n_sentences,)`` wordpieces per sentence including ``[CLS]`` and ``[SEP]``."""
+        from ..pipeline import encode_words
+
+        encoded = encode_words(as_fast_tokenizer(tokenizer), self.words, max_length=2**62)
+        return np.array([len(e) for e in encoded], dtype=np.int64)
+
+    def too_long(self, model, tokenizer) -> list[int]:
+        """Indices of the sentences with more wordpieces than the model accepts."""
+        from ..pipeline import max_model_length
+
+        limit = max_model_length(tokenizer, model)
+        return np.flatnonzero(self.wordpiece_lengths(tokenizer) > limit).tolist()
+
+    def check_fits(self, model, tokenizer) -> None:
+        """Refuse sentences longer than the model accepts (they are never cut silently).
+
+        Raises:
+            InputTooLongError: naming the file, the line and sentence ID of the first one, its
+                wordpiece count and the model's limit, and how many there are.
+        """
+        from ..pipeline import max_model_length
+
+        tokenizer = as_fast_tokenizer(tokenizer)
+        limit = max_model_length(tokenizer, model)
+        pieces = self.wordpiece_lengths(tokenizer)
+        bad = np.flatnonzero(pieces > limit)
+        if bad.size == 0:
+            return
+        s = self.sentences[int(bad[0])]
+        more = f"; {bad.size} sentences in all are too long" if bad.size > 1 else ""
+        raise InputTooLongError(
+            f"sentence {s.sent_id or int(bad[0])} has {int(pieces[bad[0]])} wordpieces with "
+            f"[CLS]/[SEP], more than the model's maximum of {limit}{more}. Nothing is cut "
+            "silently: remove or split such sentences (`ProbeDataset.subset`, or "
+            "`--skip-too-long` on the command line drops and lists them)",
+            path=s.path or self.path,
+            line=s.start_line,
+        )
+
+    def features(self, model, tokenizer, *, batch_size: int = 32, progress: bool = True):
+        """Word features of every sentence for every hidden state, from the cache.
+
+        Args:
+            model, tokenizer: see :func:`bert_repro.models.load_bert`.
+            batch_size: sentences per extraction batch.
+            progress: show a progress bar while extracting.
+
+        Returns:
+            A :class:`bert_repro.cache.WordFeatureStore` (``.layer(k)`` is
+            ``(total_words, hidden)``, sentence ``i`` at rows ``offsets[i]:offsets[i+1]``).
+
+        Raises:
+            InputTooLongError: a sentence does not fit the model (see :meth:`check_fits`).
+        """
+        from ..cache import cached_word_features
+
+        tokenizer = as_fast_tokenizer(tokenizer)
+        self.check_fits(model, tokenizer)
+        store = cached_word_features(
+            model, tokenizer, self.words, self.cache_dir, batch_size=batch_size, progress=progress
+        )
+        if not np.array_equal(np.asarray(store.lengths), self.lengths):
+            raise DataError(
+                f"feature cache {store.path} does not match the treebank's sentence lengths"
+            )
+        return store
+
+    # ------------------------------------------------------------------ batches
+
+    def iter_batches(
+        self,
+        store,
+        layer: int,
+        kind: ProbeKind = "distance",
+        *,
+        batch_size: int = 20,
+        order: Sequence[int] | None = None,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Padded NumPy batches ``(features, labels, lengths)`` of one hidden state.
+
+        Args:
+            store: the :class:`~bert_repro.cache.WordFeatureStore` of :meth:`features`.
+            layer: hidden-state index (0 = embedding output; negative counts from the top).
+            kind: ``"distance"`` labels ``(B, W, W)`` or ``"depth"`` labels ``(B, W)``.
+            batch_size: sentences per batch; the last batch may be smaller.
+            order: the sentence order (default file order).
+
+        Yields:
+            ``(B, W, H)`` float32 features, labels (``-1`` on padding), ``(B,)`` int32 lengths.
+        """
+        check_choice("kind", kind, PROBE_KINDS)
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if not np.array_equal(np.asarray(store.lengths), self.lengths):
+            raise DataError(
+                f"the feature store has {len(store.lengths)} sentences whose lengths do not "
+                f"match the treebank's {len(self)} (features of another corpus?)",
+                path=self.path,
+            )
+        vectors = store.layer(layer)  # (total_words, H), memory-mapped
+        offsets = np.asarray(store.offsets)
+        labels = self.labels(kind)
+        idx_all = np.arange(len(self)) if order is None else np.asarray(order, dtype=np.int64)
+        for start in range(0, len(idx_all), batch_size):
+            idx = idx_all[start : start + batch_size]
+            w = int(self.lengths[idx].max())
+            feats = pad_features([vectors[offsets[i] : offsets[i + 1]] for i in idx], w)
+            labs = pad_labels([labels[i] for i in idx], w)
+            yield feats, labs, self.lengths[idx].astype(np.int32)
+
+    def tf_dataset(
+        self,
+        store,
+        layer: int,
+        kind: ProbeKind = "distance",
+        *,
+        batch_size: int = 20,
+        shuffle: bool = False,
+        seed: int | None = None,
+        prefetch: int = 2,
+    ):
+        """A ``tf.data.Dataset`` of ``(features, labels, lengths)`` batches (see
+        :meth:`iter_batches`).
+
+        Args:
+            shuffle: draw a new sentence order at every pass (epoch), from a generator seeded
+                with ``seed``, so a seeded run sees the same sequence of orders.
+            seed: the shuffling seed.
+        """
+        import tensorflow as tf
+
+        check_choice("kind", kind, PROBE_KINDS)
+        hidden = int(store.hidden_size)
+        label_shape = (None, None, None) if kind == "distance" else (None, None)
+        rng = np.random.default_rng(seed)
+
+        def gen():
+            order = rng.permutation(len(self)) if shuffle else None
+            yield from self.iter_batches(store, layer, kind, batch_size=batch_size, order=order)
+
+        ds = tf.data.Dataset.from_generator(
+            gen,
+            output_signature=(
+                tf.TensorSpec((None, None, hidden), tf.float32),
+                tf.TensorSpec(label_shape, tf.float32),
+                tf.TensorSpec((None,), tf.int32),
+            ),
+        )
+        return ds.prefetch(prefetch)
+
+    def build_pairs_distance_generator(
+        self,
+        bert,
+        tokenizer,
+        layer_index: int = -1,
+        return_length: bool = True,
+        batch_size: int = 32,
+    ) -> Iterator[tuple[np.ndarray, ...]]:
+        """Batches of word features and gold distances, as the seed notebooks iterate them.
+
+        Features of all hidden states are extracted once into the cache (later calls for other
+        layers reuse it); every sentence is served in file order, the last batch may be
+        smaller.
+
+        Args:
+            bert: a ``TFBertModel``.
+            tokenizer: its tokenizer (a slow ``BertTokenizer`` is converted to a fast one).
+            layer_index: hidden-state index: 0 = embedding output, ``k`` = encoder layer
+                ``k``, negative counts from the top (``-1`` = last layer).
+            return_length: also yield the lengths.
+            batch_size: sentences per batch.
+
+        Returns:
+            An iterator of ``(features (B, W, H), distances (B, W, W), lengths (B,))`` (or
+            the first two only), float32/float32/int32, distances ``-1`` on padding.
+        """
+        from ..features import resolve_layers
+
+        (layer,) = resolve_layers(int(layer_index), int(bert.config.num_hidden_layers) + 1)
+        store = self.features(bert, tokenizer)
+
+        def batches():
+            for feats, labs, lengths in self.iter_batches(
+                store, layer, "distance", batch_size=batch_size
+            ):
+                yield (feats, labs, lengths) if return_length else (feats, labs)
+
+        return batches()

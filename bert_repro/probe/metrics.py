@@ -1,0 +1,278 @@
+"""Structural-probe metrics, computed as Hewitt & Manning's reporting code does (NAACL 2019).
+
+Every function takes per-sentence NumPy arrays (already cut to the sentence's length, no
+padding) and returns plain floats; nothing changes its inputs.
+
+* **UUAS**: the minimum spanning tree over the predicted distances of the non-punctuation
+  words, compared with the spanning tree over the gold distances of the same words; the share
+  of gold (undirected) edges found, summed over the corpus (total correct / total gold).
+* **DSpr**: Spearman correlation between each word's row of predicted and gold distances
+  (punctuation included), averaged over all words of all sentences of the same length, then
+  averaged over the lengths 5..50 present.
+* **Root accuracy**: share of sentences whose shallowest predicted non-punctuation word is the
+  gold root.
+* **NSpr**: Spearman correlation of predicted vs gold depths per sentence, averaged within each
+  length, then over lengths 5..50.
+
+As in the reference, a per-length mean over correlations that include an undefined value (a
+constant row of predictions) is NaN: a collapsed probe is reported, not hidden.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from scipy.stats import rankdata
+
+MIN_LENGTH = 5
+MAX_LENGTH = 50
+
+
+def mst_edges(distances: np.ndarray, keep: np.ndarray | None = None) -> set[tuple[int, int]]:
+    """Edges of the minimum spanning tree over a distance matrix (Kruskal's algorithm).
+
+    Candidate pairs ``i < j`` are taken in increasing distance with ties in row-major order
+    (a stable sort), which is the order the reference's Kruskal loop uses, so ties (frequent in
+    gold distance matrices) resolve the same way. Zero distances are ordinary edges.
+
+    Args:
+        distances: ``(n, n)`` symmetric distances (only the upper triangle is read).
+        keep: ``(n,)`` bool, the words that may be in the tree (default all); the others
+            (punctuation) are left out entirely.
+
+    Returns:
+        Undirected edges as ``(i, j)`` with ``i < j``, indices into the full ``n`` words;
+        ``k - 1`` edges for ``k`` kept words.
+    """
+    d = np.asarray(distances)
+    n = d.shape[0]
+    nodes = np.arange(n) if keep is None else np.flatnonzero(np.asarray(keep, dtype=bool))
+    if nodes.size < 2:
+        return set()
+    iu, ju = np.triu_indices(nodes.size, k=1)  # row-major order of pairs i < j
+    weights = d[nodes[iu], nodes[ju]]
+    order = np.argsort(weights, kind="stable")
+    parent = list(range(nodes.size))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    edges: set[tuple[int, int]] = set()
+    for k in order:
+        a, b = find(int(iu[k])), find(int(ju[k]))
+        if a != b:
+            parent[a] = b
+            edges.add((int(nodes[iu[k]]), int(nodes[ju[k]])))
+            if len(edges) == nodes.size - 1:
+                break
+    return edges
+
+
+def uuas_counts(
+    predicted: np.ndarray, gold: np.ndarray, punctuation: np.ndarray | None = None
+) -> tuple[int, int]:
+    """``(correct, total)`` gold edges of one sentence recovered by the predicted MST.
+
+    Args:
+        predicted: ``(n, n)`` predicted (squared) distances.
+        gold: ``(n, n)`` gold tree distances.
+        punctuation: ``(n,)`` bool, words left out of both trees (default none).
+
+    Returns:
+        Gold-tree edges among the non-punctuation words found in the predicted tree, and the
+        number of gold edges.
+    """
+    keep = None if punctuation is None else ~np.asarray(punctuation, dtype=bool)
+    gold_edges = mst_edges(gold, keep)
+    pred_edges = mst_edges(predicted, keep)
+    return len(gold_edges & pred_edges), len(gold_edges)
+
+
+def uuas(
+    predicted: Sequence[np.ndarray],
+    gold: Sequence[np.ndarray],
+    punctuation: Sequence[np.ndarray] | None = None,
+) -> float:
+    """Undirected unlabelled attachment score over a corpus, punctuation removed.
+
+    Args:
+        predicted: per sentence ``(n_i, n_i)`` predicted distances.
+        gold: per sentence ``(n_i, n_i)`` gold tree distances.
+        punctuation: per sentence ``(n_i,)`` bool punctuation marks (default none).
+
+    Returns:
+        ``sum(correct) / sum(gold edges)`` over all sentences; NaN when there is no gold edge.
+    """
+    puncts = [None] * len(gold) if punctuation is None else punctuation
+    correct = total = 0
+    for p, g, m in zip(predicted, gold, puncts, strict=True):
+        c, t = uuas_counts(p, g, m)
+        correct += c
+        total += t
+    return correct / total if total else float("nan")
+
+
+def row_spearman(predicted: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    """Spearman correlation of each row of ``predicted`` with the same row of ``gold``.
+
+    Equal to ``scipy.stats.spearmanr(predicted[i], gold[i]).correlation`` for every row ``i``
+    (Pearson correlation of average ranks), vectorised.
+
+    Args:
+        predicted, gold: ``(m, n)`` (or ``(n,)``, a single row).
+
+    Returns:
+        ``(m,)`` (or a 0-d array); NaN for a row where either side is constant.
+    """
+    a = rankdata(np.asarray(predicted, dtype=np.float64), axis=-1)
+    b = rankdata(np.asarray(gold, dtype=np.float64), axis=-1)
+    a = a - a.mean(axis=-1, keepdims=True)
+    b = b - b.mean(axis=-1, keepdims=True)
+    num = np.sum(a * b, axis=-1)
+    den = np.sqrt(np.sum(a * a, axis=-1) * np.sum(b * b, axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def mean_over_lengths(
+    values_by_length: dict[int, list[float]],
+    min_length: int = MIN_LENGTH,
+    max_length: int = MAX_LENGTH,
+) -> float:
+    """Average within each sentence length, then over the lengths in ``[min, max]`` present.
+
+    Returns:
+        The mean of per-length means (``np.mean``, so a NaN value makes its length NaN); NaN
+        when no sentence has a length in range.
+    """
+    means = [
+        float(np.mean(values_by_length[n]))
+        for n in range(min_length, max_length + 1)
+        if values_by_length.get(n)
+    ]
+    return float(np.mean(means)) if means else float("nan")
+
+
+def distance_spearman_by_length(
+    predicted: Iterable[np.ndarray], gold: Iterable[np.ndarray]
+) -> dict[int, list[float]]:
+    """Per sentence length, the Spearman correlations of every word's distance row."""
+    out: dict[int, list[float]] = defaultdict(list)
+    for p, g in zip(predicted, gold, strict=True):
+        n = np.shape(g)[0]
+        out[n].extend(row_spearman(p, g).tolist())
+    return dict(out)
+
+
+def dspr(
+    predicted: Sequence[np.ndarray],
+    gold: Sequence[np.ndarray],
+    min_length: int = MIN_LENGTH,
+    max_length: int = MAX_LENGTH,
+) -> float:
+    """Distance Spearman (DSpr.) of a distance probe over a corpus.
+
+    Args:
+        predicted: per sentence ``(n_i, n_i)`` predicted distances.
+        gold: per sentence ``(n_i, n_i)`` gold tree distances.
+        min_length, max_length: the sentence lengths averaged (5..50 in the paper).
+
+    Returns:
+        Mean over lengths ``n`` in range of the mean over all word rows of sentences of
+        length ``n`` of ``spearman(predicted[i, :], gold[i, :])``.
+    """
+    return mean_over_lengths(distance_spearman_by_length(predicted, gold), min_length, max_length)
+
+
+def depth_spearman_by_length(
+    predicted: Iterable[np.ndarray], gold: Iterable[np.ndarray]
+) -> dict[int, list[float]]:
+    """Per sentence length, the Spearman correlation of each sentence's depths."""
+    out: dict[int, list[float]] = defaultdict(list)
+    for p, g in zip(predicted, gold, strict=True):
+        out[np.shape(g)[0]].append(float(row_spearman(p, g)))
+    return dict(out)
+
+
+def nspr(
+    predicted: Sequence[np.ndarray],
+    gold: Sequence[np.ndarray],
+    min_length: int = MIN_LENGTH,
+    max_length: int = MAX_LENGTH,
+) -> float:
+    """Norm Spearman (NSpr.) of a depth probe over a corpus.
+
+    Args:
+        predicted: per sentence ``(n_i,)`` predicted depths (squared norms).
+        gold: per sentence ``(n_i,)`` gold tree depths.
+        min_length, max_length: the sentence lengths averaged (5..50 in the paper).
+
+    Returns:
+        Mean over lengths ``n`` in range of the mean over sentences of length ``n`` of
+        ``spearman(predicted, gold)``.
+    """
+    return mean_over_lengths(depth_spearman_by_length(predicted, gold), min_length, max_length)
+
+
+def predicted_root(predicted: np.ndarray, punctuation: np.ndarray | None = None) -> int:
+    """Index of the shallowest predicted word, skipping punctuation (first one on ties).
+
+    When every word is punctuation, the shallowest word overall (as the reference does).
+    """
+    p = np.asarray(predicted)
+    if punctuation is None:
+        return int(np.argmin(p))
+    keep = np.flatnonzero(~np.asarray(punctuation, dtype=bool))
+    if keep.size == 0:
+        return int(np.argmin(p))
+    return int(keep[np.argmin(p[keep])])
+
+
+def root_accuracy(
+    predicted: Sequence[np.ndarray],
+    gold: Sequence[np.ndarray],
+    punctuation: Sequence[np.ndarray] | None = None,
+) -> float:
+    """Share of sentences whose shallowest predicted non-punctuation word is the gold root.
+
+    Args:
+        predicted: per sentence ``(n_i,)`` predicted depths.
+        gold: per sentence ``(n_i,)`` gold depths (the root has depth 0).
+        punctuation: per sentence ``(n_i,)`` bool punctuation marks (default none).
+
+    Returns:
+        Correct sentences / sentences; NaN for an empty corpus.
+    """
+    puncts = [None] * len(gold) if punctuation is None else punctuation
+    correct = total = 0
+    for p, g, m in zip(predicted, gold, puncts, strict=True):
+        gold_root = int(np.flatnonzero(np.asarray(g) == 0)[0])
+        correct += int(predicted_root(p, m) == gold_root)
+        total += 1
+    return correct / total if total else float("nan")
+
+
+def distance_metrics(
+    predicted: Sequence[np.ndarray],
+    gold: Sequence[np.ndarray],
+    punctuation: Sequence[np.ndarray] | None = None,
+) -> dict[str, float]:
+    """``{"uuas": ..., "dspr": ...}`` for a distance probe's predictions on a corpus."""
+    return {"uuas": uuas(predicted, gold, punctuation), "dspr": dspr(predicted, gold)}
+
+
+def depth_metrics(
+    predicted: Sequence[np.ndarray],
+    gold: Sequence[np.ndarray],
+    punctuation: Sequence[np.ndarray] | None = None,
+) -> dict[str, float]:
+    """``{"root_acc": ..., "nspr": ...}`` for a depth probe's predictions on a corpus."""
+    return {
+        "root_acc": root_accuracy(predicted, gold, punctuation),
+        "nspr": nspr(predicted, gold),
+    }

@@ -1,0 +1,445 @@
+"""Probe every layer of one or more models: train on one treebank split, select on dev, report
+on test; results as JSON and CSV, written after every probe so an interrupted sweep resumes.
+
+For each model: its word features for every hidden state are extracted once per split into the
+feature cache; then for every layer ``k`` (0 = embedding output .. ``L``) and probe kind
+(distance, depth) a probe is trained (:func:`bert_repro.probe.trainer.train_probe`), its
+weights saved under ``<out>/probes/<model>/<kind>-layer<k>/``, and its metrics on dev (and
+test) appended to ``<out>/results.json`` and ``<out>/results.csv``. An entry already in the
+results (same model weights, layer, kind, rank) is skipped, so re-running the same command
+continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, check_choice
+from ..io import atomic_write_json, atomic_write_text, read_json, run_metadata
+from .data import ProbeDataset
+from .model import PROBE_KINDS, load_probe, save_probe
+
+METRICS = {"distance": ("uuas", "dspr"), "depth": ("root_acc", "nspr")}
+ALL_METRICS = ("uuas", "dspr", "root_acc", "nspr")
+COLUMNS = (
+    "model",
+    "layer",
+    "kind",
+    "rank",
+    *ALL_METRICS,
+    "dev_loss",
+    "epochs",
+    "best_epoch",
+    *(f"dev_{m}" for m in ALL_METRICS),
+    "train_seconds",
+    "model_fingerprint",
+    "weights",
+)
+DEFAULT_MODEL_LABEL = "all-MiniLM-L6-v2"
+# Settings that must match for an existing results file to be continued.
+RESUME_SETTINGS = ("train", "dev", "test", "epochs", "batch_size", "seed", "limit")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model to probe: ``label`` names it in results and folders; ``source`` is what
+    :func:`bert_repro.models.load_bert` loads (``None`` = the offline default)."""
+
+    label: str
+    source: str | None
+
+
+def parse_model_spec(text: str | None) -> ModelSpec:
+    """``None``/``"default"`` -> the offline default; ``"label=path_or_name"`` sets the label;
+    otherwise the label is the folder's or hub name's last part."""
+    if text is None or text == "default":
+        return ModelSpec(DEFAULT_MODEL_LABEL, None)
+    if "=" in text and not Path(text).exists():
+        label, source = text.split("=", 1)
+        return ModelSpec(_safe(label), None if source in ("", "default") else source)
+    return ModelSpec(_safe(Path(text.rstrip("/")).name or text), text)
+
+
+def _safe(label: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._+-]+", "_", label).strip("._")
+    if not safe:
+        raise ConfigError(f"model label {label!r} has no usable characters")
+    return safe
+
+
+def unique_specs(specs: Sequence[ModelSpec]) -> list[ModelSpec]:
+    """Make labels unique (``name``, ``name-2``, ...) keeping order."""
+    seen: dict[str, int] = {}
+    out = []
+    for s in specs:
+        n = seen.get(s.label, 0) + 1
+        seen[s.label] = n
+        out.append(s if n == 1 else ModelSpec(f"{s.label}-{n}", s.source))
+    return out
+
+
+def probe_dir(out: str | os.PathLike, label: str, kind: str, layer: int) -> Path:
+    """``<out>/probes/<label>/<kind>-layer<k>``; the weights are ``<that>/model`` (a TF
+    checkpoint: ``probe.load_weights(<that>/model)``)."""
+    return Path(out) / "probes" / label / f"{kind}-layer{layer}"
+
+
+def rows_to_csv(rows: Sequence[dict]) -> str:
+    """The results as CSV text (columns :data:`COLUMNS`, empty for missing values)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        clean = {}
+        for k in COLUMNS:
+            v = row.get(k)
+            clean[k] = "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else v
+        writer.writerow(clean)
+    return buf.getvalue()
+
+
+class ResultsFile:
+    """``results.json`` (settings, versions, rows) and ``results.csv`` in a folder, rewritten
+    atomically after each row."""
+
+    def __init__(self, out: str | os.PathLike, settings: dict, *, name: str = "results"):
+        self.out = Path(out)
+        self.json_path = self.out / f"{name}.json"
+        self.csv_path = self.out / f"{name}.csv"
+        self.meta = run_metadata(**settings)
+        self.rows: list[dict] = []
+        if self.json_path.exists():
+            old = read_json(self.json_path)
+            before = old.get("metadata", {}).get("settings", {})
+            now = self.meta["settings"]
+            diff = [k for k in RESUME_SETTINGS if k in before and before.get(k) != now.get(k)]
+            if diff:
+                raise ConfigError(
+                    f"{self.json_path} was made with other settings ({', '.join(diff)}: "
+                    f"{[before.get(k) for k in diff]} vs {[now.get(k) for k in diff]}); "
+                    "choose another --out folder or delete it"
+                )
+            self.rows = list(old.get("results", []))
+
+    def find(self, model: str, fingerprint: str, layer: int, kind: str, rank: int):
+        for row in self.rows:
+            if (row["model"], row.get("model_fingerprint"), row["layer"], row["kind"]) == (
+                model,
+                fingerprint,
+                layer,
+                kind,
+            ) and int(row["rank"]) == int(rank):
+                return row
+        return None
+
+    def add(self, row: dict) -> None:
+        self.rows = [
+            r
+            for r in self.rows
+            if (r["model"], r["layer"], r["kind"], r["rank"])
+            != (row["model"], row["layer"], row["kind"], row["rank"])
+        ]
+        self.rows.append(row)
+        self.rows.sort(key=lambda r: (r["model"], r["kind"], int(r["layer"]), int(r["rank"])))
+        self.write()
+
+    def write(self) -> None:
+        atomic_write_json(self.json_path, {"metadata": self.meta, "results": self.rows})
+        atomic_write_text(self.csv_path, rows_to_csv(self.rows))
+
+
+def _load_split(path, limit, cache_dir) -> ProbeDataset | None:
+    if path is None:
+        return None
+    ds = ProbeDataset(path, cache_dir=cache_dir)
+    return ds.subset(range(min(limit, len(ds)))) if limit else ds
+
+
+def _drop_too_long(ds: ProbeDataset, model, tokenizer, skip: bool, say) -> ProbeDataset:
+    if not skip:
+        return ds  # ProbeDataset.features refuses too-long sentences
+    bad = set(ds.too_long(model, tokenizer))
+    if not bad:
+        return ds
+    for i in sorted(bad):
+        s = ds.sentences[i]
+        say(f"  skipping too-long sentence {s.sent_id or i} ({s.path}:{s.start_line})")
+    return ds.subset([i for i in range(len(ds)) if i not in bad])
+
+
+def run_sweep(
+    models: Sequence[str | None] | None,
+    train: str | os.PathLike,
+    dev: str | os.PathLike,
+    test: str | os.PathLike | None,
+    out: str | os.PathLike,
+    *,
+    layers: Sequence[int] | None = None,
+    kinds: Sequence[str] = PROBE_KINDS,
+    rank: int = 128,
+    epochs: int = 40,
+    batch_size: int = 20,
+    seed: int = 0,
+    limit: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    skip_too_long: bool = False,
+    figures: bool = True,
+    print_fn: Callable[[str], None] | None = print,
+    verbose: bool = False,
+) -> list[dict]:
+    """Train and evaluate distance and depth probes on every layer of every model.
+
+    Args:
+        models: model specs (hub name, folder, ``label=source``, or ``None`` for the offline
+            default); default ``[None]``.
+        train, dev, test: CoNLL-U files: train on ``train``, keep the best ``dev`` epoch,
+            report on ``test`` (``None``: dev metrics only).
+        out: folder of ``results.json``/``results.csv``, ``probes/`` and ``figures/``.
+        layers: hidden-state indices (0 = embedding output; negative from the top); default all.
+        kinds: probe kinds, ``"distance"`` and/or ``"depth"``.
+        rank: probe rank (clipped to the model's width).
+        epochs, batch_size, seed: training settings (see :func:`train_probe`).
+        limit: use only the first ``limit`` sentences of each split (quick runs).
+        cache_dir: feature cache folder (default :func:`bert_repro.probe.data.default_cache_dir`).
+        skip_too_long: drop (and list) sentences longer than the model allows instead of
+            failing.
+        figures: write metric-vs-layer figures at the end.
+        print_fn: progress lines (``None``: silent); verbose: also one line per epoch.
+
+    Returns:
+        All result rows (including those of earlier, resumed runs), columns :data:`COLUMNS`.
+    """
+    from ..features import resolve_layers
+    from ..models import load_bert, model_dims, model_fingerprint
+    from .trainer import evaluate_probe, train_probe
+
+    for kind in kinds:
+        check_choice("kind", kind, PROBE_KINDS)
+    if rank < 1:
+        raise ConfigError(f"rank must be at least 1, got {rank}")
+    say = print_fn or (lambda _msg: None)
+    specs = unique_specs([parse_model_spec(m) for m in (models or [None])])
+    settings = {
+        "models": [f"{s.label}={s.source}" for s in specs],
+        "train": str(train),
+        "dev": str(dev),
+        "test": None if test is None else str(test),
+        "layers": None if layers is None else [int(k) for k in layers],
+        "kinds": list(kinds),
+        "rank": int(rank),
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+        "seed": int(seed),
+        "limit": limit,
+    }
+    results = ResultsFile(out, settings)
+    base = {
+        name: _load_split(path, limit, cache_dir)
+        for name, path in (("train", train), ("dev", dev), ("test", test))
+    }
+    for spec in specs:
+        t0 = time.monotonic()
+        model, tokenizer = load_bert(spec.source)
+        num_layers, hidden = model_dims(model)
+        fingerprint = model_fingerprint(model)
+        chosen = resolve_layers(layers, num_layers + 1)
+        r = min(int(rank), hidden)
+        todo = [
+            (k, kind)
+            for k in chosen
+            for kind in kinds
+            if results.find(spec.label, fingerprint, k, kind, r) is None
+        ]
+        say(
+            f"{spec.label}: {num_layers} layers, hidden {hidden}; "
+            f"{len(todo)} of {len(chosen) * len(kinds)} probes to train"
+        )
+        if not todo:
+            continue
+        splits = {
+            name: _drop_too_long(ds, model, tokenizer, skip_too_long, say)
+            for name, ds in base.items()
+            if ds is not None
+        }
+        stores = {}
+        for name, ds in splits.items():
+            say(f"  features of {name} ({len(ds)} sentences)")
+            stores[name] = ds.features(model, tokenizer, progress=print_fn is not None)
+        say(f"  features ready ({time.monotonic() - t0:.0f}s)")
+        for k, kind in todo:
+            row = _probe_one(
+                spec.label,
+                fingerprint,
+                k,
+                kind,
+                r,
+                hidden,
+                splits,
+                stores,
+                out,
+                epochs=epochs,
+                batch_size=batch_size,
+                seed=seed,
+                train_probe=train_probe,
+                evaluate_probe=evaluate_probe,
+                epoch_print=say if verbose else None,
+            )
+            results.add(row)
+            shown = ", ".join(
+                f"{m} {row[m]:.3f}" for m in METRICS[kind] if row.get(m) is not None
+            ) or ", ".join(f"dev {m} {row[f'dev_{m}']:.3f}" for m in METRICS[kind])
+            say(
+                f"  {kind:8s} layer {k:2d}: {shown}; dev loss {row['dev_loss']:.4f}, "
+                f"{row['epochs']} epochs, {row['train_seconds']:.0f}s"
+            )
+        del model, tokenizer, stores
+    if figures and results.rows:
+        from .figures import save_sweep_figures
+
+        for path in save_sweep_figures(results.rows, Path(out) / "figures"):
+            say(f"wrote {path}")
+    return results.rows
+
+
+def _probe_one(
+    label,
+    fingerprint,
+    layer,
+    kind,
+    rank,
+    hidden,
+    splits,
+    stores,
+    out,
+    *,
+    epochs,
+    batch_size,
+    seed,
+    train_probe,
+    evaluate_probe,
+    epoch_print,
+) -> dict:
+    """Train one probe, save it, evaluate it on dev (and test); return its results row."""
+    train_ds = splits["train"].tf_dataset(
+        stores["train"], layer, kind, batch_size=batch_size, shuffle=True, seed=seed
+    )
+    dev_ds = splits["dev"].tf_dataset(stores["dev"], layer, kind, batch_size=batch_size)
+    result = train_probe(
+        kind,
+        train_ds,
+        dev_ds,
+        model_dim=hidden,
+        probe_rank=rank,
+        seed=seed,
+        epochs=epochs,
+        print_fn=epoch_print,
+        log_prefix=f"    {kind} layer {layer} ",
+    )
+    folder = probe_dir(out, label, kind, layer)
+    save_probe(result.probe, folder)
+    row: dict = {m: None for m in COLUMNS}
+    row.update(
+        model=label,
+        layer=int(layer),
+        kind=kind,
+        rank=int(rank),
+        dev_loss=result.dev_loss,
+        epochs=result.epochs,
+        best_epoch=result.best_epoch,
+        train_seconds=round(result.seconds, 1),
+        model_fingerprint=fingerprint,
+        weights=str(folder / "model"),
+    )
+    for split in ("dev", "test"):
+        if split not in splits:
+            continue
+        ds = splits[split]
+        data = ds.tf_dataset(stores[split], layer, kind, batch_size=batch_size)
+        metrics = evaluate_probe(result.probe, kind, data, ds.labels(kind), ds.punctuation)
+        for m, v in metrics.items():
+            row[m if split == "test" else f"dev_{m}"] = float(v)
+    return row
+
+
+def evaluate_saved(
+    models: Sequence[str | None] | None,
+    test: str | os.PathLike,
+    probes: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    layers: Sequence[int] | None = None,
+    kinds: Sequence[str] = PROBE_KINDS,
+    rank: int = 128,
+    batch_size: int = 20,
+    limit: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    skip_too_long: bool = False,
+    print_fn: Callable[[str], None] | None = print,
+) -> list[dict]:
+    """Evaluate probes saved by a sweep/train run (``<probes>/probes/<model>/...``) on a
+    CoNLL-U file; write ``<out>/evaluation.json``/``.csv``.
+
+    Probes missing for a (model, layer, kind) are reported and skipped.
+    """
+    from ..features import resolve_layers
+    from ..models import load_bert, model_dims, model_fingerprint
+    from .trainer import evaluate_probe
+
+    say = print_fn or (lambda _msg: None)
+    specs = unique_specs([parse_model_spec(m) for m in (models or [None])])
+    settings = {
+        "models": [f"{s.label}={s.source}" for s in specs],
+        "test": str(test),
+        "probes": str(probes),
+        "rank": int(rank),
+        "batch_size": int(batch_size),
+        "limit": limit,
+    }
+    results = ResultsFile(out, settings, name="evaluation")
+    base = _load_split(test, limit, cache_dir)
+    for spec in specs:
+        model, tokenizer = load_bert(spec.source)
+        num_layers, hidden = model_dims(model)
+        fingerprint = model_fingerprint(model)
+        ds = _drop_too_long(base, model, tokenizer, skip_too_long, say)
+        store = ds.features(model, tokenizer, progress=print_fn is not None)
+        for k in resolve_layers(layers, num_layers + 1):
+            for kind in kinds:
+                folder = probe_dir(probes, spec.label, kind, k)
+                weights = folder / "model"
+                if not Path(str(weights) + ".index").exists():
+                    say(f"  no {kind} probe for {spec.label} layer {k} at {weights}; skipped")
+                    continue
+                probe = load_probe(folder, kind)
+                if probe.model_dim != hidden:
+                    raise ConfigError(
+                        f"the probe in {folder} reads {probe.model_dim}-d vectors but "
+                        f"{spec.label} has {hidden}: it was trained on another model"
+                    )
+                data = ds.tf_dataset(store, k, kind, batch_size=batch_size)
+                metrics = evaluate_probe(probe, kind, data, ds.labels(kind), ds.punctuation)
+                row: dict = {m: None for m in COLUMNS}
+                row.update(
+                    model=spec.label,
+                    layer=int(k),
+                    kind=kind,
+                    rank=probe.probe_rank,
+                    model_fingerprint=fingerprint,
+                    weights=str(weights),
+                    **{m: float(v) for m, v in metrics.items()},
+                )
+                results.add(row)
+                say(
+                    f"  {kind:8s} layer {k:2d}: "
+                    + ", ".join(f"{m} {v:.3f}" for m, v in metrics.items())
+                )
+    return results.rows

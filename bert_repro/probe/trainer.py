@@ -1,0 +1,216 @@
+"""Train structural probes as Hewitt & Manning's ``regimen.py`` does, with Keras ``fit``.
+
+Adam (learning rate 1e-3), the learning rate multiplied by 0.1 after every epoch whose dev loss
+does not improve (``ReduceLROnPlateau``, patience 0), the weights of the best dev epoch kept,
+and training stopped after ``patience`` (5) epochs without an improvement of more than
+``min_delta`` (1e-4), at most 40 epochs of batches of 20 shuffled sentences.
+
+One difference of detail: PyTorch's plateau test is relative (``loss < best * (1 - 1e-4)``)
+where Keras's is absolute (``loss < best - 1e-4``); at dev losses of order 1 they agree.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._keras import keras
+from ..errors import ConfigError, check_choice
+from .loss import LOSS_CLASSES, build_label_mask, build_word_mask
+from .model import PROBE_KINDS, ProbeKind, make_probe
+
+__all__ = [
+    "TrainResult",
+    "build_label_mask",
+    "build_word_mask",
+    "compile_probe",
+    "predict",
+    "train_probe",
+]
+
+MAX_EPOCHS = 40
+BATCH_SIZE = 20
+LEARNING_RATE = 1e-3
+PATIENCE = 5
+MIN_DELTA = 1e-4
+
+
+@dataclass
+class TrainResult:
+    """What a training run did.
+
+    Attributes:
+        probe: the trained probe, holding the weights of the best dev epoch.
+        epochs: epochs run.
+        best_epoch: 1-based epoch whose weights were kept: the last one whose dev loss beat the
+            best before it by more than ``min_delta``.
+        dev_loss: that epoch's dev loss.
+        history: per-epoch ``loss``, ``val_loss`` and ``lr``.
+        seconds: wall time of training.
+    """
+
+    probe: keras.Model
+    epochs: int
+    best_epoch: int
+    dev_loss: float
+    history: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class _EpochLog(keras.callbacks.Callback):
+    """One line per epoch (train/dev loss, learning rate), through ``print_fn``."""
+
+    def __init__(self, print_fn, prefix: str = ""):
+        super().__init__()
+        self.print_fn = print_fn
+        self.prefix = prefix
+        self.start = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        lr = float(keras.backend.get_value(self.model.optimizer.learning_rate))
+        self.print_fn(
+            f"{self.prefix}epoch {epoch + 1}: loss {logs.get('loss', float('nan')):.4f} "
+            f"dev {logs.get('val_loss', float('nan')):.4f} lr {lr:.0e} "
+            f"({time.monotonic() - self.start:.0f}s)"
+        )
+
+
+def compile_probe(probe: keras.Model, kind: ProbeKind, learning_rate: float = LEARNING_RATE):
+    """Compile ``probe`` with Adam (``epsilon=1e-8``, as PyTorch) and the probe's L1 loss."""
+    check_choice("kind", kind, PROBE_KINDS)
+    probe.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8),
+        loss=LOSS_CLASSES[kind](),
+    )
+    return probe
+
+
+def _xy(ds):
+    """``(features, labels, lengths)`` -> ``(features, labels)`` for Keras (lengths are in the
+    labels' -1 padding; a third element would be taken for sample weights)."""
+    return ds.map(lambda f, y, n: (f, y))
+
+
+def train_probe(
+    kind: ProbeKind,
+    train_data,
+    dev_data,
+    *,
+    model_dim: int,
+    probe_rank: int,
+    seed: int | None = 0,
+    epochs: int = MAX_EPOCHS,
+    learning_rate: float = LEARNING_RATE,
+    patience: int = PATIENCE,
+    min_delta: float = MIN_DELTA,
+    checkpoint_path: str | None = None,
+    print_fn=None,
+    log_prefix: str = "",
+) -> TrainResult:
+    """Train a new distance or depth probe until dev loss stops improving.
+
+    Args:
+        kind: ``"distance"`` (:class:`~bert_repro.probe.model.TwoWordProbe`) or ``"depth"``
+            (:class:`~bert_repro.probe.model.OneWordProbe`).
+        train_data: ``tf.data`` of ``(features, labels, lengths)`` batches, shuffled
+            (:meth:`ProbeDataset.tf_dataset` with ``shuffle=True``).
+        dev_data: the same for the dev set (not shuffled).
+        model_dim: word-vector width; probe_rank: rank of ``B``.
+        seed: seeds the probe's initialisation (the data's shuffling has its own seed).
+        epochs: the most epochs to run (40).
+        learning_rate: Adam's initial learning rate (1e-3).
+        patience: epochs without improvement before stopping (5).
+        min_delta: the smallest dev-loss decrease that counts as an improvement (1e-4).
+        checkpoint_path: also save the best weights there (``save_weights`` format).
+        print_fn: called with one line per epoch (default silent).
+
+    Returns:
+        A :class:`TrainResult` whose probe holds the best dev epoch's weights.
+    """
+    check_choice("kind", kind, PROBE_KINDS)
+    if epochs < 1:
+        raise ConfigError(f"epochs must be at least 1, got {epochs}")
+    probe = make_probe(kind, model_dim, probe_rank, seed=seed)
+    compile_probe(probe, kind, learning_rate)
+    stopper = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=patience, min_delta=min_delta, restore_best_weights=True
+    )
+    callbacks = [
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.1, patience=0, min_delta=min_delta, min_lr=0.0
+        ),
+        stopper,
+    ]
+    if checkpoint_path is not None:
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                checkpoint_path, monitor="val_loss", save_best_only=True, save_weights_only=True
+            )
+        )
+    if print_fn is not None:
+        callbacks.append(_EpochLog(print_fn, log_prefix))
+    start = time.monotonic()
+    hist = probe.fit(
+        _xy(train_data),
+        validation_data=_xy(dev_data),
+        epochs=epochs,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    seconds = time.monotonic() - start
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    val = history.get("val_loss", [])
+    # the kept epoch: the last that improved on the best by more than min_delta (as the
+    # reference saves its checkpoint), not necessarily the lowest dev loss
+    best = int(stopper.best_epoch)
+    return TrainResult(
+        probe=probe,
+        epochs=len(val),
+        best_epoch=best + 1,
+        dev_loss=float(val[best]) if val else float("nan"),
+        history=history,
+        seconds=seconds,
+    )
+
+
+def predict(probe: keras.Model, data) -> list[np.ndarray]:
+    """Run ``probe`` over ``(features, labels, lengths)`` batches; cut off the padding.
+
+    Returns:
+        Per sentence, in the data's order: ``(n, n)`` predicted distances or ``(n,)`` depths
+        (float32).
+    """
+    out: list[np.ndarray] = []
+    for batch in data:
+        feats, lengths = batch[0], np.asarray(batch[-1])
+        pred = probe(feats, training=False).numpy()
+        for row, n in enumerate(lengths):
+            n = int(n)
+            out.append(pred[row, :n, :n] if pred.ndim == 3 else pred[row, :n])
+    return out
+
+
+def evaluate_probe(
+    probe: keras.Model,
+    kind: ProbeKind,
+    data,
+    gold: Sequence[np.ndarray],
+    punctuation: Sequence[np.ndarray],
+) -> dict[str, float]:
+    """Predict over ``data`` and compute the kind's metrics against ``gold``.
+
+    Returns:
+        ``{"uuas", "dspr"}`` for distance probes, ``{"root_acc", "nspr"}`` for depth probes.
+    """
+    from .metrics import depth_metrics, distance_metrics
+
+    check_choice("kind", kind, PROBE_KINDS)
+    pred = predict(probe, data)
+    if len(pred) != len(gold):
+        raise ConfigError(f"{len(pred)} predictions for {len(gold)} gold sentences")
+    fn = distance_metrics if kind == "distance" else depth_metrics
+    return fn(pred, gold, punctuation)

@@ -1,0 +1,171 @@
+"""The sweep and the `bert-repro probe` commands on a tiny random BERT: results, resume, figures,
+saved probes, evaluation, and bad input reported as one line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bert_repro.cli import main
+from bert_repro.probe.cli import format_table
+from bert_repro.probe.model import TwoWordProbe
+from bert_repro.probe.sweep import COLUMNS, parse_model_spec, unique_specs
+
+WORDS = "the dog cat said no a good day he can code python we it would be at bank river".split()
+
+
+def write_treebank(path, n_sentences, seed):
+    rng = np.random.default_rng(seed)
+    blocks = []
+    for s in range(n_sentences):
+        n = int(rng.integers(2, 9))
+        order = rng.permutation(n)
+        heads = [0] * n
+        for k in range(1, n):
+            heads[order[k]] = int(order[rng.integers(0, k)]) + 1
+        words = [WORDS[int(j)] for j in rng.integers(0, len(WORDS), n)]
+        lines = [f"# sent_id = {path.stem}-{s}", f"# text = {' '.join(words)}"]
+        for i, (w, h) in enumerate(zip(words, heads, strict=True), start=1):
+            xpos = "." if i == n and n > 3 else "NN"
+            lines.append(f"{i}\t{w}\t{w}\tNOUN\t{xpos}\t_\t{h}\tdep\t_\t_")
+        blocks.append("\n".join(lines) + "\n")
+    path.write_text("\n".join(blocks), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tb")
+    return {
+        "train": write_treebank(d / "train.conllu", 30, 0),
+        "dev": write_treebank(d / "dev.conllu", 12, 1),
+        "test": write_treebank(d / "test.conllu", 12, 2),
+    }
+
+
+def sweep_args(files, model_dir, out, cache, *extra):
+    return [
+        "probe",
+        "sweep",
+        "--model",
+        f"tiny={model_dir}",
+        "--train",
+        str(files["train"]),
+        "--dev",
+        str(files["dev"]),
+        "--test",
+        str(files["test"]),
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        "--rank",
+        "4",
+        "--epochs",
+        "2",
+        *extra,
+    ]
+
+
+def test_sweep_evaluate_and_resume(files, tiny_bert_dir, tmp_path, capsys):
+    out, cache = tmp_path / "sweep", tmp_path / "cache"
+    assert main(sweep_args(files, tiny_bert_dir, out, cache)) == 0
+    printed = capsys.readouterr().out
+    assert "6 of 6 probes to train" in printed and "UUAS" in printed
+
+    data = json.loads((out / "results.json").read_text())
+    rows = data["results"]
+    assert data["metadata"]["settings"]["epochs"] == 2
+    assert sorted((r["kind"], r["layer"]) for r in rows) == [
+        (k, layer) for k in ("depth", "distance") for layer in range(3)
+    ]
+    for r in rows:
+        metrics = ("uuas", "dspr") if r["kind"] == "distance" else ("root_acc", "nspr")
+        assert all(0 <= r[m] <= 1 or -1 <= r[m] <= 1 for m in metrics)
+        assert all(r[f"dev_{m}"] is not None for m in metrics)
+        assert r["rank"] == 4 and 1 <= r["best_epoch"] <= r["epochs"] <= 2
+        assert r["dev_loss"] > 0 and r["model"] == "tiny"
+    header = (out / "results.csv").read_text().splitlines()[0]
+    assert header.split(",") == list(COLUMNS)
+    for metric in ("uuas", "dspr", "root_acc", "nspr"):
+        assert (out / "figures" / f"{metric}.html").exists()
+
+    # a saved probe loads as in the seed notebook
+    weights = out / "probes" / "tiny" / "distance-layer1" / "model"
+    probe = TwoWordProbe(32, 4)
+    probe.load_weights(str(weights))
+    x = np.random.default_rng(0).normal(size=(1, 3, 32)).astype(np.float32)
+    assert probe(x).shape == (1, 3, 3)
+
+    # interrupted after 5 entries: the rerun trains only the missing one
+    data["results"] = [r for r in rows if (r["kind"], r["layer"]) != ("depth", 2)]
+    (out / "results.json").write_text(json.dumps(data))
+    assert main(sweep_args(files, tiny_bert_dir, out, cache)) == 0
+    assert "1 of 6 probes to train" in capsys.readouterr().out
+    assert len(json.loads((out / "results.json").read_text())["results"]) == 6
+    assert main(sweep_args(files, tiny_bert_dir, out, cache)) == 0
+    assert "0 of 6 probes to train" in capsys.readouterr().out
+
+    # other settings into the same folder are refused
+    assert main(sweep_args(files, tiny_bert_dir, out, cache, "--seed", "3")) == 2
+    assert "other settings (seed" in capsys.readouterr().err
+
+    # evaluate the saved probes again on the test file: the same numbers
+    ev = tmp_path / "eval"
+    args = ["probe", "evaluate", "--model", f"tiny={tiny_bert_dir}", "--probes", str(out)]
+    args += ["--test", str(files["test"]), "--out", str(ev), "--cache-dir", str(cache)]
+    assert main([*args, "--quiet"]) == 0
+    evaluated = json.loads((ev / "evaluation.json").read_text())["results"]
+    final = {
+        (r["kind"], r["layer"]): r
+        for r in json.loads((out / "results.json").read_text())["results"]
+    }
+    assert len(evaluated) == 6
+    for r in evaluated:
+        for m in ("uuas", "dspr", "root_acc", "nspr"):
+            if r[m] is not None:
+                assert r[m] == pytest.approx(final[(r["kind"], r["layer"])][m], abs=1e-6)
+
+
+def test_train_command_and_layer_selection(files, tiny_bert_dir, tmp_path, capsys):
+    out = tmp_path / "train"
+    args = ["probe", "train", "--model", f"tiny={tiny_bert_dir}", "--train", str(files["train"])]
+    args += ["--dev", str(files["dev"]), "--out", str(out), "--cache-dir", str(tmp_path / "c")]
+    args += ["--layers", "-1", "--kinds", "depth", "--rank", "4", "--epochs", "1"]
+    assert main(args) == 0
+    (row,) = json.loads((out / "results.json").read_text())["results"]
+    assert (row["layer"], row["kind"]) == (2, "depth")
+    assert row["root_acc"] is None and row["dev_root_acc"] is not None  # no test file given
+    assert "(dev)" in capsys.readouterr().out
+    assert main([*args[:-6], "--layers", "5", "--rank", "4", "--epochs", "1"]) == 2
+    assert "layer 5 does not exist" in capsys.readouterr().err
+
+
+def test_bad_treebank_is_one_line_with_file_and_line(files, tiny_bert_dir, tmp_path, capsys):
+    bad = tmp_path / "bad.conllu"
+    bad.write_text("1\ta\ta\tX\tX\t_\t2\tdep\t_\t_\n2\tb\tb\tX\tX\t_\t1\tdep\t_\t_\n")
+    args = sweep_args(files, tiny_bert_dir, tmp_path / "o", tmp_path / "c")
+    args[args.index("--train") + 1] = str(bad)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{bad}:1: sentence has 0 roots" in err
+
+
+def test_model_specs():
+    assert parse_model_spec(None).source is None
+    assert parse_model_spec("default").label == "all-MiniLM-L6-v2"
+    assert parse_model_spec("mnli=models/mnli").label == "mnli"
+    assert parse_model_spec("org/bert-base-uncased").label == "bert-base-uncased"
+    specs = unique_specs([parse_model_spec("a/x"), parse_model_spec("b/x")])
+    assert [s.label for s in specs] == ["x", "x-2"]
+
+
+def test_format_table():
+    rows = [
+        {"model": "m", "layer": 1, "kind": "distance", "uuas": 0.5, "dspr": 0.6},
+        {"model": "m", "layer": 1, "kind": "depth", "root_acc": 0.7, "nspr": 0.8},
+    ]
+    text = format_table(rows)
+    assert "0.500  0.600  0.700  0.800" in text
