@@ -1,0 +1,21 @@
+"""Run every benchmark in turn (``make bench``); each prints its own table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+RUNS = [
+    ["bench_extraction.py"],
+    ["bench_extraction.py", "--bert-base", "--n", "200", "--naive-n", "50"],
+    ["bench_costs.py"],
+    ["bench_scaling.py"],
+    ["bench_sweep_memory.py"],
+]
+
+if __name__ == "__main__":
+    for run in RUNS:
+        print(f"\n$ python benchmarks/{' '.join(run)}", flush=True)
+        subprocess.run([sys.executable, str(HERE / run[0]), *run[1:]], check=True)
