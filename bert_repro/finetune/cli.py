@@ -1,0 +1,131 @@
+"""``bert-repro finetune {mnli,squad,agnews}``: fine-tune a BERT and save it to ``--out``.
+
+Defaults are the paper's (standard BERT) hyper-parameters per task
+(:mod:`bert_repro.finetune.config`); any of them can be overridden. Without ``--data`` the
+task's tensorflow-datasets splits are used (network needed the first time); with ``--data`` a
+local file is read and, without ``--eval-data``, split 80/20 by a seeded permutation.
+Heavy modules are imported inside the handler only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .config import TASKS
+
+
+def add_parser(subparsers) -> None:
+    """Register ``finetune`` on the main ``bert-repro`` parser."""
+    p = subparsers.add_parser(
+        "finetune",
+        help="fine-tune a BERT on MNLI, SQuAD v1.1 or AG News and save it as a model folder",
+        description="Fine-tune a BERT with Keras fit (paper hyper-parameters by default), report "
+        "the task metric on the evaluation split, and save the encoder, tokenizer, head and "
+        "finetune.json to --out (load the encoder back with bert_repro.models.load_bert).",
+    )
+    p.add_argument("task", choices=TASKS, help="the task")
+    p.add_argument(
+        "--model", default=None, help="base model folder or hub name (default: shipped MiniLM)"
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder, e.g. models/NAME")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="local training file (agnews: CSV label,title,description; squad: SQuAD JSON; "
+        "mnli: GLUE .tsv); default: tensorflow-datasets",
+    )
+    p.add_argument("--eval-data", type=Path, default=None, help="separate local evaluation file")
+    p.add_argument(
+        "--eval-fraction",
+        type=float,
+        default=0.2,
+        help="share of --data held out for evaluation when no --eval-data (default 0.2)",
+    )
+    p.add_argument("--tfds-data-dir", default=None, help="tensorflow-datasets data_dir")
+    p.add_argument("--train-split", default=None, help="tfds training split (default per task)")
+    p.add_argument("--eval-split", default=None, help="tfds evaluation split (default per task)")
+    p.add_argument("--max-train-examples", type=int, default=None, help="seeded subset size")
+    p.add_argument("--max-eval-examples", type=int, default=None, help="seeded subset size")
+    p.add_argument("--max-steps", type=int, default=None, help="cap on training steps")
+    hp = p.add_argument_group("hyper-parameters (default: the task's paper_defaults)")
+    hp.add_argument("--learning-rate", type=float, default=None)
+    hp.add_argument("--batch-size", type=int, default=None, help="global batch size")
+    hp.add_argument("--epochs", type=float, default=None)
+    hp.add_argument("--max-seq-length", type=int, default=None)
+    hp.add_argument("--doc-stride", type=int, default=None, help="squad: step between windows")
+    hp.add_argument("--warmup-fraction", type=float, default=None)
+    hp.add_argument("--weight-decay", type=float, default=None)
+    hp.add_argument("--eval-batch-size", type=int, default=None)
+    hp.add_argument("--log-every", type=int, default=None, help="steps per logged loss value")
+    hp.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--strategy",
+        choices=("none", "mirrored"),
+        default="none",
+        help="tf.distribute strategy: mirrored = MirroredStrategy over the visible devices",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.add_argument("--quiet", action="store_true", help="no per-period training log")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .config import paper_defaults
+    from .tasks import load_task_data
+    from .trainer import finetune
+
+    config = paper_defaults(
+        args.task,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        max_seq_length=args.max_seq_length,
+        doc_stride=args.doc_stride,
+        warmup_fraction=args.warmup_fraction,
+        weight_decay=args.weight_decay,
+        eval_batch_size=args.eval_batch_size,
+        log_every=args.log_every,
+        max_steps=args.max_steps,
+        seed=args.seed,
+    )
+    data = load_task_data(
+        args.task,
+        args.data,
+        eval_data=args.eval_data,
+        eval_fraction=args.eval_fraction,
+        seed=args.seed,
+        train_split=args.train_split,
+        eval_split=args.eval_split,
+        tfds_data_dir=args.tfds_data_dir,
+        max_train=args.max_train_examples,
+        max_eval=args.max_eval_examples,
+    )
+    strategy = None
+    if args.strategy == "mirrored":
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy()
+    print(
+        f"fine-tuning on {args.task}: {len(data.train)} training / {len(data.eval)} evaluation "
+        f"examples; {json.dumps(config.to_dict())}",
+        flush=True,
+    )
+    result = finetune(
+        args.task,
+        args.model,
+        data=data,
+        config=config,
+        out_dir=args.out,
+        strategy=strategy,
+        overwrite=args.overwrite,
+        verbose=not args.quiet,
+    )
+    metrics = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.metrics.items()}
+    print(
+        f"{args.task}: {result.steps} steps in {result.train_seconds:.0f} s; "
+        f"evaluation: {json.dumps(metrics)}; saved to {result.out_dir}"
+    )
+    return 0
