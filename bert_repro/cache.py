@@ -31,6 +31,7 @@ import numpy as np
 from .errors import ConfigError, DataError
 from .io import atomic_write_json, package_versions, read_json
 from .models import model_fingerprint, tokenizer_fingerprint
+from .pipeline import as_word_lists
 
 ALIGNMENT = "mean-of-wordpieces,no-specials,unk-for-empty/v1"
 CHECKPOINT_SECONDS = 20.0
@@ -74,19 +75,30 @@ class WordFeatureStore:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.meta = read_json(self.path / "meta.json")
-        self.key = self.meta["key"]
-        self.layers = tuple(self.meta["layers"])
+        try:
+            self.meta = read_json(self.path / "meta.json")
+            self.key = self.meta["key"]
+            self.layers = tuple(int(k) for k in self.meta["layers"])
+            self.hidden_size = int(self.meta["hidden_size"])
+            self.dtype = np.dtype(self.meta["dtype"])
+            self.lengths = np.load(self.path / "lengths.npy", allow_pickle=False)
+        except (OSError, ValueError, KeyError, TypeError) as err:  # incl. refused object arrays
+            raise DataError(
+                f"cache entry {self.path} is damaged ({type(err).__name__}: {err}); delete it"
+            ) from None
+        if self.dtype not in (np.float32, np.float16) or not (
+            self.lengths.ndim == 1 and np.issubdtype(self.lengths.dtype, np.integer)
+        ):
+            raise DataError(f"cache entry {self.path} is damaged (meta.json, lengths.npy)")
         self.num_layers = len(self.layers)
-        self.hidden_size = int(self.meta["hidden_size"])
-        self.dtype = np.dtype(self.meta["dtype"])
-        self.lengths = np.load(self.path / "lengths.npy", allow_pickle=False)
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
         total = int(self.offsets[-1])
-        expected = total * self.hidden_size * self.dtype.itemsize
         for k in self.layers:
             f = self._file(k)
-            if not f.exists() or f.stat().st_size < expected:
+            if _npy_header(f) != (self.dtype, (total, self.hidden_size)):
+                raise DataError(f"cache entry {self.path} is damaged ({f.name}); delete it")
+            expected = total * self.hidden_size * self.dtype.itemsize
+            if f.stat().st_size < expected:
                 raise DataError(f"cache entry {self.path} is damaged ({f.name}); delete it")
 
     def __len__(self) -> int:
@@ -111,6 +123,23 @@ class WordFeatureStore:
         """Views into layer ``k``, one ``(n_words_i, hidden)`` array per sentence."""
         arr = self.layer(k)
         return [arr[self.offsets[i] : self.offsets[i + 1]] for i in range(len(self))]
+
+
+def _npy_header(path: Path) -> tuple[np.dtype, tuple[int, ...]] | None:
+    """``(dtype, shape)`` from a ``.npy`` file's header (no data read), or None if unreadable
+    or Fortran-ordered."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read(f)
+    except (OSError, ValueError):
+        return None
+    return None if fortran else (dtype, tuple(shape))
 
 
 def _open_layer_file(path: Path, rows: int, hidden: int, dtype: np.dtype) -> tuple[int, int]:
@@ -162,7 +191,7 @@ def cached_word_features(
     from .features import iter_word_batches, resolve_layers
 
     check_choice("dtype", dtype, ("float32", "float16"))
-    sentences = [list(s) for s in sentences]
+    sentences = as_word_lists(sentences)
     if not sentences:
         raise DataError("no sentences to extract features for")
     num_states = int(model.config.num_hidden_layers) + 1
@@ -225,7 +254,14 @@ def _fill(
     done_file = partial / "done.npy"
     done = np.zeros(len(sentences), dtype=bool)
     if done_file.exists():
-        done = np.load(done_file, allow_pickle=False)
+        try:
+            done = np.load(done_file, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise DataError(
+                f"{done_file} is damaged ({err}); delete the folder {partial} to start afresh"
+            ) from None
+        if done.shape != (len(sentences),) or done.dtype != bool:
+            raise DataError(f"{done_file} is damaged; delete the folder {partial}")
     todo = np.flatnonzero(~done)
     files = [
         _open_layer_file(partial / f"layer_{k:03d}.npy", int(offsets[-1]), hidden, np_dtype)

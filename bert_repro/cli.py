@@ -2,7 +2,8 @@
 
 Each area registers its own sub-commands (``add_parser(subparsers)``); handlers import the
 heavy modules lazily so that ``--help`` is instant. A :class:`BertReproError` is printed as one
-line and the exit status is 2; ``--debug`` shows the full traceback instead.
+line and the exit status is 2 (an ``OSError``, e.g. a full disk, also gives one line, with
+status 1); ``--debug`` shows the full traceback instead.
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"bert-repro {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # disk full, permissions, a vanished file: one line, not a traceback
+        if args.debug:
+            raise
+        print(f"bert-repro {args.command}: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"bert-repro {args.command}: interrupted; finished work is kept", file=sys.stderr)
         return 130

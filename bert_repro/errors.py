@@ -6,6 +6,7 @@ only with ``--debug``.
 
 from __future__ import annotations
 
+import numbers
 import os
 
 
@@ -47,3 +48,12 @@ def check_choice(name: str, value: object, valid: tuple | list) -> None:
     if value not in valid:
         options = ", ".join(repr(v) for v in valid)
         raise ConfigError(f"{name}={value!r} is not valid; choose one of {options}")
+
+
+def check_positive(name: str, value: object, *, minimum: int = 1, optional: bool = False) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an int ``>= minimum`` (or None when
+    ``optional``): counts such as epochs, batch sizes and limits are checked before any work."""
+    if optional and value is None:
+        return
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"{name} must be an int >= {minimum}, got {value!r}")

@@ -292,6 +292,7 @@ def iter_word_batches(
         excluded; rows beyond a sentence's word count are padding).
     """
     batch_size = _check_batch_size(batch_size)
+    check_compatible(model, [], tokenizer)  # ids beyond the vocabulary fail inside TF otherwise
     items = encode_words(tokenizer, sentences, max_length=max_model_length(tokenizer, model))
     if not items:
         return

@@ -32,6 +32,28 @@ def _to_jsonable(obj: Any) -> Any:
     return obj
 
 
+def check_out_dir(path: str | os.PathLike) -> Path:
+    """Refuse an output folder that cannot be created or written, before any work is done.
+
+    Nothing is created; the folder is made when the first result is written.
+
+    Raises:
+        ConfigError: ``path`` or one of its parents is an existing file, or the nearest
+            existing folder is not writable.
+    """
+    from .errors import ConfigError
+
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise ConfigError(f"output folder {path} cannot be used: {p} is a file")
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise ConfigError(f"output folder {path} cannot be written: {p} is read-only")
+            break
+    return path
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -82,6 +82,27 @@ def _resolve(name_or_path: str | os.PathLike | None) -> tuple[str, bool]:
     return text, False
 
 
+def model_config(name_or_path: str | os.PathLike | None = None):
+    """The ``BertConfig`` of a model, read without its weights.
+
+    A cheap check of a model folder or name (and of layer indices against its depth) before
+    any heavy work: the same folder checks as :func:`load_bert`.
+
+    Raises:
+        ModelError: the folder is not a model, holds no loadable weights (a pickled
+            ``pytorch_model.bin`` is refused), or the name cannot be found offline.
+    """
+    from transformers import BertConfig
+
+    source, local = _resolve(name_or_path)
+    try:
+        with _quiet_transformers():
+            return BertConfig.from_pretrained(source)
+    except (OSError, ValueError) as err:
+        where = f"in {source}" if local else f"{source!r} (not a local folder; hub unreachable?)"
+        raise ModelError(f"could not read the model config {where}: {err}") from err
+
+
 def load_bert(
     name_or_path: str | os.PathLike | None = None,
     *,

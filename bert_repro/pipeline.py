@@ -91,6 +91,33 @@ def encode_texts(
     return [Encoded(np.asarray(x, dtype=np.int32)) for x in ids]
 
 
+def as_word_lists(sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+    """Check pre-split sentences and copy each into a list of words.
+
+    Raises:
+        DataError: ``sentences`` or one sentence is a string (iterating it would give
+            characters, not words), a sentence is empty, or a word is not a string.
+    """
+    if isinstance(sentences, (str, bytes)):
+        raise DataError(
+            "got a single string where a list of sentences (lists of words) was expected"
+        )
+    out = []
+    for i, s in enumerate(sentences):
+        if isinstance(s, (str, bytes)):
+            raise DataError(
+                f"sentence {i} is a string ({_preview(s)!r}), not a list of words: pass "
+                "[[word, word, ...], ...] (e.g. text.split()), or raw texts to the text functions"
+            )
+        s = list(s)
+        if not s:
+            raise DataError(f"sentence {i} has no words")
+        if not all(isinstance(w, str) for w in s):
+            raise DataError(f"sentence {i} is not a list of strings")
+        out.append(s)
+    return out
+
+
 def encode_words(
     tokenizer, sentences: Sequence[Sequence[str]], *, max_length: int | None = None
 ) -> list[Encoded]:
@@ -101,16 +128,12 @@ def encode_words(
     and word indices stay aligned with the input words.
 
     Raises:
-        DataError: a sentence is empty or not a list of strings.
+        DataError: a sentence is empty, a string, or not a list of strings (see
+            :func:`as_word_lists`).
         InputTooLongError: a sentence exceeds ``max_length`` wordpieces.
     """
     tokenizer = as_fast_tokenizer(tokenizer)
-    sentences = [list(s) for s in sentences]
-    for i, s in enumerate(sentences):
-        if not s:
-            raise DataError(f"sentence {i} has no words")
-        if not all(isinstance(w, str) for w in s):
-            raise DataError(f"sentence {i} is not a list of strings")
+    sentences = as_word_lists(sentences)
     if not sentences:
         return []
     batch = tokenizer(

@@ -9,6 +9,7 @@ column; the wiki40b source streams, because the split holds millions of articles
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import os
 import re
@@ -57,9 +58,12 @@ def parse_wiki40b(markup: str | bytes, *, newline: str = "\n") -> list[str]:
 
     Returns:
         The paragraphs in article order.
+
+    Raises:
+        DataError: ``markup`` is bytes that are not UTF-8.
     """
     if isinstance(markup, bytes):
-        markup = markup.decode("utf-8")
+        markup = _decode(markup, "wiki40b markup")
     paragraphs = []
     pieces = _MARKER_RE.split(markup)
     markers = _MARKER_RE.findall(markup)
@@ -138,6 +142,87 @@ def _check_file(path: str | os.PathLike) -> Path:
     return path
 
 
+def _decode(data: bytes, what: str, path: str | os.PathLike | None = None, encoding="utf-8"):
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise DataError(
+            f"{what} is not UTF-8 text ({err.reason} at byte {err.start})", path=path, line=line
+        ) from None
+
+
+def read_utf8(path: str | os.PathLike, *, bom: bool = False) -> str:
+    """The whole text of a UTF-8 file (line ends kept as they are).
+
+    Args:
+        path: the file.
+        bom: drop a leading byte-order mark (spreadsheets write one before CSV text).
+
+    Raises:
+        DataError: the file is missing, is a folder, cannot be read, or is not UTF-8 (naming
+            the line of the first invalid byte).
+    """
+    path = _check_file(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"cannot read the file ({err.strerror or err})", path=path) from None
+    return _decode(data, "the file", path, "utf-8-sig" if bom else "utf-8")
+
+
+def csv_rows(path: str | os.PathLike) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    """The header and the rows of a CSV file (UTF-8, optional byte-order mark, header row).
+
+    Every row must have as many fields as the header: with more or fewer, its values would be
+    read into the wrong columns (the usual cause is an unquoted comma), so it is refused with
+    its line. Blank extra fields at the end (trailing commas) are allowed, and blank lines are
+    skipped.
+
+    Args:
+        path: the file, comma-separated and quoted as the ``csv`` module reads it.
+
+    Returns:
+        ``(columns, rows)``: the header's column names (``[]`` for an empty file) and an
+        iterator of ``(line, {column: value})``, ``line`` the 1-based line the row starts on.
+
+    Raises:
+        DataError: the file is missing or not UTF-8, or (while iterating) a row is malformed
+            or does not have the header's number of fields; the message names the line.
+    """
+    path = Path(path)
+    reader = csv.reader(io.StringIO(read_utf8(path, bom=True), newline=""))
+    try:
+        header = next(reader, [])
+    except csv.Error as err:
+        raise DataError(f"malformed CSV header: {err}", path=path, line=1) from None
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        start = reader.line_num + 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as err:
+                raise DataError(f"malformed CSV row: {err}", path=path, line=start) from None
+            line, start = start, reader.line_num + 1
+            if len(row) > len(header) and not any(v.strip() for v in row[len(header) :]):
+                row = row[: len(header)]
+            if len(row) != len(header):
+                if not any(v.strip() for v in row):
+                    continue  # a blank line
+                raise DataError(
+                    f"the row has {len(row)} fields but the header has {len(header)} "
+                    "(an unquoted comma, or a missing value?)",
+                    path=path,
+                    line=line,
+                )
+            yield line, dict(zip(header, row, strict=True))
+
+    return header, rows()
+
+
 def conllu_texts(path: str | os.PathLike) -> list[str]:
     """The sentences of a CoNLL-U file, from their ``# text =`` comments.
 
@@ -175,22 +260,22 @@ def csv_texts(path: str | os.PathLike, column: str) -> list[str]:
         One text per row, in file order; blank cells are dropped.
 
     Raises:
-        DataError: the file is missing, empty, or has no such column (the message lists the
-            columns it has).
+        DataError: the file is missing, not UTF-8 or empty, has no such column (the message
+            lists the columns it has), or a row does not have the header's number of fields
+            (see :func:`csv_rows`).
     """
     path = _check_file(path)
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None:
-            raise DataError("empty CSV file (no header row)", path=path)
-        if column not in reader.fieldnames:
-            found = ", ".join(repr(c) for c in reader.fieldnames)
-            raise DataError(f"no column {column!r}; the columns are {found}", path=path, line=1)
-        texts = []
-        for row in reader:
-            text = (row.get(column) or "").strip()
-            if text:
-                texts.append(text)
+    fields, rows = csv_rows(path)
+    if not fields:
+        raise DataError("empty CSV file (no header row)", path=path)
+    if column not in fields:
+        found = ", ".join(repr(c) for c in fields)
+        raise DataError(f"no column {column!r}; the columns are {found}", path=path, line=1)
+    texts = []
+    for _, row in rows:
+        text = row[column].strip()
+        if text:
+            texts.append(text)
     return texts
 
 
@@ -198,14 +283,10 @@ def plain_texts(path: str | os.PathLike) -> list[str]:
     """The lines of a UTF-8 text file, one text a line; blank lines are dropped.
 
     Raises:
-        DataError: the file is missing or not UTF-8.
+        DataError: the file is missing or not UTF-8 (naming the line).
     """
-    path = _check_file(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return [line.strip() for line in f if line.strip()]
-    except UnicodeDecodeError as err:
-        raise DataError(f"not UTF-8 text: {err}", path=path) from err
+    text = read_utf8(path).replace("\r\n", "\n").replace("\r", "\n")
+    return [line.strip() for line in text.split("\n") if line.strip()]
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,8 +314,10 @@ def load_texts(spec: str, n: int | None = None) -> Iterable[str]:
         The texts (a list for files, a lazy iterator for wiki40b).
 
     Raises:
-        DataError: an unknown kind or extension, a missing file or column.
+        DataError: an unknown kind or extension, a missing file or column, a negative ``n``.
     """
+    if n is not None and n < 0:
+        raise DataError(f"n={n}: the number of texts cannot be negative")
     kind, sep, rest = spec.partition(":")
     if not sep or kind not in TEXT_SOURCE_KINDS:
         if kind == "wiki40b":
@@ -279,7 +362,7 @@ def _as_str(value) -> str:
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         value = value.item()
     if isinstance(value, bytes):
-        return value.decode("utf-8")
+        return _decode(value, "a text")
     if isinstance(value, str):
         return value
     raise DataError(f"expected a text (str or bytes), got {type(value).__name__}")

@@ -8,7 +8,8 @@ tree distances and depths are between words ``1..n`` only.
 Parsing is done by the ``conllu`` library; this module then checks what the probes rely on and
 fails with :class:`~bert_repro.errors.DataError` naming the file, the 1-based line and the
 reason: ten tab-separated columns, word IDs ``1..n`` in order, heads in ``0..n``, exactly one
-root and no cycle.
+root and no cycle; a multiword range ``a-b`` right before word ``a``, spanning existing words
+and not overlapping another; an empty node ``k.m`` right after word ``k``.
 
 Punctuation follows Hewitt & Manning's reporting code: a word is punctuation when its PTB XPOS
 tag is one of ``'' , . : `` -LRB- -RRB-``; when XPOS is absent (``_``), when its UPOS is
@@ -215,9 +216,11 @@ def _sentence(block: list[tuple[int, str]], start: int, path: str | None) -> Sen
     tokens = _parse_block(block, path)
     token_lines = [no for no, text in block if not text.startswith("#")]
     words, heads, upos, xpos, lines = [], [], [], [], []
+    ranges: list[tuple[int, int, int]] = []  # multiword tokens: (first word, last word, line)
     for token, no in zip(tokens, token_lines, strict=True):
         tid = token["id"]
         if isinstance(tid, tuple):  # multiword token (3, '-', 4) or empty node (8, '.', 1)
+            _check_not_a_word(tid, len(words), ranges, path, no)
             continue
         if tid != len(words) + 1:
             raise DataError(
@@ -236,6 +239,11 @@ def _sentence(block: list[tuple[int, str]], start: int, path: str | None) -> Sen
     if not words:
         raise DataError("sentence has no syntactic words", path=path, line=start)
     n = len(words)
+    for first, last, no in ranges:
+        if last > n:
+            raise DataError(
+                f"multiword token {first}-{last} ends past the last word {n}", path=path, line=no
+            )
     for i, (h, no) in enumerate(zip(heads, lines, strict=True)):
         if not 0 <= h <= n:
             raise DataError(f"head {h} of word {i + 1} is out of range 0..{n}", path=path, line=no)
@@ -271,6 +279,46 @@ def _sentence(block: list[tuple[int, str]], start: int, path: str | None) -> Sen
     )
 
 
+def _check_not_a_word(
+    tid: tuple, n_before: int, ranges: list[tuple[int, int, int]], path: str | None, line: int
+) -> None:
+    """Check a multiword-token range or an empty-node ID against the words around it.
+
+    A range ``a-b`` must come right before word ``a``, span at least two words and not overlap
+    the previous range (its end ``b <= n`` is checked once the sentence is read); an empty
+    node ``k.m`` must come after word ``k`` and before word ``k + 1``. A range that does not
+    match the words means the file's tokens and words are out of step.
+    """
+    first, sep, second = tid
+    if sep == "-":
+        if not first < second:
+            raise DataError(
+                f"multiword token {first}-{second} must span two or more words",
+                path=path,
+                line=line,
+            )
+        if first != n_before + 1:
+            raise DataError(
+                f"multiword token {first}-{second} is not followed by word {first} "
+                f"(the next word is {n_before + 1})",
+                path=path,
+                line=line,
+            )
+        if ranges and first <= ranges[-1][1]:
+            raise DataError(
+                f"multiword token {first}-{second} overlaps {ranges[-1][0]}-{ranges[-1][1]}",
+                path=path,
+                line=line,
+            )
+        ranges.append((first, second, line))
+    elif first != n_before:
+        raise DataError(
+            f"empty node {first}.{second} must follow word {first}, but it follows word {n_before}",
+            path=path,
+            line=line,
+        )
+
+
 def _find_cycle(heads: list[int]) -> list[int]:
     """1-based word IDs of a cycle in ``heads`` (first found, in head order), or ``[]``."""
     n = len(heads)
@@ -303,7 +351,8 @@ def parse_conllu(text: str, *, path: str | os.PathLike | None = None) -> list[Se
     Raises:
         DataError: naming the file, line and reason: a line without 10 tab-separated columns,
             an unparsable ID or head, word IDs not ``1..n`` in order, a head outside ``0..n``,
-            no root or several, a cycle, a sentence without words, or no sentence at all.
+            no root or several, a cycle, a multiword range or empty node that does not match
+            the words, a sentence without words, or no sentence at all.
     """
     spath = None if path is None else os.fspath(path)
     lines = text.split("\n")

@@ -10,7 +10,6 @@ the training split.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError, check_choice
+from ..text import csv_rows
 from .recipes import Recipe
 from .sentences import SentencePooling, sentence_features
 
@@ -66,42 +66,44 @@ def read_labeled_csv(
         limit: keep only the first ``limit`` rows.
 
     Raises:
-        DataError: missing file, missing columns (listing the ones present), a blank text or
-            label (with its line), fewer than two classes.
+        DataError: missing file, not UTF-8, missing columns (listing the ones present), a row
+            without the header's number of fields, a blank text or label (with its line),
+            fewer than two classes.
+        ConfigError: ``limit`` is not a positive int.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError("no such file", path=path)
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        fields = reader.fieldnames
-        if not fields:
-            raise DataError("empty CSV file (no header row)", path=path)
-        if text_columns is None:
-            text_columns = ("text",) if "text" in fields else ("title", "description")
-        missing = [c for c in (label_column, *text_columns) if c not in fields]
-        if missing:
-            found = ", ".join(repr(c) for c in fields)
-            raise DataError(
-                f"missing column(s) {', '.join(repr(c) for c in missing)}; the columns are {found}",
-                path=path,
-                line=1,
-            )
-        texts, raw = [], []
-        for row in reader:
-            text = _clean(" ".join((row.get(c) or "") for c in text_columns))
-            label = (row.get(label_column) or "").strip()
-            if not text or not label:
-                raise DataError(
-                    f"blank {'text' if not text else 'label'}", path=path, line=reader.line_num
-                )
-            texts.append(text)
-            raw.append(label)
-            if limit is not None and len(texts) >= limit:
-                break
+    _check_limit(limit)
+    fields, rows = csv_rows(path)
+    if not fields:
+        raise DataError("empty CSV file (no header row)", path=path)
+    if text_columns is None:
+        text_columns = ("text",) if "text" in fields else ("title", "description")
+    missing = [c for c in (label_column, *text_columns) if c not in fields]
+    if missing:
+        found = ", ".join(repr(c) for c in fields)
+        raise DataError(
+            f"missing column(s) {', '.join(repr(c) for c in missing)}; the columns are {found}",
+            path=path,
+            line=1,
+        )
+    texts, raw = [], []
+    for line, row in rows:
+        text = _clean(" ".join(row[c] for c in text_columns))
+        label = row[label_column].strip()
+        if not text or not label:
+            raise DataError(f"blank {'text' if not text else 'label'}", path=path, line=line)
+        texts.append(text)
+        raw.append(label)
+        if limit is not None and len(texts) >= limit:
+            break
     if not texts:
         raise DataError("no rows after the header", path=path)
     return _labeled(texts, raw, path=path, ag_news=tuple(text_columns) == ("title", "description"))
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and (not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise ConfigError(f"limit must be a positive int or None, got {limit!r}")
 
 
 def _labeled(texts, raw_labels, *, path=None, ag_news=False) -> LabeledTexts:

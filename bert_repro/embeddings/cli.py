@@ -127,6 +127,18 @@ def _load(args):
     return load_bert(args.model)
 
 
+def _check_common(args) -> None:
+    """Options every subcommand has, checked before any data or model is read."""
+    from ..errors import check_positive
+    from ..io import check_out_dir
+    from ..models import model_config
+
+    check_positive("--batch-size", args.batch_size)
+    check_positive("--limit", getattr(args, "limit", None), optional=True)
+    check_out_dir(args.out)
+    model_config(args.model)  # a missing model folder fails now, not after reading the data
+
+
 def _write_json(out: Path, name: str, settings: dict, results: dict, started: float) -> Path:
     from ..io import atomic_write_json, run_metadata
 
@@ -140,13 +152,24 @@ def _settings(args) -> dict:
 
 
 def run_similarity(args) -> int:
-    from ..errors import DataError
+    from ..errors import DataError, check_choice
     from ..io import save_figure
+    from ..ops import SUBWORD_POOLINGS
     from ..text import load_texts
     from .figures import similarity_heatmap
+    from .recipes import check_recipe
+    from .sentences import SENTENCE_POOLINGS
     from .similarity import occurrence_similarity, sentence_similarity
 
     started = time.perf_counter()
+    check_recipe(args.strategy)
+    check_choice("--pooling", args.pooling, SUBWORD_POOLINGS)
+    for how in args.sentence:
+        check_choice("--sentence", how, SENTENCE_POOLINGS)
+    for word in args.word:
+        if not word.strip():
+            raise DataError(f"--word {word!r} is blank")
+    _check_common(args)
     texts = list(args.text)
     if args.texts:
         texts += list(load_texts(args.texts, n=args.limit))
@@ -204,6 +227,7 @@ def run_norms(args) -> int:
     from .norms import describe_norms, norms_study, read_word_definitions
 
     started = time.perf_counter()
+    _check_common(args)
     table = read_word_definitions(args.csv, limit=args.limit)
     model, tokenizer = _load(args)
     norms = norms_study(model, tokenizer, table, batch_size=args.batch_size, progress=True)
@@ -221,11 +245,16 @@ def run_norms(args) -> int:
 def run_decompose(args) -> int:
     import numpy as np
 
+    from ..errors import DataError
     from ..io import atomic_write_text, save_figure
     from .decompose import decompose_text, max_abs_difference
     from .figures import decomposition_figure
 
     started = time.perf_counter()
+    for flag, text in (("--text", args.text), ("--pair", args.pair)):
+        if text is not None and not text.strip():
+            raise DataError(f"{flag} is blank: give a text to decompose")
+    _check_common(args)
     model, tokenizer = _load(args)
     parts = decompose_text(model, tokenizer, args.text, args.pair)
     if args.pair is None:
@@ -256,11 +285,25 @@ def run_decompose(args) -> int:
 
 
 def run_classify(args) -> int:
+    from ..errors import ConfigError, check_choice, check_positive
     from ..io import save_figure
     from .classifier import classify_study, load_ag_news_tfds, read_labeled_csv
     from .figures import confusion_figure, training_figure
+    from .recipes import check_recipe
+    from .sentences import SENTENCE_POOLINGS
 
     started = time.perf_counter()
+    for kind in args.features:
+        check_choice("--features", kind, SENTENCE_POOLINGS)
+    check_recipe(args.strategy)
+    if not 0.0 < args.test_fraction < 1.0:
+        raise ConfigError(f"--test-fraction must be between 0 and 1, got {args.test_fraction}")
+    check_positive("--max-length", args.max_length, minimum=3)  # [CLS] + a piece + [SEP]
+    check_positive("--epochs", args.epochs)
+    check_positive("--hidden-units", args.hidden_units, minimum=0)
+    if not args.learning_rate > 0:
+        raise ConfigError(f"--learning-rate must be positive, got {args.learning_rate}")
+    _check_common(args)
     if args.csv is not None:
         data = read_labeled_csv(args.csv, limit=args.limit)
     else:

@@ -13,14 +13,14 @@ For each word of a list with definitions (a CSV with ``word`` (or ``words``) and
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
+from ..text import csv_rows
 from .sentences import sentence_features
 
 NORM_COLUMNS: tuple[str, ...] = ("norm_embedding", "norm_hidden", "norm_pooler")
@@ -40,49 +40,48 @@ def read_word_definitions(path: str | os.PathLike, *, limit: int | None = None):
         order, plus ``line`` (the 1-based line of each row, for error messages).
 
     Raises:
-        DataError: missing file, no header, missing columns, a blank word or definition (with
-            its line), a repeated word, or no rows.
+        DataError: missing file, not UTF-8, no header, missing columns, a row without the
+            header's number of fields, a blank word or definition (with its line), a repeated
+            word, or no rows.
+        ConfigError: ``limit`` is not a positive int.
     """
     import pandas as pd
 
     path = Path(path)
-    if not path.is_file():
-        raise DataError("no such file", path=path)
+    if limit is not None and (not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise ConfigError(f"limit must be a positive int or None, got {limit!r}")
     rows, lines = [], []
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        fields = reader.fieldnames
-        if not fields:
-            raise DataError("empty CSV file (no header row)", path=path)
-        word_col = next((c for c in WORD_COLUMNS if c in fields), None)
-        if word_col is None or "definition" not in fields:
-            found = ", ".join(repr(c) for c in fields)
+    fields, reader = csv_rows(path)
+    if not fields:
+        raise DataError("empty CSV file (no header row)", path=path)
+    word_col = next((c for c in WORD_COLUMNS if c in fields), None)
+    if word_col is None or "definition" not in fields:
+        found = ", ".join(repr(c) for c in fields)
+        raise DataError(
+            "a word list needs the columns 'word' (or 'words') and 'definition'; "
+            f"this file has {found}",
+            path=path,
+            line=1,
+        )
+    seen: dict[str, int] = {}
+    for line, row in reader:
+        word = row[word_col].strip()
+        definition = row["definition"].strip()
+        if not word or not definition:
+            what = "word" if not word else "definition"
+            raise DataError(f"blank {what}", path=path, line=line)
+        if word in seen:
             raise DataError(
-                "a word list needs the columns 'word' (or 'words') and 'definition'; "
-                f"this file has {found}",
+                f"the word {word!r} is listed twice (first on line {seen[word]})",
                 path=path,
-                line=1,
+                line=line,
             )
-        seen: dict[str, int] = {}
-        for row in reader:
-            line = reader.line_num
-            word = (row.get(word_col) or "").strip()
-            definition = (row.get("definition") or "").strip()
-            if not word or not definition:
-                what = "word" if not word else "definition"
-                raise DataError(f"blank {what}", path=path, line=line)
-            if word in seen:
-                raise DataError(
-                    f"the word {word!r} is listed twice (first on line {seen[word]})",
-                    path=path,
-                    line=line,
-                )
-            seen[word] = line
-            record = {k: v for k, v in row.items() if k not in (word_col, "definition")}
-            rows.append({"word": word, "definition": definition, **record})
-            lines.append(line)
-            if limit is not None and len(rows) >= limit:
-                break
+        seen[word] = line
+        record = {k: v for k, v in row.items() if k not in (word_col, "definition")}
+        rows.append({"word": word, "definition": definition, **record})
+        lines.append(line)
+        if limit is not None and len(rows) >= limit:
+            break
     if not rows:
         raise DataError("no rows after the header", path=path)
     table = pd.DataFrame(rows)

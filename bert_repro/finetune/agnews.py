@@ -8,10 +8,12 @@ A news item is classified from ``title + " " + description``, the text the Huggi
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 
 from ..errors import DataError
+from ..text import read_utf8
 from .classification import ClassificationExample
 from .sources import text, tfds_records
 
@@ -50,14 +52,16 @@ def read_agnews_csv(path: str | os.PathLike) -> list[ClassificationExample]:
     one (the original distribution's files), the columns are in that order.
 
     Raises:
-        DataError: missing file, a short row, or a label outside 1..4 (with its line).
+        DataError: missing file, not UTF-8, a row with more or fewer fields than the header
+            (three without one: an unquoted comma shifts the columns), or a label outside 1..4
+            (with its line).
     """
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found", path=path)
     examples = []
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
+    reader = csv.reader(io.StringIO(read_utf8(path, bom=True), newline=""))
+    try:
         first = next(reader, None)
         if first is None:
             raise DataError("empty file", path=path)
@@ -67,17 +71,24 @@ def read_agnews_csv(path: str | os.PathLike) -> list[ClassificationExample]:
             if missing:
                 raise DataError(f"header lacks columns {missing}", path=path, line=1)
             col = [names.index(c) for c in _COLUMNS]
+            width = len(names)
             rows = reader
         else:
             col = [0, 1, 2]
+            width = len(_COLUMNS)
             rows = _chain_first(first, reader)
         for row in rows:
             line = reader.line_num
-            if not row:
+            while len(row) > width and not row[-1].strip():
+                row = row[:-1]  # trailing commas
+            if not any(v.strip() for v in row):
                 continue
-            if len(row) <= max(col):
+            if len(row) != width:
                 raise DataError(
-                    f"expected columns {_COLUMNS}, got {len(row)} fields", path=path, line=line
+                    f"expected {width} fields {_COLUMNS if width == 3 else names}, got "
+                    f"{len(row)} (an unquoted comma, or a missing value?)",
+                    path=path,
+                    line=line,
                 )
             raw = row[col[0]].strip()
             if raw not in ("1", "2", "3", "4"):
@@ -87,6 +98,8 @@ def read_agnews_csv(path: str | os.PathLike) -> list[ClassificationExample]:
                     agnews_text(row[col[1]], row[col[2]]), None, int(raw) - 1, f"line {line}"
                 )
             )
+    except csv.Error as err:
+        raise DataError(f"malformed CSV: {err}", path=path, line=reader.line_num) from None
     if not examples:
         raise DataError("no rows", path=path)
     return examples

@@ -73,10 +73,15 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..io import check_out_dir
+    from ..models import model_config
     from .config import paper_defaults
     from .tasks import load_task_data
     from .trainer import finetune
 
+    check_out_dir(args.out)
+    base = model_config(args.model)  # a missing model fails before the data is read
     config = paper_defaults(
         args.task,
         learning_rate=args.learning_rate,
@@ -91,6 +96,11 @@ def run(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         seed=args.seed,
     )
+    if config.max_seq_length > base.max_position_embeddings:
+        raise ConfigError(
+            f"--max-seq-length {config.max_seq_length} exceeds the model's "
+            f"max_position_embeddings={base.max_position_embeddings}"
+        )
     data = load_task_data(
         args.task,
         args.data,

@@ -4,11 +4,13 @@ contradiction, from tensorflow-datasets ``glue/mnli`` or a GLUE ``.tsv`` file.""
 from __future__ import annotations
 
 import csv
+import io
 import os
 import sys
 from pathlib import Path
 
 from ..errors import DataError
+from ..text import read_utf8
 from .classification import ClassificationExample
 from .sources import text, tfds_records
 
@@ -51,14 +53,15 @@ def read_mnli_tsv(path: str | os.PathLike) -> list[ClassificationExample]:
     annotator consensus) are left out. The id is the ``pairID`` column when present.
 
     Raises:
-        DataError: missing file or columns, an unknown label, or no labelled rows.
+        DataError: missing file or columns, not UTF-8 (with the line), an unknown label, or no
+            labelled rows.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found", path=path)
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     examples = []
-    with open(path, encoding="utf-8", newline="") as f:
+    with io.StringIO(read_utf8(path, bom=True), newline="") as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         need = ("sentence1", "sentence2", "gold_label")

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..text import read_utf8
 from .dataset import Features
 from .sources import text, tfds_records
 
@@ -63,25 +64,33 @@ def read_squad_json(path: str | os.PathLike) -> list[SquadExample]:
     """Read a SQuAD-format JSON file (``data[].paragraphs[].qas[]``, v1.1 answers).
 
     Raises:
-        DataError: missing file, bad JSON, or a question lacking ``id``/``question``/answers.
+        DataError: missing file, not UTF-8, bad JSON (with its line), an article, paragraph or
+            question list of the wrong type, or a question lacking ``id``/``question``/answers.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found", path=path)
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
+        doc = json.loads(read_utf8(path))
     except json.JSONDecodeError as err:
-        raise DataError(f"not valid JSON: {err}", path=path) from err
+        raise DataError(f"not valid JSON: {err}", path=path, line=err.lineno) from err
+    except RecursionError:
+        raise DataError("not valid JSON: nested too deeply", path=path) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise DataError("expected a SQuAD file: an object with a 'data' list", path=path)
     examples = []
     for a, article in enumerate(doc["data"]):
-        for p, para in enumerate(article.get("paragraphs", [])):
-            context = para.get("context")
+        paragraphs = article.get("paragraphs", []) if isinstance(article, dict) else None
+        if not isinstance(paragraphs, list):
+            raise DataError(f"data[{a}] is not an article with a 'paragraphs' list", path=path)
+        for p, para in enumerate(paragraphs):
+            context = para.get("context") if isinstance(para, dict) else None
             if not isinstance(context, str):
                 raise DataError(f"data[{a}].paragraphs[{p}] has no 'context' string", path=path)
-            for q, qa in enumerate(para.get("qas", [])):
+            qas = para.get("qas", [])
+            if not isinstance(qas, list):
+                raise DataError(f"data[{a}].paragraphs[{p}].qas is not a list", path=path)
+            for q, qa in enumerate(qas):
                 where = f"data[{a}].paragraphs[{p}].qas[{q}]"
                 try:
                     answers = qa["answers"]

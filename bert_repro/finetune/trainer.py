@@ -316,7 +316,7 @@ def load_finetuned(path: str | os.PathLike, *, strategy=None):
         )
     record = read_json(path / RECORD_FILE)
     encoder, tokenizer = load_bert(path, strategy=strategy)
-    with np.load(path / HEAD_FILE) as npz:
+    with np.load(path / HEAD_FILE, allow_pickle=False) as npz:
         arrays = [npz[k] for k in sorted(npz.files)]
     with _scope(strategy):
         head = keras.layers.deserialize(record["head"])

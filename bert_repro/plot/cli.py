@@ -84,8 +84,9 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``bert-repro compare``."""
-    from ..errors import ConfigError, ModelError
-    from ..models import load_bert, model_fingerprint, tokenizer_fingerprint
+    from ..errors import ConfigError, ModelError, check_positive
+    from ..io import check_out_dir
+    from ..models import load_bert, model_config, model_fingerprint, tokenizer_fingerprint
     from ..text import load_texts
     from .comparator import BertComparator
 
@@ -94,7 +95,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--finetuned names must be unique and not 'base'; got {names}")
     if args.n_samples < 1:
         raise ConfigError(f"--n-samples must be at least 1, got {args.n_samples}")
+    check_positive("--batch-size", args.batch_size)
+    check_positive("--sample-tokens", args.sample_tokens, minimum=0)
+    check_out_dir(args.out)
     texts = load_texts(args.texts, n=args.n_samples)  # a bad source fails before loading models
+    for source in (args.base, *(path for _, path in args.finetuned)):
+        model_config(source)  # a missing model fails before the others are loaded
     base, tokenizer = load_bert(args.base)
     finetuned, fingerprints = {}, {"base": model_fingerprint(base)}
     for name, path in args.finetuned:

@@ -2,6 +2,11 @@
 
 Every function takes arrays and returns arrays or floats; none changes its inputs. The
 comparator (:mod:`bert_repro.plot.comparator`) streams batches through these.
+
+Undefined values are NaN, never a number made of rounding noise: a side that does not vary
+(all rows equal, all zero) counts as constant when its spread is at most
+:data:`CONSTANT_RTOL` times its largest magnitude. NaN or inf in the inputs is an error
+(:class:`~bert_repro.errors.DataError`), not a NaN result.
 """
 
 from __future__ import annotations
@@ -15,6 +20,26 @@ from ..ops import cosine_similarity, pairwise_cosine
 
 RsaMethod = Literal["pearson", "spearman"]
 RSA_METHODS: tuple[str, ...] = ("pearson", "spearman")
+CONSTANT_RTOL = 1e-12
+"""Values whose spread (max - min) is at most this times their largest magnitude are constant."""
+
+
+def _constant(values: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """True where ``values`` do not vary beyond rounding (along ``axis``; all of it if None)."""
+    values = np.asarray(values)
+    return np.ptp(values, axis=axis) <= CONSTANT_RTOL * np.max(np.abs(values), axis=axis)
+
+
+def _check_finite(x: np.ndarray, what: str) -> None:
+    if not np.all(np.isfinite(x)):
+        raise DataError(f"{what}: the inputs hold NaN or inf (check the hidden states)")
+
+
+def _centre(x: np.ndarray) -> np.ndarray:
+    """Column-centred copy; columns that do not vary become exactly 0 (not rounding noise)."""
+    out = x - x.mean(axis=0, keepdims=True)
+    out[:, _constant(x, axis=0)] = 0.0
+    return out
 
 
 def mean_token_cosine(
@@ -34,6 +59,9 @@ def mean_token_cosine(
     Returns:
         ``(mean_cos, counts)``: ``(K, B)`` float64 means and ``(B,)`` int64 counted positions.
         A text with no counted position gets mean 0 and count 0 (the caller leaves it out).
+
+    Raises:
+        DataError: shapes that do not match, or NaN/inf at a counted position.
     """
     a = np.asarray(a)
     b = np.asarray(b)
@@ -45,7 +73,14 @@ def mean_token_cosine(
     counts = m.sum(axis=1).astype(np.int64)  # (B,)
     out = np.empty(a.shape[:2], dtype=np.float64)
     for k in range(a.shape[0]):  # one layer at a time keeps the float64 copy small
-        cos = cosine_similarity(a[k], b[k])  # (B, T)
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite values: checked below
+            cos = cosine_similarity(a[k], b[k])  # (B, T); NaN where an input is NaN or inf
+        if not np.all(np.isfinite(cos[m])):
+            bad = np.argwhere(m & ~np.isfinite(cos))[0]
+            raise DataError(
+                f"hidden states hold NaN or inf (layer index {k}, text row {bad[0]}, position "
+                f"{bad[1]}): a model's output is not finite, so no similarity is computed"
+            )
         out[k] = np.where(m, cos, 0.0).sum(axis=1) / np.maximum(counts, 1)
     return out, counts
 
@@ -59,6 +94,8 @@ def _check_pair(x: np.ndarray, y: np.ndarray, what: str) -> tuple[np.ndarray, np
         raise DataError(f"{what} compares the same n items: got {x.shape[0]} and {y.shape[0]} rows")
     if x.shape[0] < 2:
         raise DataError(f"{what} needs at least 2 items, got {x.shape[0]}")
+    _check_finite(x, what)
+    _check_finite(y, what)
     return x, y
 
 
@@ -79,11 +116,15 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
         y: ``(n, d2)`` representations of the same items by another.
 
     Returns:
-        The similarity; NaN when a side has no variance (all rows equal).
+        The similarity; NaN when a side has no variance (all rows equal, e.g. all zero).
+
+    Raises:
+        DataError: shapes that do not match, fewer than 2 items, NaN or inf in the inputs.
     """
     x, y = _check_pair(x, y, "linear CKA")
-    x = x - x.mean(axis=0, keepdims=True)
-    y = y - y.mean(axis=0, keepdims=True)
+    x, y = _centre(x), _centre(y)
+    if not x.any() or not y.any():
+        return float("nan")
     # Feature-space form costs O(n d^2); the Gram form O(n^2 d). Use the cheaper one.
     if x.shape[0] < max(x.shape[1], y.shape[1]):
         k, l_ = x @ x.T, y @ y.T  # (n, n)
@@ -105,14 +146,24 @@ def upper_triangle(m: np.ndarray) -> np.ndarray:
 
 
 def correlation(u: np.ndarray, v: np.ndarray, method: RsaMethod = "pearson") -> float:
-    """Pearson or Spearman correlation of two equal-length vectors (NaN if one is constant)."""
+    """Pearson or Spearman correlation of two equal-length vectors (NaN if one is constant).
+
+    Raises:
+        DataError: the lengths differ, or NaN or inf in the inputs.
+    """
     check_choice("method", method, RSA_METHODS)
     u = np.asarray(u, dtype=np.float64)
     v = np.asarray(v, dtype=np.float64)
+    if u.shape != v.shape or u.ndim != 1:
+        raise DataError(f"correlation needs two vectors of one length; got {u.shape}, {v.shape}")
+    _check_finite(u, "correlation")
+    _check_finite(v, "correlation")
     if method == "spearman":
         from scipy.stats import rankdata
 
         u, v = rankdata(u), rankdata(v)
+    if u.size < 2 or _constant(u) or _constant(v):
+        return float("nan")
     u = u - u.mean()
     v = v - v.mean()
     denom = np.sqrt(np.dot(u, u) * np.dot(v, v))

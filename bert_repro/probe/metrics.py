@@ -15,7 +15,10 @@ padding) and returns plain floats; nothing changes its inputs.
   length, then over lengths 5..50.
 
 As in the reference, a per-length mean over correlations that include an undefined value (a
-constant row of predictions) is NaN: a collapsed probe is reported, not hidden.
+constant row of predictions) is NaN: a collapsed probe is reported, not hidden. (Written to
+``results.json`` as ``null`` and to the CSV as an empty cell.) A NaN or inf in the *predictions*
+(from NaN/inf features or a diverged probe) is an error, :class:`~bert_repro.errors.DataError`
+naming the sentence: sorting and ``argmin`` would otherwise turn it into a plausible number.
 """
 
 from __future__ import annotations
@@ -26,8 +29,21 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy.stats import rankdata
 
+from ..errors import DataError
+
 MIN_LENGTH = 5
 MAX_LENGTH = 50
+
+
+def _finite(predicted, i: int) -> np.ndarray:
+    """``predicted`` as an array, refusing NaN/inf (they would sort as plausible values)."""
+    p = np.asarray(predicted)
+    if not np.all(np.isfinite(p)):
+        raise DataError(
+            f"the predictions for sentence {i} hold NaN or inf: the word features or the probe "
+            "are not finite (check the features with np.isfinite); no metric is computed"
+        )
+    return p
 
 
 def mst_edges(distances: np.ndarray, keep: np.ndarray | None = None) -> set[tuple[int, int]]:
@@ -110,8 +126,8 @@ def uuas(
     """
     puncts = [None] * len(gold) if punctuation is None else punctuation
     correct = total = 0
-    for p, g, m in zip(predicted, gold, puncts, strict=True):
-        c, t = uuas_counts(p, g, m)
+    for i, (p, g, m) in enumerate(zip(predicted, gold, puncts, strict=True)):
+        c, t = uuas_counts(_finite(p, i), g, m)
         correct += c
         total += t
     return correct / total if total else float("nan")
@@ -163,9 +179,9 @@ def distance_spearman_by_length(
 ) -> dict[int, list[float]]:
     """Per sentence length, the Spearman correlations of every word's distance row."""
     out: dict[int, list[float]] = defaultdict(list)
-    for p, g in zip(predicted, gold, strict=True):
+    for i, (p, g) in enumerate(zip(predicted, gold, strict=True)):
         n = np.shape(g)[0]
-        out[n].extend(row_spearman(p, g).tolist())
+        out[n].extend(row_spearman(_finite(p, i), g).tolist())
     return dict(out)
 
 
@@ -194,8 +210,8 @@ def depth_spearman_by_length(
 ) -> dict[int, list[float]]:
     """Per sentence length, the Spearman correlation of each sentence's depths."""
     out: dict[int, list[float]] = defaultdict(list)
-    for p, g in zip(predicted, gold, strict=True):
-        out[np.shape(g)[0]].append(float(row_spearman(p, g)))
+    for i, (p, g) in enumerate(zip(predicted, gold, strict=True)):
+        out[np.shape(g)[0]].append(float(row_spearman(_finite(p, i), g)))
     return dict(out)
 
 
@@ -250,9 +266,9 @@ def root_accuracy(
     """
     puncts = [None] * len(gold) if punctuation is None else punctuation
     correct = total = 0
-    for p, g, m in zip(predicted, gold, puncts, strict=True):
+    for i, (p, g, m) in enumerate(zip(predicted, gold, puncts, strict=True)):
         gold_root = int(np.flatnonzero(np.asarray(g) == 0)[0])
-        correct += int(predicted_root(p, m) == gold_root)
+        correct += int(predicted_root(_finite(p, i), m) == gold_root)
         total += 1
     return correct / total if total else float("nan")
 

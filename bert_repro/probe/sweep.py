@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, check_choice
-from ..io import atomic_write_json, atomic_write_text, read_json, run_metadata
+from ..errors import ConfigError, DataError, check_choice, check_positive
+from ..io import atomic_write_json, atomic_write_text, check_out_dir, read_json, run_metadata
 from .data import ProbeDataset
 from .model import PROBE_KINDS, load_probe, save_probe
 
@@ -118,8 +118,15 @@ class ResultsFile:
         self.meta = run_metadata(**settings)
         self.rows: list[dict] = []
         if self.json_path.exists():
-            old = read_json(self.json_path)
-            before = old.get("metadata", {}).get("settings", {})
+            try:
+                old = read_json(self.json_path)
+                before = old.get("metadata", {}).get("settings", {})
+            except (ValueError, AttributeError) as err:
+                raise DataError(
+                    f"cannot continue from it: it is not a results file ({err}); choose another "
+                    "--out folder or delete it",
+                    path=self.json_path,
+                ) from None
             now = self.meta["settings"]
             diff = [k for k in RESUME_SETTINGS if k in before and before.get(k) != now.get(k)]
             if diff:
@@ -176,6 +183,20 @@ def _drop_too_long(ds: ProbeDataset, model, tokenizer, skip: bool, say) -> Probe
     return ds.subset([i for i in range(len(ds)) if i not in bad])
 
 
+def _check_models(specs: Sequence[ModelSpec], layers) -> None:
+    """Every model exists and has the layers asked for: checked from the configs (no weights
+    loaded), so a bad last model or layer fails now, not hours into the sweep."""
+    from ..features import resolve_layers
+    from ..models import model_config
+
+    for spec in specs:
+        config = model_config(spec.source)
+        try:
+            resolve_layers(layers, int(config.num_hidden_layers) + 1)
+        except ConfigError as err:
+            raise ConfigError(f"model {spec.label}: {err}") from None
+
+
 def run_sweep(
     models: Sequence[str | None] | None,
     train: str | os.PathLike,
@@ -217,6 +238,10 @@ def run_sweep(
 
     Returns:
         All result rows (including those of earlier, resumed runs), columns :data:`COLUMNS`.
+
+    Raises:
+        ConfigError, DataError, ModelError: bad settings, treebanks, models or layers; all are
+            checked before the first model is loaded (models from their configs only).
     """
     from ..features import resolve_layers
     from ..models import load_bert, model_dims, model_fingerprint
@@ -226,6 +251,10 @@ def run_sweep(
         check_choice("kind", kind, PROBE_KINDS)
     if rank < 1:
         raise ConfigError(f"rank must be at least 1, got {rank}")
+    check_positive("epochs", epochs)
+    check_positive("batch_size", batch_size)
+    check_positive("limit", limit, optional=True)
+    check_out_dir(out)
     say = print_fn or (lambda _msg: None)
     specs = unique_specs([parse_model_spec(m) for m in (models or [None])])
     settings = {
@@ -246,6 +275,7 @@ def run_sweep(
         name: _load_split(path, limit, cache_dir)
         for name, path in (("train", train), ("dev", dev), ("test", test))
     }
+    _check_models(specs, layers)
     for spec in specs:
         t0 = time.monotonic()
         model, tokenizer = load_bert(spec.source)
@@ -394,6 +424,15 @@ def evaluate_saved(
     from ..models import load_bert, model_dims, model_fingerprint
     from .trainer import evaluate_probe
 
+    for kind in kinds:
+        check_choice("kind", kind, PROBE_KINDS)
+    check_positive("batch_size", batch_size)
+    check_positive("limit", limit, optional=True)
+    check_out_dir(out)
+    if not (Path(probes) / "probes").is_dir():
+        raise ConfigError(
+            f"{probes} holds no probes/ folder: give the --out folder of a train or sweep run"
+        )
     say = print_fn or (lambda _msg: None)
     specs = unique_specs([parse_model_spec(m) for m in (models or [None])])
     settings = {
@@ -406,6 +445,7 @@ def evaluate_saved(
     }
     results = ResultsFile(out, settings, name="evaluation")
     base = _load_split(test, limit, cache_dir)
+    _check_models(specs, layers)
     for spec in specs:
         model, tokenizer = load_bert(spec.source)
         num_layers, hidden = model_dims(model)

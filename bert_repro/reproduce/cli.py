@@ -34,9 +34,12 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..io import check_out_dir
+    from ..models import model_config
     from .config import override, preset
     from .runner import run_reproduction
 
+    check_out_dir(args.out)
     config = preset(args.preset, data_dir=args.data_dir)
     config = override(
         config,
@@ -46,5 +49,6 @@ def run(args: argparse.Namespace) -> int:
         probe_epochs=args.probe_epochs,
         probe_limit=args.probe_limit,
     )
+    model_config(config.base)  # a missing base model fails now, not in the first step
     run_reproduction(config, args.out)
     return 0

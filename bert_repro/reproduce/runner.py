@@ -82,6 +82,7 @@ def _finetune(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say) ->
         max_steps=job.max_steps,
         max_seq_length=job.max_seq_length,
         batch_size=job.batch_size,
+        learning_rate=job.learning_rate,
         seed=config.seed,
     )
     result = finetune(
