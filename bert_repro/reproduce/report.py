@@ -85,6 +85,71 @@ def _table(rows: list[dict], columns: list[str], fmt: str = "{:.3f}") -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _probe_table(rows: list[dict]) -> str:
+    """One row per layer, one column per (metric, model)."""
+    models = sorted({r["model"] for r in rows})
+    layers = sorted({int(r["layer"]) for r in rows})
+    metrics = [("uuas", "distance"), ("dspr", "distance"), ("root_acc", "depth"), ("nspr", "depth")]
+    table_rows, columns = [], ["layer"]
+    for metric, _ in metrics:
+        columns += [f"{metric} {m}" for m in models]
+    for layer in layers:
+        row = {"layer": layer}
+        for metric, kind in metrics:
+            for m in models:
+                hit = [
+                    r.get(metric)
+                    for r in rows
+                    if r["model"] == m and r["kind"] == kind and int(r["layer"]) == layer
+                ]
+                row[f"{metric} {m}"] = hit[0] if hit and hit[0] is not None else float("nan")
+        table_rows.append(row)
+    return _table(table_rows, columns)
+
+
+def _describe_source(source) -> str:
+    where = (
+        f"in-domain for {', '.join(source.in_domain_for)}"
+        if source.in_domain_for
+        else "in-domain for none of the fine-tuned models"
+    )
+    return f"<b>{html.escape(source.name)}</b> = {html.escape(source.spec)} ({where})"
+
+
+def summary(data: dict) -> list[str]:
+    """The run's main findings in a few sentences, computed from its numbers."""
+    lines = []
+    for source, result in data["compare"].items():
+        for name, metrics in result["models"].items():
+            cos = np.asarray(metrics["cosine"], dtype=float)
+            high = np.flatnonzero(cos >= 0.99)
+            kept = int(high.max()) if high.size and high.min() == 0 else -1
+            lines.append(
+                f"On {html.escape(source)}, <b>{html.escape(name)}</b> keeps the base's "
+                f"representations (cosine &ge; 0.99) up to layer {max(kept, 0)}; the top layer "
+                f"falls to {cos[-1]:.2f}."
+            )
+    rows = [r for r in data["probes"] if r["kind"] == "distance" and r.get("uuas") is not None]
+    models = sorted({r["model"] for r in rows})
+    if len(models) > 1:
+        base = models[0] if not data["finetune"] else None
+        names = set(data["finetune"])
+        base = next((m for m in models if m not in names), base)
+        uuas = {(r["model"], int(r["layer"])): r["uuas"] for r in rows}
+        for m in models:
+            if m == base:
+                continue
+            diffs = [
+                uuas[(m, k)] - uuas[(base, k)] for (mm, k) in uuas if mm == m and (base, k) in uuas
+            ]
+            if diffs:
+                lines.append(
+                    f"Probes on <b>{html.escape(m)}</b>: UUAS differs from {html.escape(str(base))} "
+                    f"by {min(diffs):+.3f} to {max(diffs):+.3f} across layers."
+                )
+    return lines
+
+
 def comparison_findings(result: dict, source: str) -> list[str]:
     """Plain sentences on where each fine-tuned model moved, read off the cosine curve."""
     lines = []
@@ -153,7 +218,7 @@ def write_report(config: ReproduceConfig, out: Path, state, seconds: float) -> P
                 "accuracy": m.get("accuracy"),
                 "exact match": m.get("exact_match"),
                 "F1": m.get("f1"),
-                "eval examples": m.get("n_examples"),
+                "eval examples": m.get("n_examples", m.get("n_questions")),
                 "train seconds": rec.get("train_seconds"),
             }
         )
@@ -183,14 +248,22 @@ def write_report(config: ReproduceConfig, out: Path, state, seconds: float) -> P
         )
         texts.append("".join(figs))
         figs = []
-        texts.append(_table(frame.to_dict("records"), ["model", "layer", "cosine", "rsa", "cka"]))
+        wide = frame.pivot(index="layer", columns="model", values=["cosine", "rsa", "cka"])
+        wide.columns = [f"{metric} {model}" for metric, model in wide.columns]
+        wide = wide.reset_index()
+        texts.append(_table(wide.to_dict("records"), list(wide.columns)))
     sections.append("".join(texts))
 
     # Probes
     rows = data["probes"]
+    limit = config.probe_limit
     texts = [
         "<h2>3. Is syntax still readable? Structural probes on every layer</h2>",
         f"<p>{PAPER['probes']}</p>",
+        f"<p>Here: rank-{config.probe_rank} probes, at most {config.probe_epochs} epochs, "
+        + (f"the first {limit} sentences of each EWT split" if limit else "all of EWT")
+        + " (train, dev for model selection, test for the numbers shown). A small setup for a "
+        "CPU: the README has the full-EWT sweep of the base model.</p>",
     ]
     if rows:
         texts.append("<ul>" + "".join(f"<li>{s}</li>" for s in probe_findings(rows)) + "</ul>")
@@ -205,8 +278,7 @@ def write_report(config: ReproduceConfig, out: Path, state, seconds: float) -> P
                 fig = metric_figure(kind_rows, metric)
                 save_figure(fig, figures_dir / f"probe-{metric}")
                 texts.append(fig.to_html(full_html=False, include_plotlyjs=False))
-        cols = ["model", "layer", "kind", "uuas", "dspr", "root_acc", "nspr", "dev_loss", "epochs"]
-        texts.append(_table(sorted(rows, key=lambda r: (r["model"], r["kind"], r["layer"])), cols))
+        texts.append(_probe_table(rows))
     sections.append("".join(texts))
 
     # Settings
@@ -239,8 +311,11 @@ code {{ background: #f5f5f5; padding: 0 3px; }}
 <h1>What happens to BERT embeddings during fine-tuning?</h1>
 <p>A reproduction of Merchant, Rahimtoroghi, Pavlick &amp; Tenney (BlackboxNLP 2020) with
 <a href="https://aclanthology.org/N19-1419/">structural probes</a> (Hewitt &amp; Manning 2019),
-run by <code>bert-repro reproduce --preset {html.escape(config.preset)}</code> in
-{seconds / 60:.1f} minutes of this invocation (steps reused from earlier runs cost nothing).</p>
+run by <code>bert-repro reproduce --preset {html.escape(config.preset)}</code>. The steps
+took {sum(durations.values()) / 60:.1f} minutes in all when they ran; this invocation took
+{seconds / 60:.1f} minutes (finished steps are reused, not redone).</p>
+<h2>In short</h2><ul>{"".join(f"<li>{line}</li>" for line in summary(data))}</ul>
+<p>Texts: {"; ".join(_describe_source(t) for t in config.texts)}.</p>
 {"".join(sections)}
 </body></html>
 """
