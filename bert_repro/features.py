@@ -9,7 +9,6 @@ batch is split across replicas and the results are gathered back in corpus order
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -121,7 +120,7 @@ class Extractor:
         return outs, np.concatenate([np.asarray(i) for i in idx])
 
 
-_EXTRACTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_CACHE_ATTR = "_bert_repro_extractors"
 
 
 def get_extractor(model, *, layers=None, words=False, jit_compile=False, strategy=None):
@@ -132,7 +131,13 @@ def get_extractor(model, *, layers=None, words=False, jit_compile=False, strateg
     """
     num_states = int(model.config.num_hidden_layers) + 1
     key = (resolve_layers(layers, num_states), bool(words), bool(jit_compile), id(strategy))
-    per_model = _EXTRACTORS.setdefault(model, {})
+    # Kept on the model itself (not in a global weak-key map, whose values would hold the
+    # model alive forever): the extractors are freed with the model. object.__setattr__
+    # bypasses Keras' attribute tracking, so saving the model is unaffected.
+    per_model = model.__dict__.get(_CACHE_ATTR)
+    if per_model is None:
+        per_model = {}
+        object.__setattr__(model, _CACHE_ATTR, per_model)
     if key not in per_model:
         per_model[key] = Extractor(
             model, layers=layers, words=words, jit_compile=jit_compile, strategy=strategy
