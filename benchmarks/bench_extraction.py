@@ -1,7 +1,9 @@
 """Extraction speed: the naive per-sentence loop vs a plain batched loop vs bert_repro.
 
-Same EWT dev sentences, same model, one process, methods interleaved round by round; prints
-wordpiece tokens/s, the ratios, and the share of this machine's matmul rate achieved.
+Same EWT dev sentences, same model, one process, methods interleaved round by round (median
+of the rounds); prints wordpiece tokens/s, the ratios, the padding computed, the first
+(cold) call's time, and the share of this machine's float32 matmul rate (measured in the same
+run) that the model's FLOPs (counted from its config) reach.
 
     .venv/bin/python benchmarks/bench_extraction.py [--n 400] [--rounds 3] [--bert-base]
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 import numpy as np
 
@@ -36,18 +39,23 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--naive-n", type=int, default=None, help="sentences for the naive loop")
     p.add_argument("--bert-base", action="store_true", help="random bert-base-size weights")
+    p.add_argument("--no-xla", action="store_true", help="skip the XLA variant")
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args()
 
-    from bert_repro.features import hidden_states
+    from bert_repro.batching import plan_stats
+    from bert_repro.features import extraction_plan, hidden_states, word_features
     from bert_repro.models import load_bert
+    from bert_repro.pipeline import encode_texts, encode_words
 
     model, tok = random_bert_base() if args.bert_base else load_bert()
-    texts = [" ".join(s) for s in ewt_sentences("dev", args.n)]
+    sentences = ewt_sentences("dev", args.n)
+    texts = [" ".join(s) for s in sentences]
     naive_texts = texts[: args.naive_n or len(texts)]
-    lengths = np.array([len(x) for x in tok(texts)["input_ids"]])
+    lengths = np.array([len(e) for e in encode_texts(tok, texts)])
+    word_lengths = np.array([len(e) for e in encode_words(tok, sentences)])
+    tokens = {"text": int(lengths.sum()), "words": int(word_lengths.sum())}
     naive_tokens = int(lengths[: len(naive_texts)].sum())
-    tokens = int(lengths.sum())
 
     def naive():
         for t in naive_texts:  # the seed notebooks' way: one eager call per sentence
@@ -62,43 +70,64 @@ def main() -> None:
             out = model(**enc, output_hidden_states=True)
             [h.numpy() for h in out.hidden_states]
 
-    def ours(jit: bool, bs: int):
-        return lambda: hidden_states(
-            model, tok, texts, batch_size=bs, jit_compile=jit, progress=False
-        )
+    def plain_padding() -> float:
+        order = np.argsort(-lengths, kind="stable")
+        padded = sum(lengths[order[i]] * len(order[i : i + 64]) for i in range(0, len(order), 64))
+        return 1 - lengths.sum() / padded
 
     methods = {
-        "naive per-sentence loop": naive,
-        "plain batched loop (sorted, 64)": plain_batched,
-        "hidden_states (bs 32)": ours(False, 32),
-        "hidden_states (bs 64)": ours(False, 64),
-        "hidden_states (bs 32, XLA)": ours(True, 32),
+        "naive per-sentence loop": (naive, "text", None),
+        "plain batched loop (sorted, 64, eager)": (plain_batched, "text", plain_padding()),
     }
-    for fn in list(methods.values())[1:]:
-        fn()  # warm-up: traces, compilations, caches
-    secs = timed_rounds(methods, args.rounds)
+    cfg = model.config
+    for name, fn, kind, jit in [
+        ("hidden_states", hidden_states, "text", False),
+        ("word_features", word_features, "words", False),
+        ("hidden_states, XLA", hidden_states, "text", True),
+    ]:
+        if jit and args.no_xla:
+            continue
+        data = texts if kind == "text" else sentences
+        lens = lengths if kind == "text" else word_lengths
+        plan = extraction_plan(lens, cfg, fixed_shapes=jit, max_length=512)
+        stats = plan_stats(lens, plan)
+        methods[name] = (
+            lambda fn=fn, data=data, jit=jit: fn(model, tok, data, jit_compile=jit, progress=False),
+            kind,
+            stats["padding_share"],
+        )
+    first = {}
+    for name, (fn, _, _) in list(methods.items())[1:]:
+        t = time.perf_counter()
+        fn()  # first call: traces, XLA compilations
+        first[name] = time.perf_counter() - t
+    secs = timed_rounds({name: m[0] for name, m in methods.items()}, args.rounds)
     peak = matmul_gflops()
     mean_len = float(lengths.mean())
-    fpt = flops_per_token(model.config, mean_len)
+    fpt = flops_per_token(cfg, mean_len)
+    naive_rate = naive_tokens / secs["naive per-sentence loop"]
+    plain_rate = tokens["text"] / secs["plain batched loop (sorted, 64, eager)"]
     rows = []
-    for name, s in secs.items():
-        n = naive_tokens if name.startswith("naive") else tokens
-        rate = n / s
+    for name, (_, kind, padding) in methods.items():
+        n = naive_tokens if name.startswith("naive") else tokens[kind]
+        rate = n / secs[name]
         rows.append(
             {
                 "method": name,
                 "tokens/s": rate,
-                "x naive": rate / (naive_tokens / secs["naive per-sentence loop"]),
-                "x plain batched": rate / (tokens / secs["plain batched loop (sorted, 64)"]),
+                "x naive": rate / naive_rate,
+                "x plain batched": rate / plain_rate,
                 "GFLOP/s": rate * fpt / 1e9,
                 "% of matmul peak": 100 * rate * fpt / 1e9 / peak,
+                "padding %": None if padding is None else 100 * padding,
+                "first call s": first.get(name),
             }
         )
-    cfg = model.config
     print(
         f"model: {cfg.num_hidden_layers} layers x {cfg.hidden_size}, "
         f"{fpt / 1e9:.4f} GFLOP/token at mean length {mean_len:.1f}; "
-        f"{len(texts)} EWT dev sentences, {tokens} wordpieces; matmul peak {peak:.0f} GFLOP/s"
+        f"{len(texts)} EWT dev sentences, {tokens['text']} wordpieces; "
+        f"matmul peak {peak:.0f} GFLOP/s; median of {args.rounds} rounds"
     )
     print(table(rows, list(rows[0])))
     if args.json:

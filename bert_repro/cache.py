@@ -167,7 +167,8 @@ def cached_word_features(
     sentences: Sequence[Sequence[str]],
     cache_dir: str | os.PathLike,
     *,
-    batch_size: int = 32,
+    batch_size: int | None = None,
+    max_tokens: int | None = None,
     dtype: str = "float32",
     layers=None,
     strategy=None,
@@ -180,7 +181,7 @@ def cached_word_features(
         model, tokenizer: see :func:`bert_repro.models.load_bert`.
         sentences: lists of words (e.g. CoNLL-U forms).
         cache_dir: folder holding cache entries (created if missing).
-        batch_size: sentences per extraction batch.
+        batch_size, max_tokens: extraction batches (see :func:`bert_repro.features.hidden_states`).
         dtype: ``"float32"`` or ``"float16"`` (half the disk, see the README for its effect).
         layers: hidden-state indices to store (default all ``num_hidden_layers + 1``).
 
@@ -219,6 +220,7 @@ def cached_word_features(
                 num_states,
                 dtype,
                 batch_size=batch_size,
+                max_tokens=max_tokens,
                 strategy=strategy,
                 jit_compile=jit_compile,
                 progress=progress,
@@ -240,6 +242,7 @@ def _fill(
     dtype,
     *,
     batch_size,
+    max_tokens,
     strategy,
     jit_compile,
     progress,
@@ -284,6 +287,7 @@ def _fill(
             tokenizer,
             todo_sentences,
             batch_size=batch_size,
+            max_tokens=max_tokens,
             layers=layers,
             strategy=strategy,
             jit_compile=jit_compile,

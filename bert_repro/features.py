@@ -13,9 +13,17 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from .batching import (
+    DEFAULT_MAX_TOKENS,
+    Batch,
+    attention_width,
+    bucket_widths,
+    bucketed_plan,
+    token_budget_plan,
+)
 from .errors import ConfigError
 from .models import check_compatible
-from .pipeline import Encoded, encode_texts, encode_words, make_dataset, max_model_length
+from .pipeline import encode_texts, encode_words, make_dataset, max_model_length
 
 
 def resolve_layers(layers: int | Sequence[int] | None, num_states: int) -> tuple[int, ...]:
@@ -68,6 +76,7 @@ class Extractor:
         self.num_states = int(model.config.num_hidden_layers) + 1
         self.layers = resolve_layers(layers, self.num_states)
         self.words = bool(words)
+        self.jit_compile = bool(jit_compile)
         self.strategy = strategy
         keys = ["input_ids", "attention_mask", "token_type_ids"]
         keys += ["word_index", "word_mask"] if self.words else []
@@ -153,21 +162,46 @@ def _progress(total: int, enabled: bool, desc: str):
     )
 
 
-def _dataset(items: Sequence[Encoded], tokenizer, batch_size: int, strategy, max_length: int):
+def extraction_plan(
+    lengths: Sequence[int],
+    config,
+    *,
+    batch_size: int | None = None,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    fixed_shapes: bool = False,
+    max_length: int | None = None,
+    num_replicas: int = 1,
+) -> list[Batch]:
+    """The batches the extraction runs (see :mod:`bert_repro.batching`).
+
+    Graph mode (``fixed_shapes=False``) takes the cheapest token-budget plan, any shapes; XLA
+    (``fixed_shapes=True``) pads to a few lengths tuned to the data, multiples of 8 (what GPU
+    tensor cores want), so few shapes compile. Under a strategy with ``num_replicas`` replicas
+    each global batch holds ``num_replicas`` times the budget (each replica gets its budget).
+    """
+    width = attention_width(config)
+    budget = int(max_tokens) * max(1, int(num_replicas))
+    cap = None if batch_size is None else int(batch_size) * max(1, int(num_replicas))
+    if fixed_shapes:
+        widths = bucket_widths(lengths, max_length=max_length, attention_width=width)
+        return bucketed_plan(lengths, widths, max_tokens=budget, max_batch=cap)
+    return token_budget_plan(
+        lengths, max_tokens=budget, max_batch=cap, max_length=max_length, attention_width=width
+    )
+
+
+def _iter_runs(extractors, items, tokenizer, plan, strategy, progress, desc):
+    """Yield ``(batch_numpy, [outputs per extractor], index)`` over the planned batches."""
     ds = make_dataset(
-        items, batch_size, pad_id=int(tokenizer.pad_token_id or 0), max_length=max_length
+        items,
+        plan,
+        pad_id=int(tokenizer.pad_token_id or 0),
+        fixed_word_length=extractors[0].jit_compile,
     )
     if strategy is not None:
         ds = strategy.experimental_distribute_dataset(ds)
-    return ds
-
-
-def _iter_runs(extractors, items, tokenizer, batch_size, strategy, progress, desc):
-    """Yield ``(batch_numpy, [outputs per extractor], index)`` over the length-sorted plan."""
-    n_batches = -(-len(items) // batch_size)
-    max_length = max_model_length(tokenizer, extractors[0].model)
-    with _progress(n_batches, progress, desc) as bar:
-        for batch in _dataset(items, tokenizer, batch_size, strategy, max_length):
+    with _progress(len(plan), progress, desc) as bar:
+        for batch in ds:
             outs = []
             index = None
             for ex in extractors:
@@ -184,10 +218,31 @@ def _iter_runs(extractors, items, tokenizer, batch_size, strategy, progress, des
             yield host, outs, index
 
 
-def _check_batch_size(batch_size: int) -> int:
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
-    return int(batch_size)
+def _plan(items, model, tokenizer, batch_size, max_tokens, jit_compile, strategy):
+    _check_batch_size(batch_size)
+    max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
+    if not isinstance(max_tokens, (int, np.integer)) or max_tokens < 1:
+        raise ConfigError(f"max_tokens must be a positive int, got {max_tokens!r}")
+    return extraction_plan(
+        [len(e) for e in items],
+        model.config,
+        batch_size=batch_size,
+        max_tokens=max_tokens,
+        fixed_shapes=bool(jit_compile),
+        max_length=max_model_length(tokenizer, model),
+        num_replicas=1 if strategy is None else strategy.num_replicas_in_sync,
+    )
+
+
+def _check_batch_size(batch_size: int | None) -> None:
+    if batch_size is None:
+        return
+    if (
+        not isinstance(batch_size, (int, np.integer))
+        or isinstance(batch_size, bool)
+        or batch_size < 1
+    ):
+        raise ConfigError(f"batch_size must be a positive int or None, got {batch_size!r}")
 
 
 def iter_batches(
@@ -195,7 +250,8 @@ def iter_batches(
     tokenizer,
     texts: Sequence[str],
     *,
-    batch_size: int = 32,
+    batch_size: int | None = None,
+    max_tokens: int | None = None,
     layers=None,
     strategy=None,
     jit_compile: bool = False,
@@ -218,16 +274,17 @@ def iter_batches(
         ``attention_mask == 0`` and must be ignored.
     """
     models = list(models) if isinstance(models, (list, tuple)) else [models]
-    batch_size = _check_batch_size(batch_size)
+    _check_batch_size(batch_size)
     check_compatible(models[0], models[1:], tokenizer)
     items = encode_texts(tokenizer, texts, max_length=max_model_length(tokenizer, models[0]))
     if not items:
         return
+    plan = _plan(items, models[0], tokenizer, batch_size, max_tokens, jit_compile, strategy)
     extractors = [
         get_extractor(m, layers=layers, jit_compile=jit_compile, strategy=strategy) for m in models
     ]
     for host, outs, index in _iter_runs(
-        extractors, items, tokenizer, batch_size, strategy, progress, "hidden states"
+        extractors, items, tokenizer, plan, strategy, progress, "hidden states"
     ):
         host["index"] = index
         yield host, outs
@@ -238,7 +295,8 @@ def hidden_states(
     tokenizer,
     texts: Sequence[str],
     *,
-    batch_size: int = 32,
+    batch_size: int | None = None,
+    max_tokens: int | None = None,
     layers=None,
     strategy=None,
     jit_compile: bool = False,
@@ -250,10 +308,15 @@ def hidden_states(
         model: a ``TFBertModel`` (see :func:`bert_repro.models.load_bert`).
         tokenizer: its fast tokenizer.
         texts: raw strings; each must fit the model (else :class:`InputTooLongError` names it).
-        batch_size: texts per batch (batches are formed over the texts sorted by length).
+        batch_size: at most this many texts a batch (``None``: only ``max_tokens`` limits).
+        max_tokens: padded wordpieces a batch may hold (its memory; default
+            :data:`~bert_repro.batching.DEFAULT_MAX_TOKENS`). Which texts share a
+            batch is planned over the texts sorted by length to compute little padding
+            (:func:`extraction_plan`); the results do not depend on the batching.
         layers: hidden-state indices to keep (0 = embedding output); default all.
         strategy: optional ``tf.distribute.Strategy`` (load the model in its scope).
-        jit_compile: XLA-compile the forward pass.
+        jit_compile: XLA-compile the forward pass; batches are then padded to a few lengths
+            tuned to the data, so few shapes compile (worth it on GPUs and for long runs).
         progress: show a progress bar for runs of more than one batch.
 
     Returns:
@@ -267,6 +330,7 @@ def hidden_states(
         tokenizer,
         texts,
         batch_size=batch_size,
+        max_tokens=max_tokens,
         layers=layers,
         strategy=strategy,
         jit_compile=jit_compile,
@@ -283,7 +347,8 @@ def iter_word_batches(
     tokenizer,
     sentences: Sequence[Sequence[str]],
     *,
-    batch_size: int = 32,
+    batch_size: int | None = None,
+    max_tokens: int | None = None,
     layers=None,
     strategy=None,
     jit_compile: bool = False,
@@ -296,14 +361,15 @@ def iter_word_batches(
         and ``(K, B, W, H)`` word vectors (mean of each word's wordpieces; ``[CLS]``/``[SEP]``
         excluded; rows beyond a sentence's word count are padding).
     """
-    batch_size = _check_batch_size(batch_size)
+    _check_batch_size(batch_size)
     check_compatible(model, [], tokenizer)  # ids beyond the vocabulary fail inside TF otherwise
     items = encode_words(tokenizer, sentences, max_length=max_model_length(tokenizer, model))
     if not items:
         return
+    plan = _plan(items, model, tokenizer, batch_size, max_tokens, jit_compile, strategy)
     ex = get_extractor(model, layers=layers, words=True, jit_compile=jit_compile, strategy=strategy)
     for _, (out,), index in _iter_runs(
-        [ex], items, tokenizer, batch_size, strategy, progress, "word features"
+        [ex], items, tokenizer, plan, strategy, progress, "word features"
     ):
         n_words = np.array([items[int(i)].n_words for i in index], dtype=np.int64)
         yield index, n_words, out
@@ -314,7 +380,8 @@ def word_features(
     tokenizer,
     sentences: Sequence[Sequence[str]],
     *,
-    batch_size: int = 32,
+    batch_size: int | None = None,
+    max_tokens: int | None = None,
     layers=None,
     strategy=None,
     jit_compile: bool = False,
@@ -334,6 +401,7 @@ def word_features(
         tokenizer,
         sentences,
         batch_size=batch_size,
+        max_tokens=max_tokens,
         layers=layers,
         strategy=strategy,
         jit_compile=jit_compile,

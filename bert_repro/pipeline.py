@@ -1,9 +1,9 @@
 """Tokenise, align wordpieces to words, batch by length, pad, and stream as tf.data.
 
-Texts are tokenised once with the fast (Rust) tokenizer; batches are planned over the texts
-sorted by length so that little padding is computed, padded to a multiple of
-``pad_multiple`` (few distinct shapes, so compiled calls are reused), and produced by a
-``tf.data`` pipeline that prefetches the next batch while the model runs.
+Texts are tokenised once with the fast (Rust) tokenizer; which texts share a batch and the
+length it is padded to come from a plan (:mod:`bert_repro.batching`: little padding, few
+shapes under XLA); the batches are padded on a ``tf.data`` thread that prefetches the next
+batch while the model runs on this one.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .batching import Batch, round_up
 from .errors import DataError, InputTooLongError
 from .models import as_fast_tokenizer
 
@@ -163,25 +164,6 @@ def encode_words(
     return out
 
 
-def plan_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
-    """Group item indices into batches of similar length (longest first).
-
-    Sorting by length before cutting batches keeps padding small; the order inside equal
-    lengths is the input order, so the plan is deterministic.
-
-    Returns:
-        A list of index arrays, each at most ``batch_size`` long, covering every item once.
-    """
-    if batch_size < 1:
-        raise DataError(f"batch_size must be at least 1, got {batch_size}")
-    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-def _round_up(n: int, multiple: int) -> int:
-    return ((n + multiple - 1) // multiple) * multiple
-
-
 def pad_batch(
     items: Sequence[Encoded],
     index: np.ndarray,
@@ -189,19 +171,37 @@ def pad_batch(
     pad_id: int = 0,
     pad_multiple: int = 8,
     max_length: int | None = None,
+    length: int | None = None,
+    word_length: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Right-pad a batch of encoded items into arrays.
+
+    Args:
+        items: the corpus; ``index`` the positions of this batch's items in it.
+        pad_multiple: without ``length``, pad to the longest item rounded up to this multiple
+            (never beyond ``max_length``).
+        length: pad to exactly this many wordpieces (a planned :class:`~bert_repro.batching.Batch`).
+        word_length: pad the word axis to exactly this (default: the most words, rounded up
+            to ``pad_multiple``).
 
     Returns:
         ``input_ids``, ``attention_mask``, ``token_type_ids``: ``(B, T)`` int32;
         ``index``: ``(B,)`` int64 positions of the items in the corpus; and for word-aligned
         items ``word_index`` ``(B, T)`` int32 (``-1`` on specials and padding) and
         ``word_mask`` ``(B, W)`` int32 (1 on real words).
+
+    Raises:
+        DataError: an item is longer than ``length`` or has more words than ``word_length``.
     """
     longest = max(len(items[i]) for i in index)
-    t = _round_up(longest, pad_multiple)
-    if max_length is not None:
-        t = min(t, max(max_length, longest))
+    if length is None:
+        t = round_up(longest, pad_multiple)
+        if max_length is not None:
+            t = min(t, max(max_length, longest))
+    elif longest > length:
+        raise DataError(f"an item of {longest} wordpieces does not fit a batch of {length}")
+    else:
+        t = int(length)
     b = len(index)
     ids = np.full((b, t), pad_id, dtype=np.int32)
     mask = np.zeros((b, t), dtype=np.int32)
@@ -216,7 +216,10 @@ def pad_batch(
         "index": np.asarray(index, dtype=np.int64),
     }
     if items[index[0]].word_index is not None:
-        w = _round_up(max(items[i].n_words for i in index), pad_multiple)
+        most = max(items[i].n_words for i in index)
+        w = round_up(most, pad_multiple) if word_length is None else int(word_length)
+        if most > w:
+            raise DataError(f"an item of {most} words does not fit a batch of {w} words")
         word_index = np.full((b, t), -1, dtype=np.int32)
         word_mask = np.zeros((b, w), dtype=np.int32)
         for row, i in enumerate(index):
@@ -230,29 +233,39 @@ def pad_batch(
 
 def iter_padded(
     items: Sequence[Encoded],
-    batch_size: int,
+    plan: Sequence[Batch],
     *,
     pad_id: int = 0,
-    pad_multiple: int = 8,
-    max_length: int | None = None,
+    fixed_word_length: bool = False,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Padded batches of ``items`` in the length-sorted plan (NumPy, no TensorFlow)."""
-    for index in plan_batches([len(e) for e in items], batch_size):
+    """Padded batches of ``items`` following ``plan`` (NumPy, no TensorFlow).
+
+    Args:
+        plan: from :mod:`bert_repro.batching` (each batch padded to its planned length).
+        fixed_word_length: pad the word axis to the planned length too (XLA: one shape per
+            planned length), else to the batch's most words.
+    """
+    for batch in plan:
         yield pad_batch(
-            items, index, pad_id=pad_id, pad_multiple=pad_multiple, max_length=max_length
+            items,
+            batch.index,
+            pad_id=pad_id,
+            pad_multiple=1,
+            length=batch.length,
+            word_length=batch.length if fixed_word_length else None,
         )
 
 
 def make_dataset(
     items: Sequence[Encoded],
-    batch_size: int,
+    plan: Sequence[Batch],
     *,
     pad_id: int = 0,
-    pad_multiple: int = 8,
-    max_length: int | None = None,
+    fixed_word_length: bool = False,
     prefetch: int = 2,
 ):
-    """A ``tf.data.Dataset`` of padded batches (dicts, see :func:`pad_batch`), prefetched."""
+    """A ``tf.data.Dataset`` of padded batches (dicts, see :func:`pad_batch`), prefetched:
+    the next batch is padded while the model runs on this one."""
     import tensorflow as tf
 
     words = bool(items) and items[0].word_index is not None
@@ -267,9 +280,22 @@ def make_dataset(
         spec["word_mask"] = tf.TensorSpec((None, None), tf.int32)
 
     def gen():
-        yield from iter_padded(
-            items, batch_size, pad_id=pad_id, pad_multiple=pad_multiple, max_length=max_length
-        )
+        yield from iter_padded(items, plan, pad_id=pad_id, fixed_word_length=fixed_word_length)
 
-    ds = tf.data.Dataset.from_generator(gen, output_signature=spec)
-    return ds.prefetch(prefetch)
+    ds = tf.data.Dataset.from_generator(gen, output_signature=spec).prefetch(prefetch)
+    return ds.with_options(quiet_data_options())
+
+
+def quiet_data_options():
+    """``tf.data`` options for pipelines that feed a compute-bound model on few cores.
+
+    tf.data's autotuner runs beside the model and, on this project's 2-core machine, halved
+    the extraction rate in 4 runs out of 10 (3.4k instead of 6k tokens/s; with autotuning off,
+    0 of 10: ``benchmarks/bench_extraction.py``). The pipeline is a generator and a fixed
+    prefetch, so there is nothing for it to tune.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options

@@ -46,6 +46,37 @@ def test_a_text_gives_the_same_vectors_alone_and_in_a_padded_bucket(tiny_bert):
     assert np.abs(alone - bucket).max() < 1e-5
 
 
+@pytest.mark.parametrize("max_tokens", [8, 40, 4096])
+def test_results_do_not_depend_on_the_token_budget(tiny_bert, max_tokens):
+    model, tok = tiny_bert
+    ref = hidden_states(model, tok, TEXTS, batch_size=1, progress=False)
+    got = hidden_states(model, tok, TEXTS, max_tokens=max_tokens, progress=False)
+    for r, g in zip(ref, got, strict=True):
+        assert r.shape == g.shape and np.abs(r - g).max() < 1e-5
+
+
+def test_xla_path_gives_the_graph_results(tiny_bert):
+    """jit_compile pads to a few bucket lengths (and words to the same): same numbers."""
+    model, tok = tiny_bert
+    graph = hidden_states(model, tok, TEXTS, progress=False)
+    xla = hidden_states(model, tok, TEXTS, jit_compile=True, max_tokens=64, progress=False)
+    for a, b in zip(graph, xla, strict=True):
+        assert a.shape == b.shape and np.abs(a - b).max() < 1e-4
+    sents = [t.split() for t in TEXTS]
+    graph = word_features(model, tok, sents, layers=[0, -1], progress=False)
+    xla = word_features(model, tok, sents, layers=[0, -1], jit_compile=True, progress=False)
+    for a, b in zip(graph, xla, strict=True):
+        assert a.shape == b.shape and np.abs(a - b).max() < 1e-4
+
+
+def test_bad_batch_settings_fail_before_any_work(tiny_bert):
+    model, tok = tiny_bert
+    with pytest.raises(ConfigError, match="max_tokens"):
+        hidden_states(model, tok, TEXTS, max_tokens=0, progress=False)
+    with pytest.raises(ConfigError, match="batch_size"):
+        word_features(model, tok, [["a"]], batch_size=0, progress=False)
+
+
 def test_layer_selection_and_order(tiny_bert):
     model, tok = tiny_bert
     full = hidden_states(model, tok, TEXTS, progress=False)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bert_repro.batching import plan_batches
 from bert_repro.errors import DataError, InputTooLongError
-from bert_repro.pipeline import encode_texts, encode_words, pad_batch, plan_batches
+from bert_repro.pipeline import encode_texts, encode_words, pad_batch
 
 
 def test_word_index_matches_the_tokenizers_own_word_ids(tiny_bert):

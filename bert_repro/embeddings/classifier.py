@@ -364,7 +364,7 @@ def classify_study(
     test_fraction: float = 0.2,
     seed: int = 0,
     max_length: int | None = 128,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     epochs: int = 50,
     hidden_units: int = 0,
     learning_rate: float = 1e-3,
@@ -380,7 +380,7 @@ def classify_study(
         strategy: layer recipe for ``cls``/``mean`` (default the last layer).
         test_fraction, seed: the held-out stratified split.
         max_length: cut texts to this many wordpieces (``None``: refuse too-long texts).
-        batch_size: texts per BERT forward pass.
+        batch_size: at most this many texts a BERT forward pass (default: a token budget).
         epochs, hidden_units, learning_rate: the head's training (see :func:`train_head`).
 
     Returns:

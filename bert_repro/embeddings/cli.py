@@ -32,7 +32,12 @@ def _common(p: argparse.ArgumentParser, name: str) -> None:
         default=DEFAULT_OUT / name,
         help=f"output folder (default: {DEFAULT_OUT / name})",
     )
-    p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="at most this many texts a forward pass (default: a budget of padded wordpieces)",
+    )
 
 
 def add_parser(subparsers) -> None:
@@ -85,7 +90,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--csv", required=True, type=Path, help="CSV with word(s),definition")
     p.add_argument("--limit", type=int, default=None, help="use the first N words only")
     _common(p, "norms")
-    p.set_defaults(func=run_norms, batch_size=64)
+    p.set_defaults(func=run_norms)
 
     p = sub.add_parser(
         "decompose",
@@ -133,7 +138,7 @@ def _check_common(args) -> None:
     from ..io import check_out_dir
     from ..models import model_config
 
-    check_positive("--batch-size", args.batch_size)
+    check_positive("--batch-size", args.batch_size, optional=True)
     check_positive("--limit", getattr(args, "limit", None), optional=True)
     check_out_dir(args.out)
     model_config(args.model)  # a missing model folder fails now, not after reading the data

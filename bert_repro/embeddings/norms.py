@@ -124,15 +124,15 @@ def embedding_row_norms(model, token_ids: Sequence[int]) -> np.ndarray:
     return np.linalg.norm(table[np.asarray(token_ids, dtype=np.int64)], axis=-1)
 
 
-def norms_study(model, tokenizer, table, *, batch_size: int = 64, progress: bool = False):
+def norms_study(model, tokenizer, table, *, batch_size: int | None = None, progress: bool = False):
     """The three norms for every word of a word/definition table.
 
     Args:
         model, tokenizer: from :func:`bert_repro.models.load_bert`.
         table: a DataFrame from :func:`read_word_definitions` (or any with ``word`` and
             ``definition`` columns), or a path to such a CSV.
-        batch_size: definitions per forward pass (only the last layer is kept, so memory stays
-            bounded for any number of definitions).
+        batch_size: at most this many definitions a forward pass (default: a token budget;
+            only the last layer is kept, so memory stays bounded for any number of them).
 
     Returns:
         A DataFrame with ``word``, ``definition`` (and ``pos`` when present) and the columns

@@ -66,7 +66,8 @@ def pooler_output(model, cls_vectors: np.ndarray) -> np.ndarray:
     if pooler is None:
         raise ModelError("this model has no pooler layer (add_pooling_layer=False)")
     cls_vectors = np.asarray(cls_vectors, dtype=np.float32)
-    return pooler(tf.constant(cls_vectors[:, None, :])).numpy()
+    out = pooler(tf.constant(cls_vectors[:, None, :]))  # compute dtype of the model
+    return np.asarray(out.numpy(), dtype=np.float32)
 
 
 def sentence_features(
@@ -76,7 +77,7 @@ def sentence_features(
     hows: Sequence[SentencePooling] = ("cls", "mean", "pooler"),
     *,
     strategy: Recipe = "last_layer",
-    batch_size: int = 32,
+    batch_size: int | None = None,
     progress: bool = False,
 ) -> dict[str, np.ndarray]:
     """Several kinds of sentence vector of ``texts`` from one extraction pass.
@@ -87,7 +88,7 @@ def sentence_features(
         hows: any of ``"cls"``, ``"mean"``, ``"pooler"``.
         strategy: the layer recipe for ``cls`` and ``mean`` (default the last layer; e.g.
             ``"concat_last4"`` gives ``(N, 4H)``); ``pooler`` always uses the last layer.
-        batch_size: texts per forward pass.
+        batch_size: at most this many texts a forward pass (default: a token budget).
 
     Returns:
         ``{how: (N, D) float32}`` in input order.
@@ -140,7 +141,7 @@ def sentence_vectors(
     how: SentencePooling = "cls",
     *,
     strategy: Recipe = "last_layer",
-    batch_size: int = 32,
+    batch_size: int | None = None,
     progress: bool = False,
 ) -> np.ndarray:
     """One sentence vector per text, ``(N, D)``; see :func:`sentence_features`."""

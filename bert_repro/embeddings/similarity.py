@@ -33,7 +33,7 @@ def occurrence_similarity(
     strategy: Recipe = "last_layer",
     *,
     pooling: SubwordPooling = "mean",
-    batch_size: int = 32,
+    batch_size: int | None = None,
 ) -> tuple[WordOccurrences, np.ndarray]:
     """Cosine similarity between every pair of occurrences of ``word`` in ``texts``.
 
@@ -55,7 +55,7 @@ def sentence_similarity(
     *,
     hows: Sequence[SentencePooling] = ("cls", "mean", "pooler"),
     strategy: Recipe = "last_layer",
-    batch_size: int = 32,
+    batch_size: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Sentence-to-sentence cosine similarity for lists of texts.
 

@@ -175,7 +175,7 @@ def word_occurrences(
     strategy: Recipe = "last_layer",
     *,
     pooling: SubwordPooling = "mean",
-    batch_size: int = 32,
+    batch_size: int | None = None,
     progress: bool = False,
 ) -> WordOccurrences:
     """Every occurrence of ``word`` in a corpus, as vectors by recipe.
@@ -188,7 +188,7 @@ def word_occurrences(
         texts: raw strings.
         word: the word to find, by its wordpieces.
         strategy: recipe; pooling: subword pooling (see :func:`word_embedding`).
-        batch_size: texts per forward pass.
+        batch_size: at most this many texts a forward pass (default: a token budget).
 
     Returns:
         A :class:`WordOccurrences` in corpus order (text, then position).
@@ -265,7 +265,7 @@ def corpus_word_vectors(
     strategy: Recipe = "last_layer",
     *,
     pooling: SubwordPooling = "mean",
-    batch_size: int = 32,
+    batch_size: int | None = None,
     progress: bool = False,
 ) -> list[TextWords]:
     """Vectors of every word of every text, by recipe and subword pooling.

@@ -2,7 +2,7 @@
 
 Inputs are kept unpadded (one int32 array per item); training batches are padded to the longest
 item of the batch by ``tf.data`` (``padded_batch``), prediction batches are planned over the
-items sorted by length (:func:`bert_repro.pipeline.plan_batches`) so little padding is computed,
+items sorted by length (:func:`bert_repro.batching.plan_batches`) so little padding is computed,
 and the outputs are put back in the items' order.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from ..batching import plan_batches
 from ..errors import DataError
-from ..pipeline import plan_batches
 
 
 @dataclass(frozen=True)

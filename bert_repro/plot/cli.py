@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..batching import DEFAULT_MAX_TOKENS
+
 
 def _finetuned_spec(value: str) -> tuple[str, str]:
     """``NAME=PATH`` (or a bare ``PATH``, named after its folder)."""
@@ -64,7 +66,18 @@ def add_parser(subparsers) -> None:
         help="tokens sampled for RSA/CKA (0: cosine only)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the token sample")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="at most this many texts a forward pass (default: only --max-tokens limits)",
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        help=f"padded wordpieces a forward pass (default {DEFAULT_MAX_TOKENS})",
+    )
     p.add_argument(
         "--include-special",
         action="store_true",
@@ -95,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--finetuned names must be unique and not 'base'; got {names}")
     if args.n_samples < 1:
         raise ConfigError(f"--n-samples must be at least 1, got {args.n_samples}")
-    check_positive("--batch-size", args.batch_size)
+    check_positive("--batch-size", args.batch_size, optional=True)
+    check_positive("--max-tokens", args.max_tokens, optional=True)
     check_positive("--sample-tokens", args.sample_tokens, minimum=0)
     check_out_dir(args.out)
     texts = load_texts(args.texts, n=args.n_samples)  # a bad source fails before loading models
@@ -113,7 +127,12 @@ def run(args: argparse.Namespace) -> int:
         finetuned[name] = model
         fingerprints[name] = model_fingerprint(model)
     comparator = BertComparator(
-        base, finetuned, tokenizer, batch_size=args.batch_size, progress=not args.quiet
+        base,
+        finetuned,
+        tokenizer,
+        batch_size=args.batch_size,
+        max_tokens=args.max_tokens,
+        progress=not args.quiet,
     )
     result = comparator.compare(
         texts,

@@ -72,7 +72,8 @@ class BertComparator:
         bert_finetune: a fine-tuned ``TFBertModel``, a list of them, or a dict name -> model.
             Every model must have the base's layer count, width and vocabulary.
         tokenizer: the tokenizer shared by all models (the base's).
-        batch_size: texts per forward batch (batches are formed over length-sorted texts).
+        batch_size, max_tokens: at most this many texts / padded wordpieces a forward batch
+            (see :func:`bert_repro.features.hidden_states`; default: the token budget only).
         progress: show a progress bar.
         strategy: an optional ``tf.distribute.Strategy`` (models loaded in its scope).
         jit_compile: XLA-compile the forward passes.
@@ -88,7 +89,8 @@ class BertComparator:
         bert_finetune,
         tokenizer,
         *,
-        batch_size: int = 32,
+        batch_size: int | None = None,
+        max_tokens: int | None = None,
         progress: bool = True,
         strategy=None,
         jit_compile: bool = False,
@@ -97,6 +99,7 @@ class BertComparator:
         self.finetuned = _named_models(bert_finetune)
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        self.max_tokens = max_tokens
         self.progress = progress
         self.strategy = strategy
         self.jit_compile = jit_compile
@@ -219,6 +222,7 @@ class BertComparator:
             self.tokenizer,
             texts,
             batch_size=self.batch_size,
+            max_tokens=self.max_tokens,
             strategy=self.strategy,
             jit_compile=self.jit_compile,
             progress=self.progress,
@@ -253,6 +257,7 @@ class BertComparator:
             "rsa_method": rsa_method,
             "too_long": too_long,
             "batch_size": self.batch_size,
+            "max_tokens": self.max_tokens,
             "models": list(self.names),
         }
         return ComparisonResult(

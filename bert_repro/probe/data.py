@@ -189,12 +189,24 @@ class ProbeDataset:
             line=s.start_line,
         )
 
-    def features(self, model, tokenizer, *, batch_size: int = 32, progress: bool = True):
+    def features(
+        self,
+        model,
+        tokenizer,
+        *,
+        batch_size: int | None = None,
+        max_tokens: int | None = None,
+        dtype: str = "float32",
+        progress: bool = True,
+    ):
         """Word features of every sentence for every hidden state, from the cache.
 
         Args:
             model, tokenizer: see :func:`bert_repro.models.load_bert`.
-            batch_size: sentences per extraction batch.
+            batch_size, max_tokens: extraction batches (see
+                :func:`bert_repro.features.hidden_states`).
+            dtype: ``"float32"``, or ``"float16"`` to halve the cache and the memory that
+                reading it maps (probe metrics change by less than 0.001, see the README).
             progress: show a progress bar while extracting.
 
         Returns:
@@ -209,7 +221,14 @@ class ProbeDataset:
         tokenizer = as_fast_tokenizer(tokenizer)
         self.check_fits(model, tokenizer)
         store = cached_word_features(
-            model, tokenizer, self.words, self.cache_dir, batch_size=batch_size, progress=progress
+            model,
+            tokenizer,
+            self.words,
+            self.cache_dir,
+            batch_size=batch_size,
+            max_tokens=max_tokens,
+            dtype=dtype,
+            progress=progress,
         )
         if not np.array_equal(np.asarray(store.lengths), self.lengths):
             raise DataError(

@@ -61,7 +61,7 @@ class ReproduceConfig:
     probe_epochs: int = 40
     probe_layers: tuple[int, ...] | None = None
     sample_tokens: int = 2000
-    batch_size: int = 32
+    batch_size: int | None = None
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -169,8 +169,9 @@ def override(config: ReproduceConfig, **changes) -> ReproduceConfig:
     if unknown:
         raise ConfigError(f"unknown settings {unknown}; valid: {sorted(fields)}")
     new = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
-    for name in ("probe_rank", "probe_epochs", "batch_size"):
+    for name in ("probe_rank", "probe_epochs"):
         check_positive(name, getattr(new, name))
+    check_positive("batch_size", new.batch_size, optional=True)
     check_positive("probe_limit", new.probe_limit, optional=True)
     check_positive("sample_tokens", new.sample_tokens, minimum=0)
     return new
