@@ -78,3 +78,26 @@ def _fmt(v) -> str:
     if isinstance(v, float | np.floating):
         return f"{v:,.3g}" if abs(v) < 100 else f"{v:,.0f}"
     return "" if v is None else str(v)
+
+
+def run_measured(cmd: list[str]) -> tuple[float, float, str]:
+    """Run ``cmd`` under ``/usr/bin/time -v``; return (wall seconds, peak RSS in GB, stdout).
+
+    Exits with the command's error output if it fails.
+    """
+    import re
+    import subprocess
+    import sys
+
+    t = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode:
+        sys.exit(proc.stderr[-4000:])
+    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
+    return wall, rss_kb / 1024**2, proc.stdout
+
+
+def folder_bytes(path: Path) -> int:
+    """Bytes of all files under ``path``."""
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())

@@ -66,7 +66,7 @@ def probe_vs_extraction(limit: int | None) -> None:
             train = train.subset(slice(0, limit))
         dev = ProbeDataset(EWT / "en_ewt-ud-dev.conllu", cache_dir=cache).subset(slice(0, 200))
         t = time.perf_counter()
-        store = train.features(model, tok, batch_size=64, progress=False)
+        store = train.features(model, tok, progress=False)
         extract = time.perf_counter() - t
         dev_store = dev.features(model, tok, progress=False)
         layer = 3

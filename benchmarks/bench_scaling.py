@@ -34,7 +34,7 @@ else:
     model, tok = load_bert()
 sents = ewt_sentences("train", n)
 t = time.perf_counter()
-store = cached_word_features(model, tok, sents, cache, dtype=dtype, batch_size=64, progress=False)
+store = cached_word_features(model, tok, sents, cache, dtype=dtype, progress=False)
 dt = time.perf_counter() - t
 size = sum(f.stat().st_size for f in store.path.iterdir())
 print(json.dumps({{"sentences": len(sents), "words": int(store.offsets[-1]), "seconds": dt,

@@ -8,11 +8,12 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 RUNS = [
-    ["bench_extraction.py"],
+    ["bench_extraction.py", "--naive-n", "100"],
     ["bench_extraction.py", "--bert-base", "--n", "200", "--naive-n", "50"],
     ["bench_costs.py"],
     ["bench_scaling.py"],
     ["bench_sweep_memory.py"],
+    ["bench_cache_dtype.py"],
 ]
 
 if __name__ == "__main__":

@@ -169,3 +169,28 @@ def test_format_table():
     ]
     text = format_table(rows)
     assert "0.500  0.600  0.700  0.800" in text
+
+
+def test_float16_cache_halves_the_features_and_keeps_the_metrics(
+    files, tiny_bert_dir, tmp_path, capsys
+):
+    runs = {}
+    for dtype in ("float32", "float16"):
+        out, cache = tmp_path / dtype, tmp_path / f"cache-{dtype}"
+        extra = ("--cache-dtype", dtype, "--layers", "1", "--kinds", "distance", "--quiet")
+        assert main(sweep_args(files, tiny_bert_dir, out, cache, *extra)) == 0
+        (row,) = json.loads((out / "results.json").read_text())["results"]
+        layer_files = sorted(cache.rglob("layer_001.npy"))
+        assert len(layer_files) == 3  # train, dev, test
+        runs[dtype] = (row, sum(f.stat().st_size for f in layer_files), layer_files)
+    for f in runs["float16"][2]:
+        assert np.load(f, mmap_mode="r").dtype == np.float16
+    ratio = runs["float16"][1] / runs["float32"][1]
+    assert 0.45 < ratio < 0.55  # half, up to the .npy headers
+    for m in ("uuas", "dspr"):
+        assert runs["float16"][0][m] == pytest.approx(runs["float32"][0][m], abs=0.02)
+    # a results folder made with one cache dtype is not continued with the other
+    extra = ("--cache-dtype", "float16", "--layers", "1", "--kinds", "distance")
+    args = sweep_args(files, tiny_bert_dir, tmp_path / "float32", tmp_path / "c2", *extra)
+    assert main(args) == 2
+    assert "cache_dtype" in capsys.readouterr().err
