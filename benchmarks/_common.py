@@ -101,3 +101,20 @@ def run_measured(cmd: list[str]) -> tuple[float, float, str]:
 def folder_bytes(path: Path) -> int:
     """Bytes of all files under ``path``."""
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def cpu_times() -> tuple[int, int]:
+    """(steal, total) jiffies of all CPUs so far, from /proc/stat (zeros where unavailable)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields)
+
+
+def steal_since(start: tuple[int, int]) -> float:
+    """Share of CPU time the hypervisor gave to other machines since ``start`` (cpu_times()):
+    a benchmark run with a high share ran on a contended host."""
+    steal, total = cpu_times()
+    return (steal - start[0]) / max(1, total - start[1])

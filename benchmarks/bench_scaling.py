@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import table  # noqa: E402
 
@@ -77,9 +79,16 @@ def main() -> None:
         rows.append(row)
         print(table(rows[-1:], list(row)), flush=True)
     base = rows[0]
-    for r in rows:
+    for prev, r in zip([None, *rows[:-1]], rows, strict=True):
         r["time x"] = r["seconds"] / base["seconds"]
         r["size x"] = r["words"] / base["words"]
+        if prev is not None:  # the rate of the extra words: constant if growth is linear
+            r["marginal words/s"] = (r["words"] - prev["words"]) / (r["seconds"] - prev["seconds"])
+    words = np.array([r["words"] for r in rows], dtype=float)
+    secs = np.array([r["seconds"] for r in rows])
+    slope, fixed = np.polyfit(words, secs, 1)
+    fit = fixed + slope * words
+    r2 = 1 - np.sum((secs - fit) ** 2) / np.sum((secs - secs.mean()) ** 2)
     print()
     print(
         table(
@@ -89,12 +98,17 @@ def main() -> None:
                 "words",
                 "seconds",
                 "words/s",
+                "marginal words/s",
                 "size x",
                 "time x",
                 "peak_RSS_MB",
                 "cache_MB",
             ],
         )
+    )
+    print(
+        f"least-squares line: seconds = {fixed:.1f} + words / {1 / slope:,.0f} (R^2 {r2:.4f}); "
+        "(the fixed part: tracing the compiled forward pass once)"
     )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))

@@ -14,6 +14,7 @@ RUNS = [
     ["bench_scaling.py"],
     ["bench_sweep_memory.py"],
     ["bench_cache_dtype.py"],
+    ["bench_autotune.py"],
 ]
 
 if __name__ == "__main__":

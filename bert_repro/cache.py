@@ -182,7 +182,7 @@ def cached_word_features(
         sentences: lists of words (e.g. CoNLL-U forms).
         cache_dir: folder holding cache entries (created if missing).
         batch_size, max_tokens: extraction batches (see :func:`bert_repro.features.hidden_states`).
-        dtype: ``"float32"`` or ``"float16"`` (half the disk, see the README for its effect).
+        dtype: ``"float32"`` or ``"float16"`` (half the disk; its effect: docs/performance.md).
         layers: hidden-state indices to store (default all ``num_hidden_layers + 1``).
 
     Returns:

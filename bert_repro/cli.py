@@ -22,6 +22,25 @@ AREAS = (
 )
 
 
+def add_speed_options(p: argparse.ArgumentParser) -> None:
+    """``--precision`` and ``--xla``: the accelerator settings of the extraction path."""
+    from .models import PRECISIONS
+
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="compute precision of the BERT forward passes (default float32); the mixed "
+        "ones are for GPUs/TPUs (README, Speed)",
+    )
+    p.add_argument(
+        "--xla",
+        action="store_true",
+        default=None,
+        help="XLA-compile the forward passes (a few padded shapes; worth it on GPUs)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bert-repro",

@@ -1,10 +1,13 @@
 """The one extraction path: every hidden state of every layer, batched, compiled, distributable.
 
 All of bert_repro (comparator, probes, embeddings) runs BERT through :class:`Extractor`: texts
-are tokenised once, batched by length (:mod:`bert_repro.pipeline`), and each batch goes through
-a ``tf.function`` (optionally XLA-compiled) that returns the selected hidden states, already
+are tokenised once, grouped into batches that compute little padding under a budget of padded
+wordpieces (:mod:`bert_repro.batching`), padded and prefetched by ``tf.data``
+(:mod:`bert_repro.pipeline`), and each batch goes through a ``tf.function`` (optionally
+XLA-compiled, then with few distinct shapes) that returns the selected hidden states, already
 pooled into words when the input is pre-split sentences. Under a ``tf.distribute.Strategy`` the
-batch is split across replicas and the results are gathered back in corpus order.
+batch is split across replicas and the results are gathered back in corpus order. Measurements
+and the GPU settings: ``docs/performance.md``.
 """
 
 from __future__ import annotations

@@ -36,7 +36,9 @@ def noisy_dir(tiny_bert_dir, tmp_path_factory):
     return folder
 
 
-def test_compare_writes_results(tiny_bert_dir, noisy_dir, tmp_path, capsys):
+@pytest.mark.parametrize("speed", [[], ["--precision", "mixed_bfloat16", "--xla"]])
+def test_compare_writes_results(tiny_bert_dir, noisy_dir, tmp_path, capsys, speed):
+    """Also with the GPU settings (run on the CPU): a model still matches itself exactly."""
     texts = tmp_path / "texts.txt"
     texts.write_text("the dog said hello\na man and a woman\n\nriver money good bad\n")
     out = tmp_path / "run"
@@ -59,6 +61,7 @@ def test_compare_writes_results(tiny_bert_dir, noisy_dir, tmp_path, capsys):
             str(out),
             "--no-png",
             "--quiet",
+            *speed,
         ]
     )
     assert args.func(args) == 0

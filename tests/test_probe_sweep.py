@@ -194,3 +194,20 @@ def test_float16_cache_halves_the_features_and_keeps_the_metrics(
     args = sweep_args(files, tiny_bert_dir, tmp_path / "float32", tmp_path / "c2", *extra)
     assert main(args) == 2
     assert "cache_dtype" in capsys.readouterr().err
+
+
+def test_sweep_with_the_gpu_settings_keeps_its_features_apart(files, tiny_bert_dir, tmp_path):
+    """--precision/--xla run on the CPU; mixed-precision features get their own cache entry."""
+    cache = tmp_path / "cache"
+    extra = ("--layers", "1", "--kinds", "depth", "--quiet")
+    assert main(sweep_args(files, tiny_bert_dir, tmp_path / "a", cache, *extra)) == 0
+    fast = ("--precision", "mixed_bfloat16", "--xla")
+    assert main(sweep_args(files, tiny_bert_dir, tmp_path / "b", cache, *extra, *fast)) == 0
+    data = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert data["metadata"]["settings"]["precision"] == "mixed_bfloat16"
+    models = {json.loads(m.read_text())["model"] for m in cache.glob("*/meta.json")}
+    assert len(models) == 2  # float32 and bfloat16 entries, never mixed up
+    (a,) = json.loads((tmp_path / "a" / "results.json").read_text())["results"]
+    (b,) = data["results"]
+    assert a["model_fingerprint"] != b["model_fingerprint"]
+    assert b["root_acc"] == pytest.approx(a["root_acc"], abs=0.15)

@@ -17,6 +17,7 @@ import argparse
 from pathlib import Path
 
 from ..batching import DEFAULT_MAX_TOKENS
+from ..cli import add_speed_options
 
 
 def _finetuned_spec(value: str) -> tuple[str, str]:
@@ -92,6 +93,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--rsa-method", choices=("pearson", "spearman"), default="pearson")
     p.add_argument("--no-png", action="store_true", help="write HTML figures only")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_speed_options(p)
     p.set_defaults(func=run)
 
 
@@ -115,10 +117,11 @@ def run(args: argparse.Namespace) -> int:
     texts = load_texts(args.texts, n=args.n_samples)  # a bad source fails before loading models
     for source in (args.base, *(path for _, path in args.finetuned)):
         model_config(source)  # a missing model fails before the others are loaded
-    base, tokenizer = load_bert(args.base)
+    precision = args.precision or "float32"
+    base, tokenizer = load_bert(args.base, precision=precision)
     finetuned, fingerprints = {}, {"base": model_fingerprint(base)}
     for name, path in args.finetuned:
-        model, tok = load_bert(path)
+        model, tok = load_bert(path, precision=precision)
         if tokenizer_fingerprint(tok) != tokenizer_fingerprint(tokenizer):
             raise ModelError(
                 f"{name} ({path}) has a different tokenizer from the base: its token ids would "
@@ -133,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         max_tokens=args.max_tokens,
         progress=not args.quiet,
+        jit_compile=bool(args.xla),
     )
     result = comparator.compare(
         texts,

@@ -197,6 +197,7 @@ class ProbeDataset:
         batch_size: int | None = None,
         max_tokens: int | None = None,
         dtype: str = "float32",
+        jit_compile: bool = False,
         progress: bool = True,
     ):
         """Word features of every sentence for every hidden state, from the cache.
@@ -206,7 +207,8 @@ class ProbeDataset:
             batch_size, max_tokens: extraction batches (see
                 :func:`bert_repro.features.hidden_states`).
             dtype: ``"float32"``, or ``"float16"`` to halve the cache and the memory that
-                reading it maps (probe metrics change by less than 0.001, see the README).
+                reading it maps (probe metrics move within seed noise: docs/performance.md).
+            jit_compile: XLA-compile the extraction (see :func:`bert_repro.features.hidden_states`).
             progress: show a progress bar while extracting.
 
         Returns:
@@ -228,6 +230,7 @@ class ProbeDataset:
             batch_size=batch_size,
             max_tokens=max_tokens,
             dtype=dtype,
+            jit_compile=jit_compile,
             progress=progress,
         )
         if not np.array_equal(np.asarray(store.lengths), self.lengths):

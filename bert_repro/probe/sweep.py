@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, check_choice, check_positive
 from ..io import atomic_write_json, atomic_write_text, check_out_dir, read_json, run_metadata
+from ..models import PRECISIONS
 from .data import ProbeDataset
 from .model import PROBE_KINDS, load_probe, save_probe
 
@@ -214,6 +215,8 @@ def run_sweep(
     limit: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     cache_dtype: str = "float32",
+    precision: str = "float32",
+    jit_compile: bool = False,
     skip_too_long: bool = False,
     figures: bool = True,
     print_fn: Callable[[str], None] | None = print,
@@ -234,7 +237,10 @@ def run_sweep(
         limit: use only the first ``limit`` sentences of each split (quick runs).
         cache_dir: feature cache folder (default :func:`bert_repro.probe.data.default_cache_dir`).
         cache_dtype: ``"float32"`` or ``"float16"`` word features on disk (half the disk and
-            mapped memory; metrics move by less than 0.001, see the README).
+            mapped memory; metrics move within seed noise, docs/performance.md).
+        precision, jit_compile: how BERT runs (see :func:`bert_repro.models.load_bert` and
+            :func:`bert_repro.features.hidden_states`); a mixed precision changes the model's
+            fingerprint, so its features and probes are kept apart from float32 ones.
         skip_too_long: drop (and list) sentences longer than the model allows instead of
             failing.
         figures: write metric-vs-layer figures at the end.
@@ -259,12 +265,14 @@ def run_sweep(
     check_positive("batch_size", batch_size)
     check_positive("limit", limit, optional=True)
     check_choice("cache_dtype", cache_dtype, ("float32", "float16"))
+    check_choice("precision", precision, PRECISIONS)
     check_out_dir(out)
     say = print_fn or (lambda _msg: None)
     specs = unique_specs([parse_model_spec(m) for m in (models or [None])])
     settings = {
         "models": [f"{s.label}={s.source}" for s in specs],
         "cache_dtype": cache_dtype,
+        "precision": precision,
         "train": str(train),
         "dev": str(dev),
         "test": None if test is None else str(test),
@@ -284,7 +292,7 @@ def run_sweep(
     _check_models(specs, layers)
     for spec in specs:
         t0 = time.monotonic()
-        model, tokenizer = load_bert(spec.source)
+        model, tokenizer = load_bert(spec.source, precision=precision)
         num_layers, hidden = model_dims(model)
         fingerprint = model_fingerprint(model)
         chosen = resolve_layers(layers, num_layers + 1)
@@ -310,7 +318,11 @@ def run_sweep(
         for name, ds in splits.items():
             say(f"  features of {name} ({len(ds)} sentences)")
             stores[name] = ds.features(
-                model, tokenizer, dtype=cache_dtype, progress=print_fn is not None
+                model,
+                tokenizer,
+                dtype=cache_dtype,
+                jit_compile=jit_compile,
+                progress=print_fn is not None,
             )
         say(f"  features ready ({time.monotonic() - t0:.0f}s)")
         # The probes read the cache only: free the encoder (bert-base: 0.4 GB) before them.
@@ -424,6 +436,8 @@ def evaluate_saved(
     limit: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     cache_dtype: str = "float32",
+    precision: str = "float32",
+    jit_compile: bool = False,
     skip_too_long: bool = False,
     print_fn: Callable[[str], None] | None = print,
 ) -> list[dict]:
@@ -458,12 +472,19 @@ def evaluate_saved(
     results = ResultsFile(out, settings, name="evaluation")
     base = _load_split(test, limit, cache_dir)
     _check_models(specs, layers)
+    check_choice("precision", precision, PRECISIONS)
     for spec in specs:
-        model, tokenizer = load_bert(spec.source)
+        model, tokenizer = load_bert(spec.source, precision=precision)
         num_layers, hidden = model_dims(model)
         fingerprint = model_fingerprint(model)
         ds = _drop_too_long(base, model, tokenizer, skip_too_long, say)
-        store = ds.features(model, tokenizer, dtype=cache_dtype, progress=print_fn is not None)
+        store = ds.features(
+            model,
+            tokenizer,
+            dtype=cache_dtype,
+            jit_compile=jit_compile,
+            progress=print_fn is not None,
+        )
         for k in resolve_layers(layers, num_layers + 1):
             for kind in kinds:
                 folder = probe_dir(probes, spec.label, kind, k)

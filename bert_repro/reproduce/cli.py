@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..cli import add_speed_options
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -30,6 +32,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--probe-epochs", type=int, default=None)
     p.add_argument("--probe-limit", type=int, default=None, help="sentences per treebank split")
+    add_speed_options(p)
     p.set_defaults(func=run)
 
 
@@ -48,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         probe_epochs=args.probe_epochs,
         probe_limit=args.probe_limit,
+        precision=args.precision,
+        jit_compile=args.xla,
     )
     model_config(config.base)  # a missing base model fails now, not in the first step
     run_reproduction(config, args.out)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, DataError, check_choice, check_positive
+from ..models import PRECISIONS
 
 PRESETS = ("offline", "paper")
 
@@ -62,6 +63,8 @@ class ReproduceConfig:
     probe_layers: tuple[int, ...] | None = None
     sample_tokens: int = 2000
     batch_size: int | None = None
+    precision: str = "float32"
+    jit_compile: bool = False
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -172,6 +175,7 @@ def override(config: ReproduceConfig, **changes) -> ReproduceConfig:
     for name in ("probe_rank", "probe_epochs"):
         check_positive(name, getattr(new, name))
     check_positive("batch_size", new.batch_size, optional=True)
+    check_choice("precision", new.precision, PRECISIONS)
     check_positive("probe_limit", new.probe_limit, optional=True)
     check_positive("sample_tokens", new.sample_tokens, minimum=0)
     return new

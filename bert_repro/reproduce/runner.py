@@ -97,10 +97,19 @@ def _compare(config: ReproduceConfig, source: TextSource, out: Path, say: Say) -
     from ..plot import BertComparator
     from ..text import load_texts
 
-    base, tokenizer = load_bert(config.base)
-    finetuned = {job.name: load_bert(model_dir(out, job))[0] for job in config.finetune}
+    base, tokenizer = load_bert(config.base, precision=config.precision)
+    finetuned = {
+        job.name: load_bert(model_dir(out, job), precision=config.precision)[0]
+        for job in config.finetune
+    }
     texts = list(load_texts(source.spec, source.n))
-    comparator = BertComparator(base, finetuned, tokenizer, batch_size=config.batch_size)
+    comparator = BertComparator(
+        base,
+        finetuned,
+        tokenizer,
+        batch_size=config.batch_size,
+        jit_compile=config.jit_compile,
+    )
     result = comparator.compare(
         texts, source.n, sample_tokens=config.sample_tokens, seed=config.seed, too_long="skip"
     )
@@ -128,6 +137,8 @@ def _probes(config: ReproduceConfig, out: Path, say: Say) -> None:
         limit=config.probe_limit,
         cache_dir=out / "cache",
         skip_too_long=True,
+        precision=config.precision,
+        jit_compile=config.jit_compile,
         print_fn=say,
     )
 
@@ -166,12 +177,15 @@ def run_reproduction(
                 "source": source,
                 "sample_tokens": config.sample_tokens,
                 "seed": config.seed,
+                **({} if config.precision == "float32" else {"precision": config.precision}),
             },
             [out / "compare" / source.name / "similarity.json"],
             lambda source=source: _compare(config, source, out, say),
             say,
         )
     probe_settings = {k: settings[k] for k in settings if k.startswith("probe_")}
+    if config.precision != "float32":  # other numbers; float32 keeps the earlier runs' keys
+        probe_settings["precision"] = config.precision
     _step(
         state,
         "probes",
