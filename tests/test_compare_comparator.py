@@ -71,13 +71,34 @@ def test_masked_average_matches_numpy_reference(tiny_bert, perturbed):
     base, tok = tiny_bert
     bc = BertComparator(base, perturbed, tok, batch_size=3, progress=False)
     ref = reference_cosine(base, perturbed, tok, TEXTS)
-    assert not np.allclose(ref[True][-1], ref[False][-1])
     for special in (False, True):
         got = bc.get_layer_cos_sim_in_data(TEXTS, include_special=special)
         np.testing.assert_allclose(got, ref[special], rtol=1e-5)
         # only the top layer was perturbed: below it the models agree exactly
         np.testing.assert_allclose(got[:-1], 1.0, atol=1e-6)
         assert got[-1] < 0.999
+
+
+def test_special_tokens_count_only_when_included(tiny_bert, tiny_bert_dir):
+    """A copy whose [CLS] and [SEP] input embeddings are swapped for other words' differs from
+    the base at the embedding output in those two positions only: without them the layer-0
+    cosine is exactly 1, with them it is clearly below (by construction, whatever the seed)."""
+    from bert_repro.models import load_bert
+
+    base, tok = tiny_bert
+    other, _ = load_bert(tiny_bert_dir)
+    table = other.bert.embeddings.weight
+    rows = table.numpy()
+    for special, word in (("[CLS]", "dog"), ("[SEP]", "cat")):
+        rows[tok.convert_tokens_to_ids(special)] = rows[tok.convert_tokens_to_ids(word)]
+    table.assign(rows)
+    bc = BertComparator(base, other, tok, progress=False)
+    without = bc.get_layer_cos_sim_in_data(TEXTS, include_special=False)
+    with_special = bc.get_layer_cos_sim_in_data(TEXTS, include_special=True)
+    np.testing.assert_allclose(without[0], 1.0, atol=1e-6)
+    ref = reference_cosine(base, other, tok, TEXTS)
+    np.testing.assert_allclose(with_special, ref[True], rtol=1e-5)
+    assert with_special[0] < 0.99
 
 
 def test_padding_and_batch_composition_do_not_matter(tiny_bert, perturbed):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -65,7 +66,9 @@ def test_read_mnli_tsv(tmp_path):
     )
     path = tmp_path / "dev_matched.tsv"
     path.write_text(header + body)
+    limit = csv.field_size_limit()
     ex = read_mnli_tsv(path)
+    assert csv.field_size_limit() == limit  # library code leaves process-global settings alone
     assert [(e.text_a, e.text_b, e.label, e.id) for e in ex] == [
         ('A man "sleeps".', "Someone rests.", MNLI_LABELS.index("entailment"), "1e"),
         ("It rains.", "It is dry.", MNLI_LABELS.index("contradiction"), "3c"),

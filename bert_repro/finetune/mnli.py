@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import sys
 from pathlib import Path
 
 from ..errors import DataError
@@ -59,7 +58,6 @@ def read_mnli_tsv(path: str | os.PathLike) -> list[ClassificationExample]:
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found", path=path)
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     examples = []
     with io.StringIO(read_utf8(path, bom=True), newline="") as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
