@@ -14,6 +14,12 @@ exclusive lock and renamed into place when complete: a reader never sees a half-
 two processes filling the same entry do not collide (the second waits, then reads), and a run
 killed half-way resumes from the last checkpointed batch. Files are plain ``.npy`` read with
 ``allow_pickle=False``: loading a cache cannot execute code.
+
+Each finished file's SHA-256 is recorded in ``meta.json`` (``checksums``) and checked when
+the entry is opened, once per process for each file (see :func:`verify_entry`): a layer file
+overwritten with plausible numbers, truncated, or swapped with another layer's is found.
+:func:`cached_word_features` then warns, moves the entry aside and rebuilds it; opening
+:class:`WordFeatureStore` directly raises :class:`~bert_repro.errors.DataError`.
 """
 
 from __future__ import annotations
@@ -22,19 +28,29 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ConfigError, DataError
-from .io import atomic_write_json, package_versions, read_json
+from .io import atomic_write_json, file_fingerprint, package_versions, read_json
 from .models import model_fingerprint, tokenizer_fingerprint
 from .pipeline import as_word_lists
 
 ALIGNMENT = "mean-of-wordpieces,no-specials,unk-for-empty/v1"
+#: Part of every key: entries of an earlier format (v1 had no checksums) are never read.
+CACHE_FORMAT = "sha256-checksums/v2"
 CHECKPOINT_SECONDS = 20.0
+#: A file changed less than this long before it was hashed is not remembered as verified:
+#: file times tick coarsely (a few ms; seconds on some file systems), so a second write in the
+#: same tick would keep size and ``mtime_ns`` and go unnoticed.
+RACY_NS = 2_000_000_000
+# (path, inode, size, mtime_ns, ctime_ns, expected checksum) of files verified in this process
+_VERIFIED: set[tuple] = set()
 
 
 def corpus_fingerprint(sentences: Sequence[Sequence[str]]) -> str:
@@ -54,6 +70,7 @@ def feature_key(model, tokenizer, sentences, *, layers: Sequence[int], dtype: st
         "corpus": corpus_fingerprint(sentences),
         "n_sentences": len(sentences),
         "alignment": ALIGNMENT,
+        "format": CACHE_FORMAT,
         "dtype": dtype,
         "layers": list(layers),
     }
@@ -64,6 +81,17 @@ def feature_key(model, tokenizer, sentences, *, layers: Sequence[int], dtype: st
 class WordFeatureStore:
     """Read access to a finished cache entry (memory-mapped, nothing loaded eagerly).
 
+    Args:
+        path: the entry's folder.
+        verify: check every file against the checksums in ``meta.json`` first (each file once
+            per process, :func:`verify_entry`); only the writer that has just hashed them skips it.
+
+    Raises:
+        DataError: the entry is damaged (a checksum, header or size does not match, a file is
+            missing or unreadable) or was made by an earlier version without checksums; the
+            message names the folder and says to delete it (:func:`cached_word_features`
+            rebuilds such an entry by itself).
+
     Attributes:
         path: the entry's folder.
         layers: the hidden-state indices stored (0 = embedding output).
@@ -73,10 +101,17 @@ class WordFeatureStore:
         offsets: ``(n_sentences + 1,)`` row where each sentence starts.
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, verify: bool = True):
         self.path = Path(path)
         try:
             self.meta = read_json(self.path / "meta.json")
+        except (OSError, ValueError) as err:
+            raise DataError(
+                f"cache entry {self.path} is damaged ({type(err).__name__}: {err}); delete it"
+            ) from None
+        if verify:
+            verify_entry(self.path, self.meta)
+        try:
             self.key = self.meta["key"]
             self.layers = tuple(int(k) for k in self.meta["layers"])
             self.hidden_size = int(self.meta["hidden_size"])
@@ -123,6 +158,69 @@ class WordFeatureStore:
         """Views into layer ``k``, one ``(n_words_i, hidden)`` array per sentence."""
         arr = self.layer(k)
         return [arr[self.offsets[i] : self.offsets[i + 1]] for i in range(len(self))]
+
+
+def entry_files(meta: dict) -> list[str]:
+    """Names of the data files of an entry: ``lengths.npy`` and one ``layer_KKK.npy`` a layer."""
+    return ["lengths.npy", *(f"layer_{int(k):03d}.npy" for k in meta["layers"])]
+
+
+def entry_checksums(path: str | os.PathLike, names: Sequence[str]) -> dict[str, str]:
+    """``{name: "sha256:<hex>"}`` of the finished files ``names`` in ``path``, hashed one after
+    the other in :data:`bert_repro.io.HASH_CHUNK` chunks (their writes were out of order)."""
+    return {name: "sha256:" + file_fingerprint(Path(path) / name) for name in names}
+
+
+def _memo_key(f: Path, expected: str) -> tuple | None:
+    try:
+        st = f.stat()
+    except OSError:
+        return None
+    return (str(f.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, expected)
+
+
+def verify_entry(path: str | os.PathLike, meta: dict) -> None:
+    """Check each data file of the entry at ``path`` against the checksum in ``meta``.
+
+    A file is hashed at most once per process while its path, inode, size, ``mtime_ns`` and
+    ``ctime_ns`` stay the same (a probe sweep over 13 layers opens an entry many times); a
+    file changed within :data:`RACY_NS` of its hashing is hashed again next time.
+
+    Raises:
+        DataError: naming the folder and the file: no checksums (an entry of an earlier
+            version), a missing file, or a file whose bytes are not the ones recorded.
+    """
+    path = Path(path)
+    recorded = meta.get("checksums") if isinstance(meta, dict) else None
+    try:
+        names = entry_files(meta)
+    except (KeyError, TypeError, ValueError):
+        names = None
+    if not isinstance(recorded, dict) or names is None or set(names) - set(recorded):
+        raise DataError(
+            f"cache entry {path} has no checksums of its files (made by an earlier version of "
+            "bert_repro, or meta.json is damaged); delete it"
+        )
+    for name in names:
+        f = path / name
+        expected = str(recorded[name])
+        before = _memo_key(f, expected)
+        if before is None:
+            raise DataError(f"cache entry {path} is damaged ({name} is missing); delete it")
+        if before in _VERIFIED:
+            continue
+        started = time.time_ns()
+        try:
+            actual = "sha256:" + file_fingerprint(f)
+        except OSError as err:
+            raise DataError(f"cache entry {path} is damaged ({name}: {err}); delete it") from None
+        if actual != expected:
+            raise DataError(
+                f"cache entry {path} is damaged ({name} does not match the checksum recorded "
+                "when the entry was made); delete it"
+            )
+        if _memo_key(f, expected) == before and started - max(before[3], before[4]) > RACY_NS:
+            _VERIFIED.add(before)
 
 
 def _npy_header(path: Path) -> tuple[np.dtype, tuple[int, ...]] | None:
@@ -186,7 +284,9 @@ def cached_word_features(
         layers: hidden-state indices to store (default all ``num_hidden_layers + 1``).
 
     Returns:
-        A :class:`WordFeatureStore` over the finished entry.
+        A :class:`WordFeatureStore` over the finished entry, its files checked against their
+        checksums. A damaged entry (or one of an earlier version) is named in a warning,
+        deleted and rebuilt.
     """
     from .errors import check_choice
     from .features import iter_word_batches, resolve_layers
@@ -201,15 +301,17 @@ def cached_word_features(
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     final = cache_dir / ident["key"]
-    if (final / "meta.json").exists():
-        return WordFeatureStore(final)
+    store = _open_if_sound(final, ident["key"], warn=False)
+    if store is not None:
+        return store
 
     lock_path = cache_dir / f".lock-{ident['key']}"
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process filling this entry: wait for it
         try:
-            if (final / "meta.json").exists():
-                return WordFeatureStore(final)
+            store = _open_if_sound(final, ident["key"], warn=True)
+            if store is not None:
+                return store
             _fill(
                 final,
                 ident,
@@ -228,7 +330,32 @@ def cached_word_features(
             )
         finally:  # the lock file stays: unlinking it would let a third process lock a new one
             fcntl.flock(lock, fcntl.LOCK_UN)
-    return WordFeatureStore(final)
+    return WordFeatureStore(final, verify=False)  # _fill has just hashed every file
+
+
+def _open_if_sound(final: Path, key: str, *, warn: bool) -> WordFeatureStore | None:
+    """The finished entry at ``final``, or None when there is none or it is damaged.
+
+    With ``warn`` (the caller holds the entry's lock) a damaged entry is named in a warning
+    and moved aside (then deleted), so that it can be rebuilt; without, it is left for the
+    locked second look (another process may be replacing it right now).
+    """
+    if not final.exists():
+        return None
+    try:
+        store = WordFeatureStore(final)
+        if store.key != key:
+            raise DataError(f"cache entry {final} is damaged (its meta.json has another key)")
+        return store
+    except DataError as err:
+        if not warn:
+            return None
+        reason = str(err).removesuffix("; delete it")
+        warnings.warn(f"{reason}; rebuilding it", stacklevel=3)
+    aside = final.with_name(f".damaged-{key}-{os.getpid()}")
+    os.replace(final, aside)  # readers that have it mapped keep their (damaged) view
+    shutil.rmtree(aside, ignore_errors=True)
+    return None
 
 
 def _fill(
@@ -319,6 +446,7 @@ def _fill(
         total_words=int(offsets[-1]),
         versions=package_versions(),
     )
+    meta["checksums"] = entry_checksums(partial, entry_files(meta))
     atomic_write_json(partial / "meta.json", meta)
     done_file.unlink()
     os.replace(partial, final)

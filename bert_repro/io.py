@@ -1,7 +1,9 @@
-"""Small, safe file output: atomic writes, JSON with NumPy values, figures, run metadata."""
+"""Small, safe file output: atomic writes, JSON with NumPy values, figures, run metadata, and
+fingerprints of input files and folders (what decides whether earlier work can be reused)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -14,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+#: Bytes read at a time when hashing a file: memory stays at one chunk whatever the file size.
+HASH_CHUNK = 4 << 20
 
 
 def _to_jsonable(obj: Any) -> Any:
@@ -167,3 +172,54 @@ def run_metadata(**settings: Any) -> dict[str, Any]:
         "versions": package_versions(),
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def file_fingerprint(path: str | os.PathLike, *, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (SHA-256 by default), read in :data:`HASH_CHUNK` chunks.
+
+    The content, not the path or the time: two copies of a file agree, and any edit of a
+    file, even one that keeps its size and time, gives another fingerprint.
+
+    Raises:
+        OSError: the file cannot be read (``FileNotFoundError`` when it is missing).
+    """
+    h = hashlib.new(algorithm)
+    buf = bytearray(HASH_CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
+    return h.hexdigest()
+
+
+def folder_fingerprint(path: str | os.PathLike) -> str:
+    """SHA-256 over each file's relative path, size and ``mtime_ns`` below ``path``.
+
+    A cheap stand-in for hashing the content of model folders: their weight files run to
+    gigabytes (bert-base 440 MB, reading it costs about a second here, a GPU job's checkpoints
+    far more), while a ``stat`` of each file costs microseconds. Writing a file changes its
+    ``mtime``, so a re-saved, replaced or edited model always gives a new fingerprint; a mere
+    copy (``cp`` without ``-p``) or ``touch`` also does, which only costs a recomputation.
+    What it misses is a rewrite that restores size and time on purpose. Files and folders
+    whose names start with ``.`` (editor and temporary files) are left out; symbolic links
+    are followed (the Hugging Face hub cache links to its blobs).
+
+    Raises:
+        NotADirectoryError, FileNotFoundError: ``path`` is not a folder.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise (NotADirectoryError if root.exists() else FileNotFoundError)(
+            f"{root} is not a folder"
+        )
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            full = Path(dirpath) / name
+            st = full.stat()
+            rel = full.relative_to(root).as_posix()
+            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()

@@ -1,13 +1,20 @@
 """The word-feature cache: equal to direct extraction, hit when unchanged, refused otherwise,
-resumed after an interruption."""
+resumed after an interruption, and a damaged entry found by its checksums and rebuilt."""
 
 from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import bert_repro.cache as cache
 import bert_repro.features as features
-from bert_repro.cache import cached_word_features
+from bert_repro.cache import WordFeatureStore, cached_word_features
+from bert_repro.errors import DataError
 from bert_repro.features import word_features
 from bert_repro.models import load_bert
 
@@ -62,8 +69,6 @@ def test_float16_cache_is_close_to_float32(tiny_bert, tmp_path):
 
 
 def test_interrupted_fill_resumes_without_recomputing(tiny_bert, tmp_path, monkeypatch):
-    import bert_repro.cache as cache
-
     model, tok = tiny_bert
     monkeypatch.setattr(cache, "CHECKPOINT_SECONDS", 0.0)  # checkpoint after every batch
     real = features.iter_word_batches
@@ -90,3 +95,79 @@ def test_interrupted_fill_resumes_without_recomputing(tiny_bert, tmp_path, monke
     ref = word_features(model, tok, SENTS, progress=False)
     for i, r in enumerate(ref):
         np.testing.assert_allclose(store.sentence(i, 2), r[2], atol=1e-6)
+
+
+def _zeros(entry):
+    arr = np.load(entry / "layer_001.npy", mmap_mode="r+", allow_pickle=False)
+    arr[:] = 0  # valid-looking: same header, same size, plausible numbers
+    arr.flush()
+
+
+def _other_layer(entry):
+    shutil.copyfile(entry / "layer_002.npy", entry / "layer_001.npy")  # same header too
+
+
+def _random_bytes(entry):
+    arr = np.load(entry / "layer_001.npy", mmap_mode="r+", allow_pickle=False)
+    arr[:] = np.random.default_rng(0).normal(size=arr.shape)
+    arr.flush()
+
+
+def _truncated(entry):
+    f = entry / "layer_001.npy"
+    os.truncate(f, f.stat().st_size // 2)
+
+
+@pytest.mark.parametrize("damage", [_zeros, _other_layer, _random_bytes, _truncated])
+def test_a_damaged_layer_file_is_named_and_rebuilt(tiny_bert, tmp_path, damage):
+    model, tok = tiny_bert
+    entry = cached_word_features(model, tok, SENTS, tmp_path, progress=False).path
+    WordFeatureStore(entry)  # sound: opens
+    damage(entry)
+    with pytest.raises(DataError, match=f"{entry} is damaged .*layer_001.npy.*delete it"):
+        WordFeatureStore(entry)
+    with pytest.warns(UserWarning, match=f"{entry} is damaged .*rebuilding it") as caught:
+        store = cached_word_features(model, tok, SENTS, tmp_path, progress=False)
+    assert len(caught) == 1
+    assert store.path == entry and not list(tmp_path.glob(".damaged-*"))
+    ref = word_features(model, tok, SENTS, progress=False)
+    for i, r in enumerate(ref):
+        for k in range(3):
+            np.testing.assert_allclose(store.sentence(i, k), r[k], atol=1e-6)
+    WordFeatureStore(entry)  # sound again
+
+
+def test_checksums_cover_every_file_and_an_entry_without_them_is_refused(tiny_bert, tmp_path):
+    model, tok = tiny_bert
+    store = cached_word_features(model, tok, SENTS, tmp_path, progress=False)
+    meta = json.loads((store.path / "meta.json").read_text())
+    assert sorted(meta["checksums"]) == ["layer_000.npy", "layer_001.npy", "layer_002.npy"] + [
+        "lengths.npy"
+    ]
+    assert meta["format"] == cache.CACHE_FORMAT
+    del meta["checksums"]  # what an entry of the previous version looks like
+    (store.path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="no checksums.*earlier version.*delete it"):
+        WordFeatureStore(store.path)
+    with pytest.warns(UserWarning, match="no checksums.*rebuilding it"):
+        again = cached_word_features(model, tok, SENTS, tmp_path, progress=False)
+    assert "checksums" in again.meta
+
+
+def test_an_entry_is_hashed_once_per_process(tiny_bert, tmp_path, monkeypatch):
+    model, tok = tiny_bert
+    entry = cached_word_features(model, tok, SENTS, tmp_path, progress=False).path
+    monkeypatch.setattr(cache, "RACY_NS", 0)  # the files were written just now
+    hashed = []
+    real = cache.file_fingerprint
+
+    def counting(path, **kwargs):
+        hashed.append(Path(path).name)
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(cache, "file_fingerprint", counting)
+    for _ in range(3):
+        store = WordFeatureStore(entry)
+        for k in range(3):
+            store.layer(k)
+    assert sorted(hashed) == ["layer_000.npy", "layer_001.npy", "layer_002.npy", "lengths.npy"]

@@ -1,5 +1,5 @@
 """The sweep and the `bert-repro probe` commands on a tiny random BERT: results, resume, figures,
-saved probes, evaluation, and bad input reported as one line."""
+saved probes, evaluation, bad input reported as one line, and an edited input recomputed."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from bert_repro.cli import main
+from bert_repro.io import file_fingerprint
 from bert_repro.probe.cli import format_table
 from bert_repro.probe.model import TwoWordProbe
-from bert_repro.probe.sweep import COLUMNS, parse_model_spec, unique_specs
+from bert_repro.probe.sweep import COLUMNS, ResultsFile, parse_model_spec, unique_specs
 
 WORDS = "the dog cat said no a good day he can code python we it would be at bank river".split()
 
@@ -211,3 +212,96 @@ def test_sweep_with_the_gpu_settings_keeps_its_features_apart(files, tiny_bert_d
     (b,) = data["results"]
     assert a["model_fingerprint"] != b["model_fingerprint"]
     assert b["root_acc"] == pytest.approx(a["root_acc"], abs=0.15)
+
+
+def _rehang_as_chains(path):
+    """Same words, other trees: every word's head becomes the word before it."""
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cols = line.split("\t")
+        if len(cols) == 10 and cols[0].isdigit():
+            cols[6] = str(int(cols[0]) - 1)
+        lines.append("\t".join(cols))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_an_edited_treebank_retrains_and_says_why(tiny_bert_dir, tmp_path, capsys):
+    """The user fixes the train file in place and reruns the same command into the same --out:
+    the probe is retrained on the new trees, not read back from the earlier results."""
+    files = {
+        "train": write_treebank(tmp_path / "train.conllu", 16, 10),
+        "dev": write_treebank(tmp_path / "dev.conllu", 6, 11),
+        "test": write_treebank(tmp_path / "test.conllu", 6, 12),
+    }
+    out, cache = tmp_path / "sweep", tmp_path / "cache"
+    # depth: a new probe's L1 gradient is sign(pred - gold), and only the root's gold (0) is
+    # below its first predictions; batches of 4 give several Adam steps
+    extra = ("--layers", "1", "--kinds", "depth", "--epochs", "1", "--batch-size", "4")
+    argv = sweep_args(files, tiny_bert_dir, out, cache, *extra)
+    assert main(argv) == 0
+    (before,) = json.loads((out / "results.json").read_text())["results"]
+    capsys.readouterr()
+
+    _rehang_as_chains(files["train"])  # same words (so the same cached features), new trees
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert (
+        f"train file {files['train']} changed since the results in {out} were made: retraining"
+        in printed
+    )
+    assert "1 of 1 probes to train" in printed
+    data = json.loads((out / "results.json").read_text())
+    (after,) = data["results"]
+    assert data["metadata"]["inputs"]["train"]["sha256"] == file_fingerprint(files["train"])
+    assert after["dev_loss"] != before["dev_loss"]
+
+    # the rows are those of a fresh run on the edited file
+    fresh = tmp_path / "fresh"
+    assert main(sweep_args(files, tiny_bert_dir, fresh, cache, *extra, "--quiet")) == 0
+    (ref,) = json.loads((fresh / "results.json").read_text())["results"]
+    for m in ("dev_loss", "root_acc", "nspr", "dev_root_acc", "dev_nspr"):
+        if ref[m] is None:  # NSpr: no sentence of 5-50 words in a split
+            assert after[m] is None
+        else:
+            assert after[m] == pytest.approx(ref[m], abs=1e-6)
+
+    assert main(argv) == 0  # unchanged now: nothing to do
+    assert "0 of 1 probes to train" in capsys.readouterr().out
+
+
+def _results_file(folder, rows, inputs):
+    folder.mkdir()
+    meta = {"settings": {"train": "t.conllu"}}
+    if inputs is not None:
+        meta["inputs"] = inputs
+    (folder / "results.json").write_text(json.dumps({"metadata": meta, "results": rows}))
+
+
+def test_results_rows_are_dropped_when_an_input_or_the_model_changed(tmp_path):
+    row = {"model": "m", "layer": 1, "kind": "depth", "rank": 4}
+    rows = [
+        dict(row, model_fingerprint="w1", tokenizer_fingerprint="t1"),
+        dict(row, model="other", model_fingerprint="w9", tokenizer_fingerprint="t9"),
+    ]
+    inputs = {"train": {"path": "t.conllu", "sha256": "a"}, "dev": {"path": "d", "sha256": "b"}}
+    settings = {"train": "t.conllu"}
+
+    _results_file(tmp_path / "same", rows, inputs)
+    same = ResultsFile(tmp_path / "same", settings, inputs=inputs)
+    assert len(same.rows) == 2 and same.notes == []
+    assert same.find("m", "w1", 1, "depth", 4, tokenizer="t1") is not None
+    assert same.find("m", "w1", 1, "depth", 4, tokenizer="t2") is None
+    assert same.drop_other_versions("m", "w1", "t2") == 1  # another tokenizer: m's row goes
+    assert [r["model"] for r in same.rows] == ["other"]
+
+    _results_file(tmp_path / "edited", rows, inputs)
+    dev_edited = dict(inputs, dev={"path": "d", "sha256": "c"})
+    ev = ResultsFile(tmp_path / "edited", settings, inputs=dev_edited, redo="re-evaluating")
+    assert ev.rows == []
+    assert ev.notes == [
+        f"dev file d changed since the results in {tmp_path / 'edited'} were made: re-evaluating"
+    ]
+
+    _results_file(tmp_path / "old", rows, None)  # made before fingerprints were recorded
+    old = ResultsFile(tmp_path / "old", settings, inputs=inputs)
+    assert old.rows == [] and "do not record the content" in old.notes[0]

@@ -137,14 +137,15 @@ def cache_entry(tiny_bert, tmp_path):
 
 
 @pytest.mark.parametrize("victim", ["lengths.npy", "layer_001.npy"])
-def test_a_cache_npy_holding_an_object_array_is_refused(cache_entry, tmp_path, victim):
+def test_a_cache_npy_holding_an_object_array_is_refused_and_rebuilt(cache_entry, tmp_path, victim):
     model, tok, sentences, entry = cache_entry
     marker = tmp_path / "executed"
     np.save(entry / victim, np.array([_Boom(marker)], dtype=object), allow_pickle=True)
     with pytest.raises(DataError, match="damaged"):
         WordFeatureStore(entry)
-    with pytest.raises(DataError, match="damaged"):
-        cached_word_features(model, tok, sentences, entry.parent, progress=False)
+    with pytest.warns(UserWarning, match=f"{entry} is damaged.*rebuilding it"):
+        store = cached_word_features(model, tok, sentences, entry.parent, progress=False)
+    assert store.lengths.tolist() == [2, 3]
     assert not marker.exists()
 
 

@@ -6,15 +6,15 @@ feature cache; then for every layer ``k`` (0 = embedding output .. ``L``) and pr
 (distance, depth) a probe is trained (:func:`bert_repro.probe.trainer.train_probe`), its
 weights saved under ``<out>/probes/<model>/<kind>-layer<k>/``, and its metrics on dev (and
 test) appended to ``<out>/results.json`` and ``<out>/results.csv``. An entry already in the
-results (same model weights, layer, kind, rank) is skipped, so re-running the same command
-continues where it stopped.
+results (same model weights and tokenizer, layer, kind, rank) is skipped, so re-running the
+same command continues where it stopped. Reuse is keyed on content: the results record the
+SHA-256 of each treebank file, and when one differs on a rerun (or a model's weights or
+tokenizer do) the rows that depend on it are dropped and recomputed, with a line that says so.
 """
 
 from __future__ import annotations
 
-import csv
 import gc
-import io
 import os
 import re
 import time
@@ -22,33 +22,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from ..errors import ConfigError, DataError, check_choice, check_positive
-from ..io import atomic_write_json, atomic_write_text, check_out_dir, read_json, run_metadata
+from ..errors import ConfigError, check_choice, check_positive
+from ..io import check_out_dir
 from ..models import PRECISIONS
 from .data import ProbeDataset
 from .model import PROBE_KINDS, load_probe, save_probe
+from .results import (  # noqa: F401  (ALL_METRICS, RESUME_SETTINGS, rows_to_csv: re-exported)
+    ALL_METRICS,
+    COLUMNS,
+    RESUME_SETTINGS,
+    ResultsFile,
+    input_fingerprints,
+    rows_to_csv,
+)
 
 METRICS = {"distance": ("uuas", "dspr"), "depth": ("root_acc", "nspr")}
-ALL_METRICS = ("uuas", "dspr", "root_acc", "nspr")
-COLUMNS = (
-    "model",
-    "layer",
-    "kind",
-    "rank",
-    *ALL_METRICS,
-    "dev_loss",
-    "epochs",
-    "best_epoch",
-    *(f"dev_{m}" for m in ALL_METRICS),
-    "train_seconds",
-    "model_fingerprint",
-    "weights",
-)
 DEFAULT_MODEL_LABEL = "all-MiniLM-L6-v2"
-# Settings that must match for an existing results file to be continued.
-RESUME_SETTINGS = ("train", "dev", "test", "epochs", "batch_size", "seed", "limit", "cache_dtype")
 
 
 @dataclass(frozen=True)
@@ -93,77 +82,6 @@ def probe_dir(out: str | os.PathLike, label: str, kind: str, layer: int) -> Path
     """``<out>/probes/<label>/<kind>-layer<k>``; the weights are ``<that>/model`` (a TF
     checkpoint: ``probe.load_weights(<that>/model)``)."""
     return Path(out) / "probes" / label / f"{kind}-layer{layer}"
-
-
-def rows_to_csv(rows: Sequence[dict]) -> str:
-    """The results as CSV text (columns :data:`COLUMNS`, empty for missing values)."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        clean = {}
-        for k in COLUMNS:
-            v = row.get(k)
-            clean[k] = "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else v
-        writer.writerow(clean)
-    return buf.getvalue()
-
-
-class ResultsFile:
-    """``results.json`` (settings, versions, rows) and ``results.csv`` in a folder, rewritten
-    atomically after each row."""
-
-    def __init__(self, out: str | os.PathLike, settings: dict, *, name: str = "results"):
-        self.out = Path(out)
-        self.json_path = self.out / f"{name}.json"
-        self.csv_path = self.out / f"{name}.csv"
-        self.meta = run_metadata(**settings)
-        self.rows: list[dict] = []
-        if self.json_path.exists():
-            try:
-                old = read_json(self.json_path)
-                before = old.get("metadata", {}).get("settings", {})
-            except (ValueError, AttributeError) as err:
-                raise DataError(
-                    f"cannot continue from it: it is not a results file ({err}); choose another "
-                    "--out folder or delete it",
-                    path=self.json_path,
-                ) from None
-            now = self.meta["settings"]
-            diff = [k for k in RESUME_SETTINGS if k in before and before.get(k) != now.get(k)]
-            if diff:
-                raise ConfigError(
-                    f"{self.json_path} was made with other settings ({', '.join(diff)}: "
-                    f"{[before.get(k) for k in diff]} vs {[now.get(k) for k in diff]}); "
-                    "choose another --out folder or delete it"
-                )
-            self.rows = list(old.get("results", []))
-
-    def find(self, model: str, fingerprint: str, layer: int, kind: str, rank: int):
-        for row in self.rows:
-            if (row["model"], row.get("model_fingerprint"), row["layer"], row["kind"]) == (
-                model,
-                fingerprint,
-                layer,
-                kind,
-            ) and int(row["rank"]) == int(rank):
-                return row
-        return None
-
-    def add(self, row: dict) -> None:
-        self.rows = [
-            r
-            for r in self.rows
-            if (r["model"], r["layer"], r["kind"], r["rank"])
-            != (row["model"], row["layer"], row["kind"], row["rank"])
-        ]
-        self.rows.append(row)
-        self.rows.sort(key=lambda r: (r["model"], r["kind"], int(r["layer"]), int(r["rank"])))
-        self.write()
-
-    def write(self) -> None:
-        atomic_write_json(self.json_path, {"metadata": self.meta, "results": self.rows})
-        atomic_write_text(self.csv_path, rows_to_csv(self.rows))
 
 
 def _load_split(path, limit, cache_dir) -> ProbeDataset | None:
@@ -254,7 +172,7 @@ def run_sweep(
             checked before the first model is loaded (models from their configs only).
     """
     from ..features import resolve_layers
-    from ..models import load_bert, model_dims, model_fingerprint
+    from ..models import load_bert, model_dims, model_fingerprint, tokenizer_fingerprint
     from .trainer import evaluate_probe, train_probe
 
     for kind in kinds:
@@ -284,24 +202,30 @@ def run_sweep(
         "seed": int(seed),
         "limit": limit,
     }
-    results = ResultsFile(out, settings)
-    base = {
-        name: _load_split(path, limit, cache_dir)
-        for name, path in (("train", train), ("dev", dev), ("test", test))
-    }
+    split_paths = {"train": train, "dev": dev, "test": test}
+    results = ResultsFile(out, settings, inputs=input_fingerprints(split_paths))
+    for note in results.notes:
+        say(note)
+    base = {name: _load_split(path, limit, cache_dir) for name, path in split_paths.items()}
     _check_models(specs, layers)
     for spec in specs:
         t0 = time.monotonic()
         model, tokenizer = load_bert(spec.source, precision=precision)
         num_layers, hidden = model_dims(model)
         fingerprint = model_fingerprint(model)
+        tok_fingerprint = tokenizer_fingerprint(tokenizer)
+        if results.drop_other_versions(spec.label, fingerprint, tok_fingerprint):
+            say(
+                f"model {spec.label} (weights or tokenizer) changed since the results in {out} "
+                "were made: retraining its probes"
+            )
         chosen = resolve_layers(layers, num_layers + 1)
         r = min(int(rank), hidden)
         todo = [
             (k, kind)
             for k in chosen
             for kind in kinds
-            if results.find(spec.label, fingerprint, k, kind, r) is None
+            if results.find(spec.label, fingerprint, k, kind, r, tokenizer=tok_fingerprint) is None
         ]
         say(
             f"{spec.label}: {num_layers} layers, hidden {hidden}; "
@@ -345,6 +269,7 @@ def run_sweep(
                 train_probe=train_probe,
                 evaluate_probe=evaluate_probe,
                 epoch_print=say if verbose else None,
+                tokenizer_fingerprint=tok_fingerprint,
             )
             results.add(row)
             shown = ", ".join(
@@ -380,6 +305,7 @@ def _probe_one(
     train_probe,
     evaluate_probe,
     epoch_print,
+    tokenizer_fingerprint=None,
 ) -> dict:
     """Train one probe, save it, evaluate it on dev (and test); return its results row."""
     train_ds = splits["train"].tf_dataset(
@@ -410,6 +336,7 @@ def _probe_one(
         best_epoch=result.best_epoch,
         train_seconds=round(result.seconds, 1),
         model_fingerprint=fingerprint,
+        tokenizer_fingerprint=tokenizer_fingerprint,
         weights=str(folder / "model"),
     )
     for split in ("dev", "test"):
@@ -444,10 +371,12 @@ def evaluate_saved(
     """Evaluate probes saved by a sweep/train run (``<probes>/probes/<model>/...``) on a
     CoNLL-U file; write ``<out>/evaluation.json``/``.csv``.
 
-    Probes missing for a (model, layer, kind) are reported and skipped.
+    Probes missing for a (model, layer, kind) are reported and skipped. Rows of an earlier
+    evaluation into ``out`` are kept unless the test file's content or the model's weights or
+    tokenizer changed since (then they are dropped, with a line that says so).
     """
     from ..features import resolve_layers
-    from ..models import load_bert, model_dims, model_fingerprint
+    from ..models import load_bert, model_dims, model_fingerprint, tokenizer_fingerprint
     from .trainer import evaluate_probe
 
     for kind in kinds:
@@ -469,7 +398,10 @@ def evaluate_saved(
         "batch_size": int(batch_size),
         "limit": limit,
     }
-    results = ResultsFile(out, settings, name="evaluation")
+    inputs = input_fingerprints({"test": test})
+    results = ResultsFile(out, settings, name="evaluation", inputs=inputs, redo="re-evaluating")
+    for note in results.notes:
+        say(note)
     base = _load_split(test, limit, cache_dir)
     _check_models(specs, layers)
     check_choice("precision", precision, PRECISIONS)
@@ -477,6 +409,12 @@ def evaluate_saved(
         model, tokenizer = load_bert(spec.source, precision=precision)
         num_layers, hidden = model_dims(model)
         fingerprint = model_fingerprint(model)
+        tok_fingerprint = tokenizer_fingerprint(tokenizer)
+        if results.drop_other_versions(spec.label, fingerprint, tok_fingerprint):
+            say(
+                f"model {spec.label} (weights or tokenizer) changed since the results in {out} "
+                "were made: re-evaluating"
+            )
         ds = _drop_too_long(base, model, tokenizer, skip_too_long, say)
         store = ds.features(
             model,
@@ -507,6 +445,7 @@ def evaluate_saved(
                     kind=kind,
                     rank=probe.probe_rank,
                     model_fingerprint=fingerprint,
+                    tokenizer_fingerprint=tok_fingerprint,
                     weights=str(weights),
                     **{m: float(v) for m, v in metrics.items()},
                 )

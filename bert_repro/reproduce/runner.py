@@ -3,10 +3,13 @@
 Steps (each prints its progress): ``finetune:<name>`` for every fine-tuning job,
 ``compare:<texts>`` for every text source, ``probes`` (the structural-probe sweep over every
 layer of every model, resumable probe by probe), and ``report``. ``<out>/state.json`` records
-each finished step with a hash of its settings; a second run skips the steps whose settings
-are unchanged and whose outputs exist, so it costs a small fraction of the first, and a run
-interrupted anywhere continues from the last finished step (the sweep and the feature cache
-also keep their own finished parts).
+each finished step with a hash of its settings and of the fingerprints of what it read (data
+files by content, model folders by their files' names, sizes and times: see
+:mod:`.inputs`); a second run skips the steps whose settings and inputs are unchanged and whose
+outputs exist, so it costs a small fraction of the first, and a run interrupted anywhere
+continues from the last finished step (the sweep and the feature cache also keep their own
+finished parts). A step whose input changed runs again and says which input; the steps that
+read its outputs (the fine-tuned models) then see a changed input too and follow.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ from pathlib import Path
 
 from ..io import atomic_write_json, read_json
 from .config import FinetuneJob, ReproduceConfig, TextSource
+from .inputs import changed, input_fingerprints, model_folder, text_source_file
 
 Say = Callable[[str], None]
 
 
 class StepState:
-    """``state.json``: which steps are done, with what settings, and how long they took."""
+    """``state.json``: which steps are done, with what settings and inputs, and how long they
+    took."""
 
     def __init__(self, out: Path):
         self.path = out / "state.json"
@@ -34,36 +39,67 @@ class StepState:
             self.steps = read_json(self.path).get("steps", {})
 
     @staticmethod
-    def digest(settings: dict) -> str:
-        text = json.dumps(settings, sort_keys=True, default=str)
+    def digest(settings: dict, inputs: dict | None = None) -> str:
+        """Hash of the settings and (when given) the input fingerprints: the step's key."""
+        key = settings if inputs is None else {"settings": settings, "inputs": inputs}
+        text = json.dumps(key, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def is_done(self, name: str, settings: dict, outputs: list[Path]) -> bool:
+    def why_run(
+        self, name: str, settings: dict, outputs: list[Path], inputs: dict | None = None
+    ) -> str | None:
+        """Why step ``name`` must run (a phrase), or None when its earlier result stands."""
         entry = self.steps.get(name)
-        return bool(
-            entry
-            and entry.get("settings") == self.digest(settings)
-            and all(p.exists() for p in outputs)
-        )
+        if not entry:
+            return "not run before"
+        if inputs is not None:
+            diff = changed(entry.get("inputs"), inputs)
+            if diff is None:
+                return "the earlier run recorded no fingerprints of its inputs"
+            if diff:
+                return f"input {', '.join(diff)} changed since the earlier run"
+        if entry.get("settings") != self.digest(settings, inputs):
+            return "its settings changed since the earlier run"
+        missing = [str(p) for p in outputs if not p.exists()]
+        if missing:
+            return f"its output {', '.join(missing)} is missing"
+        return None
 
-    def record(self, name: str, settings: dict, seconds: float) -> None:
+    def is_done(
+        self, name: str, settings: dict, outputs: list[Path], inputs: dict | None = None
+    ) -> bool:
+        return self.why_run(name, settings, outputs, inputs) is None
+
+    def record(self, name: str, settings: dict, seconds: float, inputs: dict | None = None) -> None:
         self.steps[name] = {
-            "settings": self.digest(settings),
+            "settings": self.digest(settings, inputs),
+            **({} if inputs is None else {"inputs": inputs}),
             "seconds": round(seconds, 1),
             "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         atomic_write_json(self.path, {"steps": self.steps})
 
 
-def _step(state: StepState, name: str, settings: dict, outputs: list[Path], run, say: Say):
-    if state.is_done(name, settings, outputs):
+def _step(
+    state: StepState,
+    name: str,
+    settings: dict,
+    outputs: list[Path],
+    run,
+    say: Say,
+    inputs: dict | None = None,
+):
+    """Run step ``name`` unless its earlier result stands. ``inputs`` are fingerprinted before
+    it runs, so an input edited while it runs is found changed next time."""
+    reason = state.why_run(name, settings, outputs, inputs)
+    if reason is None:
         say(f"[{name}] done in an earlier run ({state.steps[name]['seconds']:.0f}s then): reused")
         return
-    say(f"[{name}] running")
+    say(f"[{name}] running" if name not in state.steps else f"[{name}] {reason}: running again")
     t = time.monotonic()
     run()
     seconds = time.monotonic() - t
-    state.record(name, settings, seconds)
+    state.record(name, settings, seconds, inputs)
     say(f"[{name}] finished in {seconds:.0f}s")
 
 
@@ -154,6 +190,7 @@ def run_reproduction(
     state = StepState(out)
     started = time.monotonic()
     settings = config.to_dict()
+    base = model_folder(config.base)
     for job in config.finetune:
         _step(
             state,
@@ -162,7 +199,9 @@ def run_reproduction(
             [model_dir(out, job) / "finetune.json"],
             lambda job=job: _finetune(config, job, out, say),
             say,
+            inputs=input_fingerprints(files=[job.data], folders=[base]),
         )
+    models = [base, *(model_dir(out, job) for job in config.finetune)]
     # Later steps depend on the fine-tuned models: a re-trained model re-runs them.
     models_key = {
         "base": config.base,
@@ -182,6 +221,7 @@ def run_reproduction(
             [out / "compare" / source.name / "similarity.json"],
             lambda source=source: _compare(config, source, out, say),
             say,
+            inputs=input_fingerprints(files=[text_source_file(source.spec)], folders=models),
         )
     probe_settings = {k: settings[k] for k in settings if k.startswith("probe_")}
     if config.precision != "float32":  # other numbers; float32 keeps the earlier runs' keys
@@ -193,6 +233,9 @@ def run_reproduction(
         [out / "probes" / "results.json"],
         lambda: _probes(config, out, say),
         say,
+        inputs=input_fingerprints(
+            files=[config.probe_train, config.probe_dev, config.probe_test], folders=models
+        ),
     )
     report = write_report(config, out, state, time.monotonic() - started)
     say(f"report: {report}")

@@ -1,0 +1,212 @@
+"""The results of a probe sweep or evaluation: ``results.json`` and ``results.csv`` in the
+output folder, rewritten atomically after every probe, and the rule for continuing them.
+
+An existing file is continued only when the settings in :data:`RESUME_SETTINGS` match and the
+input files have the same content (their SHA-256 is recorded in the metadata, ``inputs``);
+rows made from inputs that changed since are dropped, and :attr:`ResultsFile.notes` says why.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from ..io import atomic_write_json, atomic_write_text, file_fingerprint, read_json, run_metadata
+
+ALL_METRICS = ("uuas", "dspr", "root_acc", "nspr")
+COLUMNS = (
+    "model",
+    "layer",
+    "kind",
+    "rank",
+    *ALL_METRICS,
+    "dev_loss",
+    "epochs",
+    "best_epoch",
+    *(f"dev_{m}" for m in ALL_METRICS),
+    "train_seconds",
+    "model_fingerprint",
+    "weights",
+)
+#: Settings that must match for an existing results file to be continued (the input files'
+#: content is checked apart: a change drops the rows instead of refusing the folder).
+RESUME_SETTINGS = ("train", "dev", "test", "epochs", "batch_size", "seed", "limit", "cache_dtype")
+
+
+def rows_to_csv(rows: Sequence[dict]) -> str:
+    """The results as CSV text (columns :data:`COLUMNS`, empty for missing values)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        clean = {}
+        for k in COLUMNS:
+            v = row.get(k)
+            clean[k] = "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else v
+        writer.writerow(clean)
+    return buf.getvalue()
+
+
+def input_fingerprints(paths: dict[str, str | os.PathLike | None]) -> dict[str, dict]:
+    """``{name: {"path": ..., "sha256": ...}}`` of each input file given (None ones left out).
+
+    Call it before the files are read: a file edited in between then gives results recorded
+    under its old fingerprint, which the next run finds changed (the safe way round).
+
+    Raises:
+        DataError: a file is missing or is a folder.
+    """
+    out = {}
+    for name, path in paths.items():
+        if path is None:
+            continue
+        try:
+            out[name] = {"path": str(path), "sha256": file_fingerprint(path)}
+        except FileNotFoundError:
+            raise DataError("no such CoNLL-U file", path=path) from None
+        except IsADirectoryError:
+            raise DataError("is a folder, not a CoNLL-U file", path=path) from None
+    return out
+
+
+def changed_inputs(before: dict | None, now: dict) -> list[str] | None:
+    """Names of the inputs in ``now`` whose content differs from ``before``'s record
+    (both as made by :func:`input_fingerprints`); None when ``before`` records none at all."""
+    if not isinstance(before, dict):
+        return None
+    return [
+        name
+        for name, rec in now.items()
+        if not isinstance(before.get(name), dict) or before[name].get("sha256") != rec["sha256"]
+    ]
+
+
+class ResultsFile:
+    """``results.json`` (settings, input fingerprints, versions, rows) and ``results.csv`` in a
+    folder, rewritten atomically after each row.
+
+    Args:
+        out: the folder.
+        settings: the run's settings; those in :data:`RESUME_SETTINGS` must match an existing
+            file's, or it is refused.
+        name: the files' stem.
+        inputs: fingerprints of the input files (:func:`input_fingerprints`), recorded in the
+            metadata. When an existing file recorded other ones (or none), its rows are dropped
+            (every row depends on every input), and :attr:`notes` says why.
+        redo: what dropping them means, for :attr:`notes` (``"retraining"``).
+
+    Attributes:
+        rows: the result rows kept from an earlier run, then added.
+        notes: lines to show the user about rows dropped as stale.
+    """
+
+    def __init__(
+        self,
+        out: str | os.PathLike,
+        settings: dict,
+        *,
+        name: str = "results",
+        inputs: dict | None = None,
+        redo: str = "retraining",
+    ):
+        self.out = Path(out)
+        self.json_path = self.out / f"{name}.json"
+        self.csv_path = self.out / f"{name}.csv"
+        self.meta = run_metadata(**settings)
+        if inputs is not None:
+            self.meta["inputs"] = inputs
+        self.redo = redo
+        self.rows: list[dict] = []
+        self.notes: list[str] = []
+        if self.json_path.exists():
+            try:
+                old = read_json(self.json_path)
+                before = old.get("metadata", {}).get("settings", {})
+            except (ValueError, AttributeError) as err:
+                raise DataError(
+                    f"cannot continue from it: it is not a results file ({err}); choose another "
+                    "--out folder or delete it",
+                    path=self.json_path,
+                ) from None
+            now = self.meta["settings"]
+            diff = [k for k in RESUME_SETTINGS if k in before and before.get(k) != now.get(k)]
+            if diff:
+                raise ConfigError(
+                    f"{self.json_path} was made with other settings ({', '.join(diff)}: "
+                    f"{[before.get(k) for k in diff]} vs {[now.get(k) for k in diff]}); "
+                    "choose another --out folder or delete it"
+                )
+            self.rows = list(old.get("results", []))
+            if inputs is not None and self.rows:
+                self._drop_if_inputs_changed(old.get("metadata", {}).get("inputs"), inputs)
+
+    def _drop_if_inputs_changed(self, before: dict | None, now: dict) -> None:
+        changed = changed_inputs(before, now)
+        if changed is None:
+            self.notes.append(
+                f"the results in {self.out} do not record the content of their input files "
+                f"(made by an earlier version): {self.redo}"
+            )
+        for name in changed or ():
+            self.notes.append(
+                f"{name} file {now[name]['path']} changed since the results in {self.out} were "
+                f"made: {self.redo}"
+            )
+        if self.notes:
+            self.rows = []
+
+    def drop_other_versions(self, model: str, fingerprint: str, tokenizer: str) -> int:
+        """Drop the rows of ``model`` made with other weights or another tokenizer (their
+        fingerprints differ); return how many there were."""
+        before = len(self.rows)
+        self.rows = [
+            r
+            for r in self.rows
+            if r["model"] != model
+            or (r.get("model_fingerprint"), r.get("tokenizer_fingerprint"))
+            == (fingerprint, tokenizer)
+        ]
+        return before - len(self.rows)
+
+    def find(
+        self,
+        model: str,
+        fingerprint: str,
+        layer: int,
+        kind: str,
+        rank: int,
+        *,
+        tokenizer: str | None = None,
+    ):
+        """The row of this probe made with these model (and, if given, tokenizer) fingerprints."""
+        for row in self.rows:
+            if (row["model"], row.get("model_fingerprint"), row["layer"], row["kind"]) == (
+                model,
+                fingerprint,
+                layer,
+                kind,
+            ) and int(row["rank"]) == int(rank):
+                if tokenizer is None or row.get("tokenizer_fingerprint") == tokenizer:
+                    return row
+        return None
+
+    def add(self, row: dict) -> None:
+        self.rows = [
+            r
+            for r in self.rows
+            if (r["model"], r["layer"], r["kind"], r["rank"])
+            != (row["model"], row["layer"], row["kind"], row["rank"])
+        ]
+        self.rows.append(row)
+        self.rows.sort(key=lambda r: (r["model"], r["kind"], int(r["layer"]), int(r["rank"])))
+        self.write()
+
+    def write(self) -> None:
+        atomic_write_json(self.json_path, {"metadata": self.meta, "results": self.rows})
+        atomic_write_text(self.csv_path, rows_to_csv(self.rows))
