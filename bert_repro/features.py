@@ -24,7 +24,7 @@ from .batching import (
     bucketed_plan,
     token_budget_plan,
 )
-from .errors import ConfigError
+from .errors import ConfigError, check_not_string
 from .models import check_compatible
 from .pipeline import encode_texts, encode_words, make_dataset, max_model_length
 
@@ -268,7 +268,7 @@ def iter_batches(
     Args:
         models: a TFBertModel or a list of them (same layer count, width and vocabulary).
         tokenizer: the fast tokenizer shared by the models.
-        texts: raw strings.
+        texts: raw strings (a list of them; one bare string is refused).
 
     Yields:
         ``(batch, outputs)``: ``batch`` holds NumPy ``input_ids``/``attention_mask`` ``(B, T)``
@@ -279,6 +279,7 @@ def iter_batches(
     models = list(models) if isinstance(models, (list, tuple)) else [models]
     _check_batch_size(batch_size)
     check_compatible(models[0], models[1:], tokenizer)
+    check_not_string(texts, "texts")
     items = encode_texts(tokenizer, texts, max_length=max_model_length(tokenizer, models[0]))
     if not items:
         return
@@ -326,6 +327,10 @@ def hidden_states(
         One ``(K, n_wordpieces, hidden)`` float32 array per text, in input order, where
         ``K = num_hidden_layers + 1`` (or ``len(layers)``) and the wordpieces include
         ``[CLS]`` and ``[SEP]``; no padding.
+
+    Raises:
+        DataError: ``texts`` is one string, not a list of them.
+        InputTooLongError: a text does not fit the model.
     """
     result: list[np.ndarray | None] = [None] * len(texts)
     for batch, (out,) in iter_batches(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .batching import Batch, round_up
-from .errors import DataError, InputTooLongError
+from .errors import DataError, InputTooLongError, check_not_string
 from .models import as_fast_tokenizer
 
 
@@ -69,9 +69,10 @@ def encode_texts(
     """Tokenise raw texts (with ``[CLS]``/``[SEP]``).
 
     Raises:
-        DataError: a text is not a string.
+        DataError: ``texts`` is one string (not a list of them), or a text is not a string.
         InputTooLongError: a text exceeds ``max_length`` (default: the tokenizer's maximum).
     """
+    check_not_string(texts, "texts")
     tokenizer = as_fast_tokenizer(tokenizer)
     texts = list(texts)
     for i, t in enumerate(texts):
@@ -99,10 +100,7 @@ def as_word_lists(sentences: Sequence[Sequence[str]]) -> list[list[str]]:
         DataError: ``sentences`` or one sentence is a string (iterating it would give
             characters, not words), a sentence is empty, or a word is not a string.
     """
-    if isinstance(sentences, (str, bytes)):
-        raise DataError(
-            "got a single string where a list of sentences (lists of words) was expected"
-        )
+    check_not_string(sentences, "sentences (lists of words)", words=True)
     out = []
     for i, s in enumerate(sentences):
         if isinstance(s, (str, bytes)):
