@@ -25,7 +25,7 @@ from .batching import (
     token_budget_plan,
 )
 from .errors import ConfigError, check_not_string
-from .models import check_compatible
+from .models import check_compatible, model_label
 from .pipeline import encode_texts, encode_words, make_dataset, max_model_length
 
 
@@ -221,7 +221,7 @@ def _iter_runs(extractors, items, tokenizer, plan, strategy, progress, desc):
             yield host, outs, index
 
 
-def _plan(items, model, tokenizer, batch_size, max_tokens, jit_compile, strategy):
+def _plan(items, model, max_length, batch_size, max_tokens, jit_compile, strategy):
     _check_batch_size(batch_size)
     max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
     if not isinstance(max_tokens, (int, np.integer)) or max_tokens < 1:
@@ -232,7 +232,7 @@ def _plan(items, model, tokenizer, batch_size, max_tokens, jit_compile, strategy
         batch_size=batch_size,
         max_tokens=max_tokens,
         fixed_shapes=bool(jit_compile),
-        max_length=max_model_length(tokenizer, model),
+        max_length=max_length,
         num_replicas=1 if strategy is None else strategy.num_replicas_in_sync,
     )
 
@@ -248,6 +248,20 @@ def _check_batch_size(batch_size: int | None) -> None:
         raise ConfigError(f"batch_size must be a positive int or None, got {batch_size!r}")
 
 
+def _labels(models: list, names: Sequence[str] | None) -> list[str]:
+    """What error messages call each model (see :func:`bert_repro.models.model_label`)."""
+    if names is not None and len(names) != len(models):
+        raise ConfigError(f"{len(names)} names for {len(models)} models")
+    return [
+        model_label(
+            m,
+            None if names is None else names[i],
+            fallback="(built in memory)" if len(models) == 1 else f"{i} of the list",
+        )
+        for i, m in enumerate(models)
+    ]
+
+
 def iter_batches(
     models,
     tokenizer,
@@ -259,6 +273,7 @@ def iter_batches(
     strategy=None,
     jit_compile: bool = False,
     progress: bool = True,
+    names: Sequence[str] | None = None,
 ) -> Iterator[tuple[dict[str, np.ndarray], list[np.ndarray]]]:
     """Run one or more compatible models over the same length-sorted batches of ``texts``.
 
@@ -266,9 +281,16 @@ def iter_batches(
     N + 1 passes; nothing is kept after the batch is yielded (memory stays bounded).
 
     Args:
-        models: a TFBertModel or a list of them (same layer count, width and vocabulary).
+        models: a TFBertModel or a list of them (same layer count, width and vocabulary;
+            they may have different numbers of positions: every text must fit all of them).
         tokenizer: the fast tokenizer shared by the models.
         texts: raw strings (a list of them; one bare string is refused).
+        names: what error messages call the models (default: where each was loaded from).
+
+    Raises:
+        InputTooLongError: a text has more wordpieces than one of the models accepts (naming
+            that model when the models' limits differ).
+        ModelError: the models do not match.
 
     Yields:
         ``(batch, outputs)``: ``batch`` holds NumPy ``input_ids``/``attention_mask`` ``(B, T)``
@@ -277,13 +299,18 @@ def iter_batches(
         ``attention_mask == 0`` and must be ignored.
     """
     models = list(models) if isinstance(models, (list, tuple)) else [models]
+    labels = _labels(models, names)
     _check_batch_size(batch_size)
     check_compatible(models[0], models[1:], tokenizer)
     check_not_string(texts, "texts")
-    items = encode_texts(tokenizer, texts, max_length=max_model_length(tokenizer, models[0]))
+    texts = list(texts)
+    limits = [max_model_length(tokenizer, m) for m in models]
+    smallest = int(np.argmin(limits))
+    limited_by = None if len(set(limits)) == 1 else f"model {labels[smallest]}"
+    items = encode_texts(tokenizer, texts, max_length=limits[smallest], limited_by=limited_by)
     if not items:
         return
-    plan = _plan(items, models[0], tokenizer, batch_size, max_tokens, jit_compile, strategy)
+    plan = _plan(items, models[0], limits[smallest], batch_size, max_tokens, jit_compile, strategy)
     extractors = [
         get_extractor(m, layers=layers, jit_compile=jit_compile, strategy=strategy) for m in models
     ]
@@ -371,10 +398,11 @@ def iter_word_batches(
     """
     _check_batch_size(batch_size)
     check_compatible(model, [], tokenizer)  # ids beyond the vocabulary fail inside TF otherwise
-    items = encode_words(tokenizer, sentences, max_length=max_model_length(tokenizer, model))
+    limit = max_model_length(tokenizer, model)
+    items = encode_words(tokenizer, sentences, max_length=limit)
     if not items:
         return
-    plan = _plan(items, model, tokenizer, batch_size, max_tokens, jit_compile, strategy)
+    plan = _plan(items, model, limit, batch_size, max_tokens, jit_compile, strategy)
     ex = get_extractor(model, layers=layers, words=True, jit_compile=jit_compile, strategy=strategy)
     for _, (out,), index in _iter_runs(
         [ex], items, tokenizer, plan, strategy, progress, "word features"

@@ -334,6 +334,15 @@ def as_fast_tokenizer(tokenizer):
     return fast
 
 
+def model_label(model, name: str | None = None, *, fallback: str = "the model") -> str:
+    """How error messages name a model: the caller's ``name`` and where the model was loaded
+    from (``config._name_or_path``), or ``fallback`` for a model built in memory."""
+    where = str(getattr(model.config, "_name_or_path", "") or "")
+    if name:
+        return f"{name!r} ({where})" if where else repr(name)
+    return where or fallback
+
+
 def model_dims(model) -> tuple[int, int]:
     """``(num_hidden_layers, hidden_size)`` from the model's config."""
     return int(model.config.num_hidden_layers), int(model.config.hidden_size)
