@@ -24,9 +24,16 @@ from .batching import (
     bucketed_plan,
     token_budget_plan,
 )
-from .errors import ConfigError, check_not_string
+from .errors import ConfigError, ModelError, check_not_string
 from .models import check_compatible, model_label
-from .pipeline import encode_texts, encode_words, make_dataset, max_model_length
+from .pipeline import (
+    as_word_lists,
+    describe_item,
+    encode_texts,
+    encode_words,
+    make_dataset,
+    max_model_length,
+)
 
 
 def resolve_layers(layers: int | Sequence[int] | None, num_states: int) -> tuple[int, ...]:
@@ -193,8 +200,59 @@ def extraction_plan(
     )
 
 
-def _iter_runs(extractors, items, tokenizer, plan, strategy, progress, desc):
-    """Yield ``(batch_numpy, [outputs per extractor], index)`` over the planned batches."""
+def first_non_finite(
+    outputs: np.ndarray, mask: np.ndarray, layers: Sequence[int] | None = None
+) -> tuple[int, int] | None:
+    """Where the first NaN/inf of a batch's outputs is, at real positions only.
+
+    Args:
+        outputs: ``(K, B, T, H)`` hidden states (or ``(K, B, W, H)`` word vectors).
+        mask: ``(B, T)`` (or ``(B, W)``), nonzero on real wordpieces (words); padding is not
+            checked.
+        layers: the hidden-state index of each of the ``K`` (default ``0..K-1``).
+
+    Returns:
+        ``(layer, row)``: the lowest hidden state holding a non-finite value, and the first
+        row holding one in it; None when every real position is finite (the common case
+        costs one pass over ``outputs``).
+    """
+    if np.isfinite(outputs).all():
+        return None
+    bad = ~np.isfinite(outputs).all(axis=-1) & np.asarray(mask).astype(bool)[None]  # (K, B, T)
+    if not bad.any():
+        return None
+    layers = np.arange(len(outputs)) if layers is None else np.asarray(layers)
+    candidates = np.flatnonzero(bad.any(axis=(1, 2)))
+    k = int(candidates[np.argmin(layers[candidates])])
+    return int(layers[k]), int(np.argmax(bad[k].any(axis=1)))
+
+
+def _check_finite(ex: Extractor, outputs, host, index, label: str, sources) -> None:
+    """Refuse a batch whose hidden states hold NaN/inf, naming the model, the first such
+    hidden state and the first such text (before anything is computed from or cached of
+    them)."""
+    mask = host["word_mask" if ex.words else "attention_mask"]
+    found = first_non_finite(outputs, mask, ex.layers)
+    if found is None:
+        return
+    layer, row = found
+    i = int(index[row])
+    what = "sentence" if ex.words else "text"
+    raise ModelError(
+        f"model {label} gives NaN or inf hidden states, first at hidden state {layer} "
+        f"(0 = embedding output) for {what} {i} ({describe_item(sources[i])!r}): its weights "
+        "are broken (a diverged fine-tune, a damaged checkpoint) or its half precision "
+        "overflows (try float32); nothing is computed from them"
+    )
+
+
+def _iter_runs(extractors, items, tokenizer, plan, strategy, progress, desc, sources, labels):
+    """Yield ``(batch_numpy, [outputs per extractor], index)`` over the planned batches.
+
+    Every extractor's outputs are checked for NaN/inf first (:func:`first_non_finite`);
+    ``sources`` (the texts or sentences of ``items``) and ``labels`` (one per extractor)
+    name them in the error.
+    """
     ds = make_dataset(
         items,
         plan,
@@ -217,6 +275,8 @@ def _iter_runs(extractors, items, tokenizer, plan, strategy, progress, desc):
                     k: np.concatenate([t.numpy() for t in strategy.experimental_local_results(v)])
                     for k, v in batch.items()
                 }
+            for ex, out, label in zip(extractors, outs, labels, strict=True):
+                _check_finite(ex, out, host, index, label, sources)
             bar.update(1)
             yield host, outs, index
 
@@ -290,7 +350,8 @@ def iter_batches(
     Raises:
         InputTooLongError: a text has more wordpieces than one of the models accepts (naming
             that model when the models' limits differ).
-        ModelError: the models do not match.
+        ModelError: the models do not match, or one gives NaN/inf hidden states (naming the
+            model, the hidden state and the text).
 
     Yields:
         ``(batch, outputs)``: ``batch`` holds NumPy ``input_ids``/``attention_mask`` ``(B, T)``
@@ -315,7 +376,7 @@ def iter_batches(
         get_extractor(m, layers=layers, jit_compile=jit_compile, strategy=strategy) for m in models
     ]
     for host, outs, index in _iter_runs(
-        extractors, items, tokenizer, plan, strategy, progress, "hidden states"
+        extractors, items, tokenizer, plan, strategy, progress, "hidden states", texts, labels
     ):
         host["index"] = index
         yield host, outs
@@ -358,6 +419,7 @@ def hidden_states(
     Raises:
         DataError: ``texts`` is one string, not a list of them.
         InputTooLongError: a text does not fit the model.
+        ModelError: the model gives NaN/inf hidden states (named with the layer and text).
     """
     result: list[np.ndarray | None] = [None] * len(texts)
     for batch, (out,) in iter_batches(
@@ -398,14 +460,16 @@ def iter_word_batches(
     """
     _check_batch_size(batch_size)
     check_compatible(model, [], tokenizer)  # ids beyond the vocabulary fail inside TF otherwise
+    sentences = as_word_lists(sentences)
     limit = max_model_length(tokenizer, model)
     items = encode_words(tokenizer, sentences, max_length=limit)
     if not items:
         return
     plan = _plan(items, model, limit, batch_size, max_tokens, jit_compile, strategy)
     ex = get_extractor(model, layers=layers, words=True, jit_compile=jit_compile, strategy=strategy)
+    labels = _labels([model], None)
     for _, (out,), index in _iter_runs(
-        [ex], items, tokenizer, plan, strategy, progress, "word features"
+        [ex], items, tokenizer, plan, strategy, progress, "word features", sentences, labels
     ):
         n_words = np.array([items[int(i)].n_words for i in index], dtype=np.int64)
         yield index, n_words, out
