@@ -57,3 +57,22 @@ def check_positive(name: str, value: object, *, minimum: int = 1, optional: bool
         return
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
         raise ConfigError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def check_not_string(value: object, what: str = "texts", *, words: bool = False) -> None:
+    """Raise :class:`DataError` if ``value`` is one ``str`` (or ``bytes``) where a list of them
+    is expected: iterating it would silently make every character an item.
+
+    The message shows the fix with the caller's own text: ``[text]``, or ``[text.split()]``
+    when ``words`` (a list of pre-split sentences was expected).
+    """
+    if not isinstance(value, (str, bytes)):
+        return
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    text = " ".join(text.split())
+    text = text if len(text) <= 40 else text[:37] + "..."
+    example = [text.split()] if words else [text]
+    raise DataError(
+        f"{what} is a single string, not a list (iterating it would give its characters): "
+        f"pass a list, e.g. {example!r}"
+    )

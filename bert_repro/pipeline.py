@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .batching import Batch, round_up
-from .errors import DataError, InputTooLongError
+from .errors import DataError, InputTooLongError, check_not_string
 from .models import as_fast_tokenizer
 
 
@@ -37,12 +37,13 @@ class Encoded:
         return int(self.input_ids.shape[0])
 
 
-def max_model_length(tokenizer, model=None) -> int:
-    """Largest number of wordpieces (specials included) the model accepts."""
-    limit = int(tokenizer.model_max_length)
-    if model is not None:
-        limit = min(limit, int(model.config.max_position_embeddings))
-    return limit
+def max_model_length(tokenizer, *models) -> int:
+    """Largest number of wordpieces (specials included) the tokenizer and every one of
+    ``models`` accept: models compared on the same texts (a base and fine-tuned copies saved
+    with fewer positions) are limited by the smallest of them."""
+    limits = [int(tokenizer.model_max_length)]
+    limits += [int(m.config.max_position_embeddings) for m in models if m is not None]
+    return min(limits)
 
 
 def _preview(text: str, n: int = 60) -> str:
@@ -50,28 +51,46 @@ def _preview(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
-def _check_lengths(lengths: Sequence[int], max_length: int, items, what: str) -> None:
+def describe_item(item: str | Sequence[str]) -> str:
+    """A short one-line preview of a text, or of a pre-split sentence's words joined, for
+    error messages."""
+    return _preview(item if isinstance(item, str) else " ".join(item))
+
+
+def _check_lengths(
+    lengths: Sequence[int], max_length: int, items, what: str, limited_by: str | None = None
+) -> None:
     too_long = [i for i, n in enumerate(lengths) if n > max_length]
     if too_long:
         i = too_long[0]
         more = f" ({len(too_long)} {what}s in all are too long)" if len(too_long) > 1 else ""
+        limit = f"the model's maximum of {max_length}"
+        if limited_by is not None:
+            limit = f"{max_length}, the most {limited_by} accepts (the smallest of the models)"
         raise InputTooLongError(
-            f"{what} {i} ({_preview(items[i] if isinstance(items[i], str) else ' '.join(items[i]))!r}) "
-            f"has {lengths[i]} wordpieces with [CLS]/[SEP], more than the model's maximum of "
-            f"{max_length}{more}. Split it into shorter pieces (e.g. sentences) or drop it; "
-            "nothing is truncated silently."
+            f"{what} {i} ({describe_item(items[i])!r}) has {lengths[i]} wordpieces with "
+            f"[CLS]/[SEP], more than {limit}{more}. Split it into shorter pieces (e.g. "
+            "sentences) or drop it; nothing is truncated silently."
         )
 
 
 def encode_texts(
-    tokenizer, texts: Sequence[str], *, max_length: int | None = None
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    max_length: int | None = None,
+    limited_by: str | None = None,
 ) -> list[Encoded]:
     """Tokenise raw texts (with ``[CLS]``/``[SEP]``).
 
+    ``limited_by`` names the model whose positions set ``max_length`` (when several models
+    run on the texts and the smallest limit is not the first model's) in the length error.
+
     Raises:
-        DataError: a text is not a string.
+        DataError: ``texts`` is one string (not a list of them), or a text is not a string.
         InputTooLongError: a text exceeds ``max_length`` (default: the tokenizer's maximum).
     """
+    check_not_string(texts, "texts")
     tokenizer = as_fast_tokenizer(tokenizer)
     texts = list(texts)
     for i, t in enumerate(texts):
@@ -88,7 +107,7 @@ def encode_texts(
         verbose=False,
     )["input_ids"]
     max_length = max_length or max_model_length(tokenizer)
-    _check_lengths([len(x) for x in ids], max_length, texts, "text")
+    _check_lengths([len(x) for x in ids], max_length, texts, "text", limited_by)
     return [Encoded(np.asarray(x, dtype=np.int32)) for x in ids]
 
 
@@ -99,10 +118,7 @@ def as_word_lists(sentences: Sequence[Sequence[str]]) -> list[list[str]]:
         DataError: ``sentences`` or one sentence is a string (iterating it would give
             characters, not words), a sentence is empty, or a word is not a string.
     """
-    if isinstance(sentences, (str, bytes)):
-        raise DataError(
-            "got a single string where a list of sentences (lists of words) was expected"
-        )
+    check_not_string(sentences, "sentences (lists of words)", words=True)
     out = []
     for i, s in enumerate(sentences):
         if isinstance(s, (str, bytes)):

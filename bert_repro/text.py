@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .errors import DataError
+from .errors import DataError, check_not_string
 
 WIKI40B_MARKERS: tuple[str, ...] = (
     "_START_ARTICLE_",
@@ -401,8 +401,7 @@ def iter_texts(data, n: int | None = None) -> Iterator[str]:
         DataError: ``data`` is a single string, or an element is neither text nor a dict with
             ``text``.
     """
-    if isinstance(data, (str, bytes)):
-        raise DataError("got a single string where a collection of texts was expected: pass [text]")
+    check_not_string(data, "the texts")
     if n is not None and n < 0:
         raise DataError(f"n={n}: the number of texts cannot be negative")
     elements = data.as_numpy_iterator() if hasattr(data, "as_numpy_iterator") else iter(data)

@@ -33,8 +33,17 @@ def tiny_vocab() -> list[str]:
     return vocab
 
 
-def build_tiny_bert(folder: Path, *, seed: int = 0, num_layers: int = 2, hidden: int = 32) -> Path:
-    """Save a randomly initialised BERT (TF weights) and its fast tokenizer into ``folder``."""
+def build_tiny_bert(
+    folder: Path,
+    *,
+    seed: int = 0,
+    num_layers: int = 2,
+    hidden: int = 32,
+    max_positions: int = 64,
+    safetensors: bool = False,
+) -> Path:
+    """Save a randomly initialised BERT and its fast tokenizer into ``folder``: TF weights
+    (``tf_model.h5``), or ``model.safetensors`` with ``safetensors=True``."""
     import tensorflow as tf
     from transformers import BertConfig, BertTokenizerFast, TFBertModel
 
@@ -48,7 +57,7 @@ def build_tiny_bert(folder: Path, *, seed: int = 0, num_layers: int = 2, hidden:
         num_hidden_layers=num_layers,
         num_attention_heads=4,
         intermediate_size=2 * hidden,
-        max_position_embeddings=64,
+        max_position_embeddings=max_positions,
         type_vocab_size=2,
     )
     tf.random.set_seed(seed)
@@ -59,7 +68,7 @@ def build_tiny_bert(folder: Path, *, seed: int = 0, num_layers: int = 2, hidden:
     for w in model.weights:
         if "LayerNorm" in w.name:
             w.assign(w.numpy() + rng.normal(0, 0.1, w.shape).astype(np.float32))
-    model.save_pretrained(folder)
+    model.save_pretrained(folder, safe_serialization=safetensors)
     BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True).save_pretrained(folder)
     return folder
 

@@ -191,6 +191,36 @@ def test_incompatible_models_are_refused_before_any_work(tiny_bert):
         BertComparator(base, "models/mnli", tok)
 
 
+def test_a_finetune_with_fewer_positions_compares_texts_that_fit_both(tiny_bert, tmp_path):
+    """A fine-tune saved with 16 positions beside a 64-position base: texts that fit both are
+    compared; a text that fits only the base is named with the model that limits it (before:
+    a raw TensorFlow error from the fine-tune's position embedding lookup)."""
+    from conftest import build_tiny_bert
+
+    from bert_repro.features import iter_batches
+    from bert_repro.models import load_bert
+
+    base, tok = tiny_bert
+    folder = build_tiny_bert(tmp_path / "short", max_positions=16)
+    short, _ = load_bert(folder)
+    fits, too_long = "the dog said no", " ".join(["dog"] * 20)  # 6 and 22 wordpieces
+    assert len(tok(fits)["input_ids"]) <= 16 < len(tok(too_long)["input_ids"]) <= 64
+    bc = BertComparator(base, {"short": short}, tok, progress=False)
+    result = bc.compare([fits, "a good day"], sample_tokens=4)
+    assert np.isfinite(result.cosine).all()
+    named = (
+        rf"text 1 \('dog dog.*'\) has 22 wordpieces .*, more than 16, "
+        rf"the most model 'short' \({folder}\) accepts \(the smallest of the models\)"
+    )
+    with pytest.raises(InputTooLongError, match=named):
+        bc.compare([fits, too_long])
+    with pytest.warns(UserWarning, match="skipping 1 of 2 texts longer than 16 wordpieces"):
+        result = bc.compare([fits, too_long], too_long="skip", sample_tokens=4)
+    assert result.n_skipped_too_long == 1 and result.n_texts == 1
+    with pytest.raises(InputTooLongError, match=f"the most model {folder} accepts"):
+        list(iter_batches([base, short], tok, [too_long], progress=False))
+
+
 def test_bad_text_input(tiny_bert):
     base, tok = tiny_bert
     bc = BertComparator(base, base, tok, progress=False)

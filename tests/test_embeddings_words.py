@@ -135,7 +135,7 @@ def test_missing_word_unknown_recipe_empty_list(tiny4):
         sentence_features(model, tok, [], ("cls",))
     with pytest.raises(DataError, match="empty"):
         sentence_similarity(model, tok, ["a dog"], [])
-    with pytest.raises(DataError, match="not one string"):
+    with pytest.raises(DataError, match="single string"):
         word_occurrences(model, tok, "the dog", "dog")
     with pytest.raises(ConfigError, match="first_layer"):
         word_occurrences(model, tok, ["the dog"], "dog", "sum_last_4")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
-from bert_repro.errors import ConfigError, InputTooLongError
-from bert_repro.features import hidden_states, resolve_layers, word_features
+from bert_repro.errors import ConfigError, DataError, InputTooLongError
+from bert_repro.features import hidden_states, iter_batches, resolve_layers, word_features
 from bert_repro.ops import pool_wordpieces
 from bert_repro.pipeline import encode_words
 
@@ -145,3 +147,16 @@ def test_minilm_on_real_ewt_sentences_matches_direct_calls(minilm, ewt_dev_sente
         manual = pool_wordpieces(ref, encs[i].word_index, len(sents[i]))
         assert feats[i].shape == (7, len(sents[i]), 384)
         assert np.abs(feats[i] - manual).max() < 1e-4
+
+
+@pytest.mark.parametrize("one", ["The dog barked.", b"The dog barked."])
+def test_one_string_is_refused_not_split_into_characters(tiny_bert, one):
+    """Before: hidden_states(model, tok, "The dog barked.") gave 15 results, one a character."""
+    model, tok = tiny_bert
+    fix = re.escape("pass a list, e.g. ['The dog barked.']")
+    with pytest.raises(DataError, match=f"^texts is a single string, not a list .*{fix}$"):
+        hidden_states(model, tok, one, progress=False)
+    with pytest.raises(DataError, match=fix):
+        next(iter_batches(model, tok, one, progress=False))
+    with pytest.raises(DataError, match=re.escape("e.g. [['The', 'dog', 'barked.']]")):
+        word_features(model, tok, one, progress=False)

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import time
+
 import numpy as np
 import pytest
 
 from bert_repro.errors import ModelError
-from bert_repro.models import check_compatible, load_bert, model_dims, model_fingerprint
+from bert_repro.models import (
+    check_compatible,
+    hub_reachable,
+    load_bert,
+    model_config,
+    model_dims,
+    model_fingerprint,
+)
+
+#: Seconds an unreachable hub may cost (the hub client's own retries took 25-33 s here).
+FAST = 10.0
 
 
 def test_tiny_folder_loads_with_all_hidden_states(tiny_bert):
@@ -39,10 +53,71 @@ def test_folder_without_weights_names_what_it_found(tmp_path):
         load_bert(tmp_path)
 
 
-def test_hub_name_offline_says_how_to_pass_a_folder(monkeypatch):
+def _warm_imports() -> None:
+    """Import TensorFlow and transformers before timing (seconds of import, not of the hub)."""
+    from transformers import BertConfig, TFBertModel  # noqa: F401
+
+
+def test_hub_name_offline_says_how_to_pass_a_folder_at_once(monkeypatch):
+    """HF_HUB_OFFLINE set after transformers was imported (as in a notebook) is obeyed."""
+    _warm_imports()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.monotonic()
     with pytest.raises(ModelError, match="pass the folder"):
         load_bert("bert-base-uncased-does-not-exist")
+    with pytest.raises(ModelError, match="hub unreachable"):
+        model_config("bert-base-uncased-does-not-exist")
+    assert time.monotonic() - start < FAST
+
+
+def _hub_answers() -> bool:
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=3).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_hub_name_with_no_network_fails_fast(monkeypatch):
+    """Real, not mocked: skipped on a machine that reaches the hub."""
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    if _hub_answers():
+        pytest.skip("huggingface.co answers from here: nothing to time")
+    _warm_imports()
+    environ = dict(os.environ)
+    start = time.monotonic()
+    with pytest.raises(ModelError, match="pass the folder"):
+        load_bert("bert-base-uncased")
+    with pytest.raises(ModelError, match="hub unreachable"):
+        model_config("bert-base-uncased")
+    assert time.monotonic() - start < FAST
+    assert dict(os.environ) == environ  # nothing changed behind the caller's back
+
+
+@pytest.fixture()
+def no_proxy_env(monkeypatch):
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_hub_reachable_tries_the_configured_endpoint(no_proxy_env):
+    """A local listening socket stands in for the hub; a closed port for an unreachable one."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        no_proxy_env.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+        assert hub_reachable(timeout=2)
+    start = time.monotonic()
+    assert not hub_reachable(timeout=2)
+    assert time.monotonic() - start < 2.5
+    no_proxy_env.setenv("HF_HUB_OFFLINE", "1")
+    assert not hub_reachable(timeout=2)
 
 
 def test_incompatible_models_are_refused(tiny_bert, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -175,3 +176,60 @@ def test_a_partial_entry_with_an_object_done_file_is_refused(tiny_bert, tmp_path
     with pytest.raises(DataError, match="done.npy is damaged"):
         cached_word_features(model, tok, sentences, tmp_path, progress=False)
     assert not marker.exists()
+
+
+# --------------------------------------------------------------------------- damaged weights
+
+
+@pytest.fixture(scope="module")
+def safetensors_dir(tmp_path_factory) -> Path:
+    from conftest import build_tiny_bert
+
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-safetensors"), safetensors=True)
+
+
+def _cut_copy(folder: Path, name: str, dest: Path, keep: float) -> Path:
+    """A copy of a model folder whose weights file stops after ``keep`` of its bytes, as an
+    interrupted copy leaves it."""
+    shutil.copytree(folder, dest)
+    data = (dest / name).read_bytes()
+    (dest / name).write_bytes(data[: int(len(data) * keep)])
+    return dest
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.0])
+@pytest.mark.parametrize(
+    ("folder", "name"), [("safetensors_dir", "model.safetensors"), ("tiny_bert_dir", "tf_model.h5")]
+)
+def test_a_truncated_weights_file_is_named_with_the_fix(request, tmp_path, folder, name, keep):
+    cut = _cut_copy(request.getfixturevalue(folder), name, tmp_path / "cut", keep)
+    expected = (
+        rf"^{re.escape(name)} in {re.escape(str(cut))} cannot be read \(\w+: .+\): the file is "
+        r"truncated or corrupt, e\.g\. an interrupted copy; copy or download it again$"
+    )
+    for fn in (load_bert, model_config):
+        with pytest.raises(ModelError, match=expected):
+            fn(cut)
+
+
+def test_the_whole_safetensors_file_still_loads(safetensors_dir):
+    model, _ = load_bert(safetensors_dir)
+    assert not (safetensors_dir / "tf_model.h5").exists()
+    assert model.config.num_hidden_layers == 2
+
+
+def test_compare_with_a_truncated_model_exits_2_with_one_line(
+    tiny_bert_dir, safetensors_dir, tmp_path, capsys
+):
+    from bert_repro.cli import main
+
+    cut = _cut_copy(safetensors_dir, "model.safetensors", tmp_path / "cut", 0.5)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("the dog said no\n")
+    argv = ["compare", "--base", str(tiny_bert_dir), "--finetuned", f"cut={cut}"]
+    argv += ["--texts", f"txt:{texts}", "--out", str(tmp_path / "run"), "--no-png", "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"bert-repro compare: error: model.safetensors in {cut} cannot be")
+    assert "truncated or corrupt" in err[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -180,14 +181,118 @@ def test_empty_masks_and_wordless_words_give_zero_not_nan():
 # --------------------------------------------------------------------------- end to end
 
 
-def test_comparator_names_the_model_that_gives_nan(tiny_bert, tiny_bert_dir):
+TEXTS = ["the dog said no", "a good day", "the man and the woman were at the bank"]
+NAN = r"gives NaN or inf hidden states, first at hidden state "
+NAN_AT = r"gives NaN or inf hidden states, first at hidden state 1 \(0 = embedding output\) for "
+
+
+@pytest.fixture(scope="module")
+def broken_dir(tiny_bert_dir, tmp_path_factory):
+    """The tiny BERT with one NaN in encoder layer 1's output LayerNorm, saved as a folder:
+    hidden state 0 is finite, 1 has one NaN column, 2 is all NaN."""
     from bert_repro.models import load_bert
+
+    model, tok = load_bert(tiny_bert_dir)
+    gamma = next(w for w in model.weights if "layer_._0/output/LayerNorm/gamma" in w.name)
+    values = gamma.numpy()
+    values[3] = np.nan
+    gamma.assign(values)
+    folder = tmp_path_factory.mktemp("broken")
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def broken(broken_dir):
+    from bert_repro.models import load_bert
+
+    return load_bert(broken_dir)
+
+
+def _check_names_text(message: str, items) -> None:
+    """The message's ``text i ('preview')`` is item i's preview."""
+    from bert_repro.pipeline import describe_item
+
+    found = re.search(r"(?:text|sentence) (\d+) \('(.*)'\)", message)
+    assert found, message
+    assert found.group(2) == describe_item(items[int(found.group(1))])
+
+
+def test_hidden_states_refuse_nan_naming_model_layer_and_text(broken, broken_dir):
+    from bert_repro.features import hidden_states
+
+    model, tok = broken
+    with pytest.raises(ModelError, match=f"^model {re.escape(str(broken_dir))} {NAN_AT}text ") as e:
+        hidden_states(model, tok, TEXTS, progress=False)
+    _check_names_text(str(e.value), TEXTS)
+    (h0,) = hidden_states(model, tok, TEXTS[:1], layers=[0], progress=False)  # finite: fine
+    assert np.isfinite(h0).all()
+
+
+def test_word_features_refuse_nan_naming_the_sentence(broken):
+    from bert_repro.features import word_features
+
+    model, tok = broken
+    sentences = [t.split() for t in TEXTS]
+    with pytest.raises(ModelError, match=f"{NAN_AT}sentence ") as e:
+        word_features(model, tok, sentences, layers=[2, 1], progress=False)
+    _check_names_text(str(e.value), sentences)
+    assert "hidden state 1" in str(e.value)  # the lowest layer, whatever order they were asked in
+
+
+def test_comparator_names_the_model_that_gives_nan(tiny_bert, broken, broken_dir):
     from bert_repro.plot import BertComparator
 
     base, tok = tiny_bert
-    broken, _ = load_bert(tiny_bert_dir)
-    gamma = next(w for w in broken.weights if "embeddings/LayerNorm/gamma" in w.name)
-    gamma.assign(np.full(gamma.shape, np.nan, dtype=np.float32))
-    comparator = BertComparator(base, {"broken": broken}, tok, progress=False)
-    with pytest.raises(ModelError, match="model 'broken' gives NaN or inf hidden states"):
-        comparator.compare(["the dog said no", "a good day"], sample_tokens=10)
+    comparator = BertComparator(base, {"broken": broken[0]}, tok, progress=False)
+    name = re.escape(f"'broken' ({broken_dir})")
+    with pytest.raises(ModelError, match=f"^model {name} {NAN_AT}text ") as e:
+        comparator.compare(TEXTS, sample_tokens=10)
+    _check_names_text(str(e.value), TEXTS)
+
+
+def test_embeddings_studies_refuse_nan(broken, broken_dir, tmp_path, capsys):
+    from bert_repro.cli import main
+    from bert_repro.embeddings import norms_study, sentence_similarity, word_occurrences
+
+    model, tok = broken
+    with pytest.raises(ModelError, match=f"{NAN}2 "):  # the last layer only is extracted
+        sentence_similarity(model, tok, TEXTS)
+    with pytest.raises(ModelError, match=NAN_AT):
+        word_occurrences(model, tok, TEXTS, "the", strategy="sum_all")
+    table = tmp_path / "words.csv"
+    table.write_text("word,definition\ndog,a good friend\n")
+    with pytest.raises(ModelError, match=NAN):
+        norms_study(model, tok, table)
+    argv = ["embeddings", "similarity", "--model", str(broken_dir), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--text", TEXTS[0], "--text", TEXTS[1], "--word", "the"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "gives NaN or inf hidden states" in err[0]
+    assert not (tmp_path / "o" / "similarity.json").exists()
+
+
+def test_the_cache_keeps_no_entry_of_nan_features(broken, tmp_path):
+    from bert_repro.cache import cached_word_features
+
+    model, tok = broken
+    sentences = [t.split() for t in TEXTS]
+    with pytest.raises(ModelError, match=NAN_AT):
+        cached_word_features(model, tok, sentences, tmp_path, progress=False)
+    assert not list(tmp_path.glob("*/meta.json"))  # no finished entry
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == []
+
+
+def test_first_non_finite_looks_at_real_positions_only():
+    from bert_repro.features import first_non_finite
+
+    out = np.zeros((3, 2, 4, 5), dtype=np.float32)
+    mask = np.array([[1, 1, 1, 0], [1, 1, 0, 0]])
+    out[0, 1, 3, 2] = np.nan  # padding: ignored
+    assert first_non_finite(out, mask) is None
+    out[2, 0, 1, 0] = np.inf
+    out[1, 1, 0, 4] = -np.inf
+    assert first_non_finite(out, mask) == (1, 1)
+    out[1, 0, 2, 1] = np.nan
+    assert first_non_finite(out, mask) == (1, 0)
+    assert first_non_finite(out, mask, layers=[12, 11, 10]) == (10, 0)  # the lowest layer

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import DataError, ModelError, check_choice
+from ..errors import DataError, ModelError, check_choice, check_not_string
 from ..ops import masked_mean
 from .recipes import Recipe, check_recipe, recipe_layers, reduce_layers
 
@@ -104,8 +104,7 @@ def sentence_features(
     for how in hows:
         check_choice("how", how, SENTENCE_POOLINGS)
     check_recipe(strategy)
-    if isinstance(texts, str):
-        raise DataError("texts must be a list of strings, not one string")
+    check_not_string(texts, "texts")
     texts = list(texts)
     if not texts:
         raise DataError("no texts given (the list is empty)")

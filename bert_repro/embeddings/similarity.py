@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, check_not_string
 from ..ops import SubwordPooling, cosine_similarity, pairwise_cosine
 from .recipes import Recipe
 from .sentences import SentencePooling, sentence_features
@@ -69,8 +69,7 @@ def sentence_similarity(
         ``{how: (N, M) matrix}``.
     """
     for name, given in (("texts", texts), ("other_texts", other_texts)):
-        if isinstance(given, str):
-            raise DataError(f"{name} must be a list of strings, not one string")
+        check_not_string(given, name)
         if given is not None and len(given) == 0:
             raise DataError(f"{name} is empty: no sentences to compare")
     texts = list(texts)

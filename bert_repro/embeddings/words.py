@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DataError, check_choice
+from ..errors import DataError, check_choice, check_not_string
 from ..ops import SUBWORD_POOLINGS, SubwordPooling, pool_wordpieces
 from .recipes import Recipe, check_recipe, recipe_layers, reduce_layers, word_embedding
 
@@ -159,8 +159,7 @@ class WordOccurrences:
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, str):
-        raise DataError("texts must be a list of strings, not one string")
+    check_not_string(texts, "texts")
     texts = list(texts)
     if not texts:
         raise DataError("no texts given (the list is empty)")

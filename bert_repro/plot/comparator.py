@@ -80,7 +80,8 @@ class BertComparator:
 
     Raises:
         ModelError: the models differ in layer count, width or vocabulary (checked here,
-            before any work).
+            before any work). They may differ in their number of positions: every text must
+            then fit the smallest (a longer one is named with that model).
     """
 
     def __init__(
@@ -128,7 +129,7 @@ class BertComparator:
         index = np.arange(len(texts))
         if too_long == "error":
             return texts, index, 0
-        limit = max_model_length(self.tokenizer, self.base)
+        limit = max_model_length(self.tokenizer, self.base, *self.finetuned.values())
         ids = self.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)[
             "input_ids"
         ]
@@ -136,13 +137,13 @@ class BertComparator:
         n_skipped = int((~fits).sum())
         if n_skipped:
             warnings.warn(
-                f"skipping {n_skipped} of {len(texts)} texts longer than {limit} wordpieces "
-                "(too_long='skip')",
+                f"skipping {n_skipped} of {len(texts)} texts longer than {limit} wordpieces, "
+                "the most every model accepts (too_long='skip')",
                 stacklevel=3,
             )
         if not fits.any():
             raise DataError(
-                f"all {len(texts)} texts are longer than the model's {limit} wordpieces"
+                f"all {len(texts)} texts are longer than the {limit} wordpieces every model accepts"
             )
         return [t for t, ok in zip(texts, fits, strict=True) if ok], index[fits], n_skipped
 
@@ -189,7 +190,7 @@ class BertComparator:
             sample_tokens: size of the token sample for RSA/CKA; 0 skips them.
             seed: seed of the token sample.
             rsa_method: ``"pearson"`` (as Merchant et al.) or ``"spearman"``.
-            too_long: a text longer than the model's maximum raises
+            too_long: a text longer than any of the models accepts raises
                 :class:`~bert_repro.errors.InputTooLongError` naming it (``"error"``), or is
                 left out and counted in ``n_skipped_too_long`` with a warning (``"skip"``).
 
@@ -199,7 +200,10 @@ class BertComparator:
 
         Raises:
             DataError: the source is empty, or no text has a wordpiece to compare.
-            InputTooLongError: a text is too long and ``too_long="error"``.
+            InputTooLongError: a text is too long for one of the models and
+                ``too_long="error"``.
+            ModelError: a model gives NaN or inf hidden states (a broken checkpoint, or an
+                overflow in half precision), named with the hidden state and the text.
         """
         check_choice("too_long", too_long, TOO_LONG)
         check_choice("rsa_method", rsa_method, RSA_METHODS)
@@ -226,13 +230,13 @@ class BertComparator:
             strategy=self.strategy,
             jit_compile=self.jit_compile,
             progress=self.progress,
+            names=("base", *self.names),
         ):
             mask = batch["attention_mask"].astype(bool)  # (B, T)
             if not include_special:
                 mask = mask & ~special_token_mask(mask)
             counts = mask.sum(axis=1)
             has = counts > 0
-            self._check_finite(outputs, mask, source_index[batch["index"]])
             for m in range(1, len(models)):
                 mean_cos, _ = mean_token_cosine(outputs[0], outputs[m], mask)  # (K, B)
                 cos_sum[m - 1] += mean_cos[:, has].sum(axis=1)
@@ -272,20 +276,6 @@ class BertComparator:
             n_without_tokens=n_without,
             settings=settings,
         )
-
-    def _check_finite(self, outputs, mask: np.ndarray, text_index: np.ndarray) -> None:
-        """Refuse NaN/inf hidden states at counted positions, naming the model, layer and text
-        (a broken checkpoint, or an overflow in half precision)."""
-        names = ("base", *self.names)
-        for name, out in zip(names, outputs, strict=True):
-            bad = ~np.isfinite(out).all(axis=-1) & mask[None]  # (K, B, T)
-            if bad.any():
-                k, row, pos = np.argwhere(bad)[0]
-                raise ModelError(
-                    f"model {name!r} gives NaN or inf hidden states (hidden state "
-                    f"{k}, text {int(text_index[row])}, wordpiece {pos}): its weights or its "
-                    "precision are broken, so no similarity is computed"
-                )
 
     def _sample_similarity(self, sample: TokenSample, method: str) -> tuple[np.ndarray, np.ndarray]:
         """``(rsa, cka)`` of shape ``(M, L+1)`` on the token sample (NaN if < 2 tokens)."""
