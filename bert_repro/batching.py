@@ -67,7 +67,7 @@ def _check(lengths, max_tokens: int, max_batch: int | None, pad_multiple: int) -
     if max_batch is not None and (
         not isinstance(max_batch, (int, np.integer)) or isinstance(max_batch, bool) or max_batch < 1
     ):
-        raise ConfigError(f"batch_size must be a positive int or None, got {max_batch!r}")
+        raise ConfigError(f"max_batch must be a positive int or None, got {max_batch!r}")
     return lengths
 
 

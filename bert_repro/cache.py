@@ -36,10 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
+from . import features
 from .errors import ConfigError, DataError
 from .io import atomic_write_json, file_fingerprint, package_versions, read_json
 from .models import model_fingerprint, tokenizer_fingerprint
-from .pipeline import as_word_lists
+from .pipeline import EncodedCorpus, encode_corpus
+from .settings import ExtractionSettings
 
 ALIGNMENT = "mean-of-wordpieces,no-specials,unk-for-empty/v1"
 #: Part of every key: entries of an earlier format (v1 had no checksums) are never read.
@@ -262,42 +264,41 @@ def _open_layer_file(path: Path, rows: int, hidden: int, dtype: np.dtype) -> tup
 def cached_word_features(
     model,
     tokenizer,
-    sentences: Sequence[Sequence[str]],
+    sentences: Sequence[Sequence[str]] | EncodedCorpus,
     cache_dir: str | os.PathLike,
     *,
-    batch_size: int | None = None,
-    max_tokens: int | None = None,
-    dtype: str = "float32",
-    layers=None,
-    strategy=None,
-    jit_compile: bool = False,
-    progress: bool = True,
+    settings: ExtractionSettings | None = None,
+    **options,
 ) -> WordFeatureStore:
     """Word features of ``sentences`` for every layer, from the cache or computed into it.
 
     Args:
         model, tokenizer: see :func:`bert_repro.models.load_bert`.
-        sentences: lists of words (e.g. CoNLL-U forms).
+        sentences: lists of words (e.g. CoNLL-U forms), or an
+            :class:`~bert_repro.pipeline.EncodedCorpus` of them (not tokenised again).
         cache_dir: folder holding cache entries (created if missing).
-        batch_size, max_tokens: extraction batches (see :func:`bert_repro.features.hidden_states`).
-        dtype: ``"float32"`` or ``"float16"`` (half the disk; its effect: docs/performance.md).
-        layers: hidden-state indices to store (default all ``num_hidden_layers + 1``).
+        settings: how to extract (:class:`~bert_repro.settings.ExtractionSettings`); its
+            ``layers`` (default all ``num_hidden_layers + 1``) and ``cache_dtype``
+            (``"float16"`` halves the disk; its effect: docs/performance.md) are part of the
+            entry's key. ``options`` replace some of its fields (``dtype=`` is
+            ``cache_dtype=``).
 
     Returns:
         A :class:`WordFeatureStore` over the finished entry, its files checked against their
         checksums. A damaged entry (or one of an earlier version) is named in a warning,
         deleted and rebuilt.
     """
-    from .errors import check_choice
-    from .features import iter_word_batches, resolve_layers
-
-    check_choice("dtype", dtype, ("float32", "float16"))
-    sentences = as_word_lists(sentences)
-    if not sentences:
+    if "dtype" in options:
+        options["cache_dtype"] = options.pop("dtype")
+    settings = ExtractionSettings.create(settings, **options)
+    corpus = encode_corpus(tokenizer, sentences, words=True)
+    if not len(corpus):
         raise DataError("no sentences to extract features for")
     num_states = int(model.config.num_hidden_layers) + 1
-    layers = resolve_layers(layers, num_states)
-    ident = feature_key(model, tokenizer, sentences, layers=layers, dtype=dtype)
+    settings = settings.replace(layers=features.resolve_layers(settings.layers, num_states))
+    ident = feature_key(
+        model, tokenizer, corpus.sources, layers=settings.layers, **settings.cache_parts()
+    )
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     final = cache_dir / ident["key"]
@@ -312,22 +313,7 @@ def cached_word_features(
             store = _open_if_sound(final, ident["key"], warn=True)
             if store is not None:
                 return store
-            _fill(
-                final,
-                ident,
-                model,
-                tokenizer,
-                sentences,
-                layers,
-                num_states,
-                dtype,
-                batch_size=batch_size,
-                max_tokens=max_tokens,
-                strategy=strategy,
-                jit_compile=jit_compile,
-                progress=progress,
-                iter_word_batches=iter_word_batches,
-            )
+            _fill(final, ident, model, tokenizer, corpus, settings)
         finally:  # the lock file stays: unlinking it would let a third process lock a new one
             fcntl.flock(lock, fcntl.LOCK_UN)
     return WordFeatureStore(final, verify=False)  # _fill has just hashed every file
@@ -358,29 +344,17 @@ def _open_if_sound(final: Path, key: str, *, warn: bool) -> WordFeatureStore | N
     return None
 
 
-def _fill(
-    final,
-    ident,
-    model,
-    tokenizer,
-    sentences,
-    layers,
-    num_states,
-    dtype,
-    *,
-    batch_size,
-    max_tokens,
-    strategy,
-    jit_compile,
-    progress,
-    iter_word_batches,
-):
+def _fill(final: Path, ident: dict, model, tokenizer, corpus: EncodedCorpus, settings) -> None:
+    """Extract the sentences not yet done into ``.partial-<key>/``, checkpointing, then hash
+    the files, write meta.json and rename the folder into place."""
+    num_states = int(model.config.num_hidden_layers) + 1
+    sentences = corpus.sources
     partial = final.with_name(f".partial-{ident['key']}")
     partial.mkdir(exist_ok=True)
     lengths = np.array([len(s) for s in sentences], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     hidden = int(model.config.hidden_size)
-    np_dtype = np.dtype(dtype)
+    np_dtype = np.dtype(settings.cache_dtype)
     done_file = partial / "done.npy"
     done = np.zeros(len(sentences), dtype=bool)
     if done_file.exists():
@@ -395,7 +369,7 @@ def _fill(
     todo = np.flatnonzero(~done)
     files = [
         _open_layer_file(partial / f"layer_{k:03d}.npy", int(offsets[-1]), hidden, np_dtype)
-        for k in layers
+        for k in settings.layers
     ]
     row_bytes = hidden * np_dtype.itemsize
 
@@ -408,17 +382,8 @@ def _fill(
 
     try:
         last = time.monotonic()
-        todo_sentences = [sentences[i] for i in todo]
-        for index, n_words, out in iter_word_batches(
-            model,
-            tokenizer,
-            todo_sentences,
-            batch_size=batch_size,
-            max_tokens=max_tokens,
-            layers=layers,
-            strategy=strategy,
-            jit_compile=jit_compile,
-            progress=progress,
+        for index, n_words, out in features.iter_word_batches(
+            model, tokenizer, corpus.subset(todo), settings=settings
         ):
             block = out.astype(np_dtype, copy=False)
             for row, j in enumerate(index):

@@ -24,16 +24,20 @@ from .batching import (
     bucketed_plan,
     token_budget_plan,
 )
-from .errors import ConfigError, ModelError, check_not_string
-from .models import check_compatible, model_label
-from .pipeline import (
-    as_word_lists,
-    describe_item,
-    encode_texts,
-    encode_words,
-    make_dataset,
-    max_model_length,
-)
+from .errors import ConfigError, ModelError
+from .models import as_fast_tokenizer, check_compatible, model_label
+from .pipeline import EncodedCorpus, describe_item, encode_corpus, make_dataset, max_model_length
+from .settings import ExtractionSettings
+
+__all__ = [
+    "ExtractionSettings",
+    "Extractor",
+    "hidden_states",
+    "iter_batches",
+    "iter_word_batches",
+    "resolve_layers",
+    "word_features",
+]
 
 
 def resolve_layers(layers: int | Sequence[int] | None, num_states: int) -> tuple[int, ...]:
@@ -142,14 +146,17 @@ class Extractor:
 _CACHE_ATTR = "_bert_repro_extractors"
 
 
-def get_extractor(model, *, layers=None, words=False, jit_compile=False, strategy=None):
-    """The :class:`Extractor` for these settings, built once per model and reused.
+def get_extractor(model, settings: ExtractionSettings | None = None, *, words: bool = False):
+    """The :class:`Extractor` for ``settings`` (layers, XLA, strategy), built once per model
+    and reused.
 
     Building one traces the model (seconds); reusing it makes repeated calls on the same
     model (a notebook cell run again, a sweep over corpora) pay that only once.
     """
+    settings = settings or ExtractionSettings()
     num_states = int(model.config.num_hidden_layers) + 1
-    key = (resolve_layers(layers, num_states), bool(words), bool(jit_compile), id(strategy))
+    layers = resolve_layers(settings.layers, num_states)
+    key = (layers, bool(words), settings.jit_compile, id(settings.strategy))
     # Kept on the model itself (not in a global weak-key map, whose values would hold the
     # model alive forever): the extractors are freed with the model. object.__setattr__
     # bypasses Keras' attribute tracking, so saving the model is unaffected.
@@ -159,7 +166,11 @@ def get_extractor(model, *, layers=None, words=False, jit_compile=False, strateg
         object.__setattr__(model, _CACHE_ATTR, per_model)
     if key not in per_model:
         per_model[key] = Extractor(
-            model, layers=layers, words=words, jit_compile=jit_compile, strategy=strategy
+            model,
+            layers=layers,
+            words=words,
+            jit_compile=settings.jit_compile,
+            strategy=settings.strategy,
         )
     return per_model[key]
 
@@ -176,7 +187,7 @@ def extraction_plan(
     lengths: Sequence[int],
     config,
     *,
-    batch_size: int | None = None,
+    max_batch: int | None = None,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     fixed_shapes: bool = False,
     max_length: int | None = None,
@@ -191,7 +202,7 @@ def extraction_plan(
     """
     width = attention_width(config)
     budget = int(max_tokens) * max(1, int(num_replicas))
-    cap = None if batch_size is None else int(batch_size) * max(1, int(num_replicas))
+    cap = None if max_batch is None else int(max_batch) * max(1, int(num_replicas))
     if fixed_shapes:
         widths = bucket_widths(lengths, max_length=max_length, attention_width=width)
         return bucketed_plan(lengths, widths, max_tokens=budget, max_batch=cap)
@@ -246,22 +257,22 @@ def _check_finite(ex: Extractor, outputs, host, index, label: str, sources) -> N
     )
 
 
-def _iter_runs(extractors, items, tokenizer, plan, strategy, progress, desc, sources, labels):
+def _iter_runs(extractors, corpus: EncodedCorpus, tokenizer, plan, settings, desc, labels):
     """Yield ``(batch_numpy, [outputs per extractor], index)`` over the planned batches.
 
     Every extractor's outputs are checked for NaN/inf first (:func:`first_non_finite`);
-    ``sources`` (the texts or sentences of ``items``) and ``labels`` (one per extractor)
-    name them in the error.
+    ``corpus.sources`` and ``labels`` (one per extractor) name them in the error.
     """
+    strategy = settings.strategy
     ds = make_dataset(
-        items,
+        corpus.items,
         plan,
         pad_id=int(tokenizer.pad_token_id or 0),
         fixed_word_length=extractors[0].jit_compile,
     )
     if strategy is not None:
         ds = strategy.experimental_distribute_dataset(ds)
-    with _progress(len(plan), progress, desc) as bar:
+    with _progress(len(plan), settings.progress, desc) as bar:
         for batch in ds:
             outs = []
             index = None
@@ -276,39 +287,24 @@ def _iter_runs(extractors, items, tokenizer, plan, strategy, progress, desc, sou
                     for k, v in batch.items()
                 }
             for ex, out, label in zip(extractors, outs, labels, strict=True):
-                _check_finite(ex, out, host, index, label, sources)
+                _check_finite(ex, out, host, index, label, corpus.sources)
             bar.update(1)
             yield host, outs, index
 
 
-def _plan(items, model, max_length, batch_size, max_tokens, jit_compile, strategy):
-    _check_batch_size(batch_size)
-    max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
-    if not isinstance(max_tokens, (int, np.integer)) or max_tokens < 1:
-        raise ConfigError(f"max_tokens must be a positive int, got {max_tokens!r}")
+def _plan(corpus: EncodedCorpus, model, max_length: int, settings: ExtractionSettings):
     return extraction_plan(
-        [len(e) for e in items],
+        corpus.lengths,
         model.config,
-        batch_size=batch_size,
-        max_tokens=max_tokens,
-        fixed_shapes=bool(jit_compile),
+        max_batch=settings.max_batch,
+        max_tokens=settings.max_tokens,
+        fixed_shapes=settings.jit_compile,
         max_length=max_length,
-        num_replicas=1 if strategy is None else strategy.num_replicas_in_sync,
+        num_replicas=settings.num_replicas,
     )
 
 
-def _check_batch_size(batch_size: int | None) -> None:
-    if batch_size is None:
-        return
-    if (
-        not isinstance(batch_size, (int, np.integer))
-        or isinstance(batch_size, bool)
-        or batch_size < 1
-    ):
-        raise ConfigError(f"batch_size must be a positive int or None, got {batch_size!r}")
-
-
-def _labels(models: list, names: Sequence[str] | None) -> list[str]:
+def model_labels(models: list, names: Sequence[str] | None) -> list[str]:
     """What error messages call each model (see :func:`bert_repro.models.model_label`)."""
     if names is not None and len(names) != len(models):
         raise ConfigError(f"{len(names)} names for {len(models)} models")
@@ -322,18 +318,44 @@ def _labels(models: list, names: Sequence[str] | None) -> list[str]:
     ]
 
 
+def length_limit(tokenizer, models: Sequence, labels: Sequence[str]) -> tuple[int, str | None]:
+    """``(limit, limited_by)``: the most wordpieces every model accepts, and the label of the
+    model that sets it when the models' limits differ (for the length error)."""
+    limits = [max_model_length(tokenizer, m) for m in models]
+    smallest = int(np.argmin(limits))
+    return limits[smallest], None if len(set(limits)) == 1 else f"model {labels[smallest]}"
+
+
+def _extract(models, tokenizer, inputs, settings, *, words: bool, names=None):
+    """The one extraction loop: tokenise once (unless ``inputs`` is already an
+    :class:`~bert_repro.pipeline.EncodedCorpus`), refuse over-long inputs, plan, run every
+    model over the same batches. Yields ``(corpus, host, outputs, index)``."""
+    models = list(models) if isinstance(models, (list, tuple)) else [models]
+    labels = model_labels(models, names)
+    tokenizer = as_fast_tokenizer(tokenizer)
+    check_compatible(models[0], models[1:], tokenizer)  # ids beyond a vocabulary fail in TF
+    corpus = encode_corpus(tokenizer, inputs, words=words)
+    limit, limited_by = length_limit(tokenizer, models, labels)
+    corpus.check_fits(limit, limited_by)
+    if not len(corpus):
+        return
+    plan = _plan(corpus, models[0], limit, settings)
+    extractors = [get_extractor(m, settings, words=words) for m in models]
+    desc = "word features" if words else "hidden states"
+    for host, outs, index in _iter_runs(
+        extractors, corpus, tokenizer, plan, settings, desc, labels
+    ):
+        yield corpus, host, outs, index
+
+
 def iter_batches(
     models,
     tokenizer,
-    texts: Sequence[str],
+    texts: Sequence[str] | EncodedCorpus,
     *,
-    batch_size: int | None = None,
-    max_tokens: int | None = None,
-    layers=None,
-    strategy=None,
-    jit_compile: bool = False,
-    progress: bool = True,
+    settings: ExtractionSettings | None = None,
     names: Sequence[str] | None = None,
+    **options,
 ) -> Iterator[tuple[dict[str, np.ndarray], list[np.ndarray]]]:
     """Run one or more compatible models over the same length-sorted batches of ``texts``.
 
@@ -344,7 +366,10 @@ def iter_batches(
         models: a TFBertModel or a list of them (same layer count, width and vocabulary;
             they may have different numbers of positions: every text must fit all of them).
         tokenizer: the fast tokenizer shared by the models.
-        texts: raw strings (a list of them; one bare string is refused).
+        texts: raw strings (a list of them; one bare string is refused), or an
+            :class:`~bert_repro.pipeline.EncodedCorpus` of them (not tokenised again).
+        settings: how to run (:class:`~bert_repro.settings.ExtractionSettings`);
+            ``options`` replace some of its fields (``layers=``, ``max_tokens=``, ...).
         names: what error messages call the models (default: where each was loaded from).
 
     Raises:
@@ -359,24 +384,9 @@ def iter_batches(
         ``(K, B, T, H)`` hidden states for the selected layers. Padding positions have
         ``attention_mask == 0`` and must be ignored.
     """
-    models = list(models) if isinstance(models, (list, tuple)) else [models]
-    labels = _labels(models, names)
-    _check_batch_size(batch_size)
-    check_compatible(models[0], models[1:], tokenizer)
-    check_not_string(texts, "texts")
-    texts = list(texts)
-    limits = [max_model_length(tokenizer, m) for m in models]
-    smallest = int(np.argmin(limits))
-    limited_by = None if len(set(limits)) == 1 else f"model {labels[smallest]}"
-    items = encode_texts(tokenizer, texts, max_length=limits[smallest], limited_by=limited_by)
-    if not items:
-        return
-    plan = _plan(items, models[0], limits[smallest], batch_size, max_tokens, jit_compile, strategy)
-    extractors = [
-        get_extractor(m, layers=layers, jit_compile=jit_compile, strategy=strategy) for m in models
-    ]
-    for host, outs, index in _iter_runs(
-        extractors, items, tokenizer, plan, strategy, progress, "hidden states", texts, labels
+    settings = ExtractionSettings.create(settings, **options)
+    for _, host, outs, index in _extract(
+        models, tokenizer, texts, settings, words=False, names=names
     ):
         host["index"] = index
         yield host, outs
@@ -385,14 +395,10 @@ def iter_batches(
 def hidden_states(
     model,
     tokenizer,
-    texts: Sequence[str],
+    texts: Sequence[str] | EncodedCorpus,
     *,
-    batch_size: int | None = None,
-    max_tokens: int | None = None,
-    layers=None,
-    strategy=None,
-    jit_compile: bool = False,
-    progress: bool = True,
+    settings: ExtractionSettings | None = None,
+    **options,
 ) -> list[np.ndarray]:
     """Hidden states of every text, all layers, the wordpieces the model sees.
 
@@ -400,16 +406,12 @@ def hidden_states(
         model: a ``TFBertModel`` (see :func:`bert_repro.models.load_bert`).
         tokenizer: its fast tokenizer.
         texts: raw strings; each must fit the model (else :class:`InputTooLongError` names it).
-        batch_size: at most this many texts a batch (``None``: only ``max_tokens`` limits).
-        max_tokens: padded wordpieces a batch may hold (its memory; default
-            :data:`~bert_repro.batching.DEFAULT_MAX_TOKENS`). Which texts share a
-            batch is planned over the texts sorted by length to compute little padding
-            (:func:`extraction_plan`); the results do not depend on the batching.
-        layers: hidden-state indices to keep (0 = embedding output); default all.
-        strategy: optional ``tf.distribute.Strategy`` (load the model in its scope).
-        jit_compile: XLA-compile the forward pass; batches are then padded to a few lengths
-            tuned to the data, so few shapes compile (worth it on GPUs and for long runs).
-        progress: show a progress bar for runs of more than one batch.
+        settings: how to run (:class:`~bert_repro.settings.ExtractionSettings`: token budget,
+            batch cap, layers, XLA, distribute strategy, progress bar). ``options`` replace
+            some of its fields, e.g. ``layers=[0, 6]`` (0 = embedding output),
+            ``max_tokens=4096``, ``strategy=tf.distribute.MirroredStrategy()``,
+            ``progress=False``. Which texts share a batch is planned over the texts sorted
+            by length to compute little padding; the results do not depend on the batching.
 
     Returns:
         One ``(K, n_wordpieces, hidden)`` float32 array per text, in input order, where
@@ -421,20 +423,13 @@ def hidden_states(
         InputTooLongError: a text does not fit the model.
         ModelError: the model gives NaN/inf hidden states (named with the layer and text).
     """
-    result: list[np.ndarray | None] = [None] * len(texts)
-    for batch, (out,) in iter_batches(
-        model,
-        tokenizer,
-        texts,
-        batch_size=batch_size,
-        max_tokens=max_tokens,
-        layers=layers,
-        strategy=strategy,
-        jit_compile=jit_compile,
-        progress=progress,
-    ):
+    settings = ExtractionSettings.create(settings, **options)
+    result: list[np.ndarray | None] = []
+    for corpus, batch, (out,), index in _extract(model, tokenizer, texts, settings, words=False):
+        if not result:
+            result = [None] * len(corpus)
         lengths = batch["attention_mask"].sum(axis=1)
-        for row, i in enumerate(batch["index"]):
+        for row, i in enumerate(index):
             result[int(i)] = np.ascontiguousarray(out[:, row, : lengths[row]])
     return result  # type: ignore[return-value]
 
@@ -442,71 +437,50 @@ def hidden_states(
 def iter_word_batches(
     model,
     tokenizer,
-    sentences: Sequence[Sequence[str]],
+    sentences: Sequence[Sequence[str]] | EncodedCorpus,
     *,
-    batch_size: int | None = None,
-    max_tokens: int | None = None,
-    layers=None,
-    strategy=None,
-    jit_compile: bool = False,
-    progress: bool = True,
+    settings: ExtractionSettings | None = None,
+    **options,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Word vectors of pre-split sentences, batch by batch (bounded memory).
+
+    ``settings``/``options``: see :func:`hidden_states`. ``sentences`` may be an
+    :class:`~bert_repro.pipeline.EncodedCorpus` of them (not tokenised again).
 
     Yields:
         ``(index, n_words, vectors)``: sentence positions ``(B,)``, their word counts ``(B,)``
         and ``(K, B, W, H)`` word vectors (mean of each word's wordpieces; ``[CLS]``/``[SEP]``
         excluded; rows beyond a sentence's word count are padding).
     """
-    _check_batch_size(batch_size)
-    check_compatible(model, [], tokenizer)  # ids beyond the vocabulary fail inside TF otherwise
-    sentences = as_word_lists(sentences)
-    limit = max_model_length(tokenizer, model)
-    items = encode_words(tokenizer, sentences, max_length=limit)
-    if not items:
-        return
-    plan = _plan(items, model, limit, batch_size, max_tokens, jit_compile, strategy)
-    ex = get_extractor(model, layers=layers, words=True, jit_compile=jit_compile, strategy=strategy)
-    labels = _labels([model], None)
-    for _, (out,), index in _iter_runs(
-        [ex], items, tokenizer, plan, strategy, progress, "word features", sentences, labels
-    ):
-        n_words = np.array([items[int(i)].n_words for i in index], dtype=np.int64)
+    settings = ExtractionSettings.create(settings, **options)
+    for corpus, _, (out,), index in _extract(model, tokenizer, sentences, settings, words=True):
+        n_words = np.array([corpus.items[int(i)].n_words for i in index], dtype=np.int64)
         yield index, n_words, out
 
 
 def word_features(
     model,
     tokenizer,
-    sentences: Sequence[Sequence[str]],
+    sentences: Sequence[Sequence[str]] | EncodedCorpus,
     *,
-    batch_size: int | None = None,
-    max_tokens: int | None = None,
-    layers=None,
-    strategy=None,
-    jit_compile: bool = False,
-    progress: bool = True,
+    settings: ExtractionSettings | None = None,
+    **options,
 ) -> list[np.ndarray]:
     """Word-level features of pre-split sentences (e.g. CoNLL-U words), all layers.
 
     Each word's vector is the mean of its wordpieces' vectors; ``[CLS]`` and ``[SEP]`` are
     excluded (Hewitt & Manning 2019 align subwords to words the same way).
+    ``settings``/``options``: see :func:`hidden_states`.
 
     Returns:
         One ``(K, n_words, hidden)`` float32 array per sentence, in input order.
     """
-    result: list[np.ndarray | None] = [None] * len(sentences)
-    for index, n_words, out in iter_word_batches(
-        model,
-        tokenizer,
-        sentences,
-        batch_size=batch_size,
-        max_tokens=max_tokens,
-        layers=layers,
-        strategy=strategy,
-        jit_compile=jit_compile,
-        progress=progress,
-    ):
+    settings = ExtractionSettings.create(settings, **options)
+    result: list[np.ndarray | None] = []
+    for corpus, _, (out,), index in _extract(model, tokenizer, sentences, settings, words=True):
+        if not result:
+            result = [None] * len(corpus)
         for row, i in enumerate(index):
-            result[int(i)] = np.ascontiguousarray(out[:, row, : n_words[row]])
+            n = corpus.items[int(i)].n_words
+            result[int(i)] = np.ascontiguousarray(out[:, row, :n])
     return result  # type: ignore[return-value]

@@ -74,30 +74,7 @@ def _check_lengths(
         )
 
 
-def encode_texts(
-    tokenizer,
-    texts: Sequence[str],
-    *,
-    max_length: int | None = None,
-    limited_by: str | None = None,
-) -> list[Encoded]:
-    """Tokenise raw texts (with ``[CLS]``/``[SEP]``).
-
-    ``limited_by`` names the model whose positions set ``max_length`` (when several models
-    run on the texts and the smallest limit is not the first model's) in the length error.
-
-    Raises:
-        DataError: ``texts`` is one string (not a list of them), or a text is not a string.
-        InputTooLongError: a text exceeds ``max_length`` (default: the tokenizer's maximum).
-    """
-    check_not_string(texts, "texts")
-    tokenizer = as_fast_tokenizer(tokenizer)
-    texts = list(texts)
-    for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            raise DataError(f"text {i} is a {type(t).__name__}, not a str")
-    if not texts:
-        return []
+def _tokenize_texts(tokenizer, texts: list[str]) -> list[Encoded]:
     ids = tokenizer(
         texts,
         add_special_tokens=True,
@@ -106,9 +83,105 @@ def encode_texts(
         return_token_type_ids=False,
         verbose=False,
     )["input_ids"]
-    max_length = max_length or max_model_length(tokenizer)
-    _check_lengths([len(x) for x in ids], max_length, texts, "text", limited_by)
     return [Encoded(np.asarray(x, dtype=np.int32)) for x in ids]
+
+
+def _as_texts(texts: Sequence[str]) -> list[str]:
+    check_not_string(texts, "texts")
+    texts = list(texts)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise DataError(f"text {i} is a {type(t).__name__}, not a str")
+    return texts
+
+
+@dataclass(frozen=True)
+class EncodedCorpus:
+    """A corpus tokenised once; length checks, skipping, planning, extraction and caching all
+    read it instead of tokenising again.
+
+    Attributes:
+        sources: every input: raw texts, or pre-split sentences (lists of words).
+        items: one :class:`Encoded` per input, in input order (too-long ones included: which
+            to refuse or skip is decided by :meth:`too_long` / :meth:`check_fits`).
+        words: whether the inputs are pre-split sentences (items carry word indices).
+    """
+
+    sources: list
+    items: list[Encoded]
+    words: bool
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """``(n,)`` int64 wordpieces per input, ``[CLS]``/``[SEP]`` included."""
+        return np.fromiter((len(e) for e in self.items), dtype=np.int64, count=len(self.items))
+
+    def too_long(self, max_length: int) -> np.ndarray:
+        """Indices of the inputs with more than ``max_length`` wordpieces."""
+        return np.flatnonzero(self.lengths > int(max_length))
+
+    def check_fits(self, max_length: int, limited_by: str | None = None) -> None:
+        """Raise :class:`InputTooLongError` naming the first input longer than ``max_length``
+        (``limited_by`` names the model whose positions set the limit)."""
+        what = "sentence" if self.words else "text"
+        _check_lengths(self.lengths, int(max_length), self.sources, what, limited_by)
+
+    def subset(self, indices: Sequence[int]) -> EncodedCorpus:
+        """The inputs at ``indices`` (in that order), without tokenising again."""
+        idx = [int(i) for i in indices]
+        return EncodedCorpus(
+            [self.sources[i] for i in idx], [self.items[i] for i in idx], self.words
+        )
+
+
+def encode_corpus(tokenizer, inputs, *, words: bool) -> EncodedCorpus:
+    """Tokenise raw texts (``words=False``) or pre-split sentences (``words=True``) once.
+
+    No length is checked here: the caller decides with :meth:`EncodedCorpus.check_fits` or
+    :meth:`EncodedCorpus.too_long`, against the limit of the models it will run.
+
+    Raises:
+        DataError: a bare string instead of a list, a text that is not a string, or a bad
+            sentence (see :func:`as_word_lists`).
+    """
+    if isinstance(inputs, EncodedCorpus):
+        if inputs.words != words:
+            kind = "pre-split sentences" if inputs.words else "raw texts"
+            raise DataError(f"this encoded corpus holds {kind}")
+        return inputs
+    tokenizer = as_fast_tokenizer(tokenizer)
+    if words:
+        sources = as_word_lists(inputs)
+        items = _tokenize_words(tokenizer, sources) if sources else []
+    else:
+        sources = _as_texts(inputs)
+        items = _tokenize_texts(tokenizer, sources) if sources else []
+    return EncodedCorpus(sources, items, words)
+
+
+def encode_texts(
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    max_length: int | None = None,
+    limited_by: str | None = None,
+) -> list[Encoded]:
+    """Tokenise raw texts (with ``[CLS]``/``[SEP]``) and refuse over-long ones.
+
+    ``limited_by`` names the model whose positions set ``max_length`` (when several models
+    run on the texts and the smallest limit is not the first model's) in the length error.
+
+    Raises:
+        DataError: ``texts`` is one string (not a list of them), or a text is not a string.
+        InputTooLongError: a text exceeds ``max_length`` (default: the tokenizer's maximum).
+    """
+    tokenizer = as_fast_tokenizer(tokenizer)
+    corpus = encode_corpus(tokenizer, texts, words=False)
+    corpus.check_fits(max_length or max_model_length(tokenizer), limited_by)
+    return corpus.items
 
 
 def as_word_lists(sentences: Sequence[Sequence[str]]) -> list[list[str]]:
@@ -135,24 +208,9 @@ def as_word_lists(sentences: Sequence[Sequence[str]]) -> list[list[str]]:
     return out
 
 
-def encode_words(
-    tokenizer, sentences: Sequence[Sequence[str]], *, max_length: int | None = None
-) -> list[Encoded]:
-    """Tokenise pre-split sentences and map every wordpiece to its word.
-
-    A word that the tokenizer turns into no wordpiece at all (e.g. only control or zero-width
-    characters) is given the tokenizer's ``[UNK]`` token, so every word has at least one piece
-    and word indices stay aligned with the input words.
-
-    Raises:
-        DataError: a sentence is empty, a string, or not a list of strings (see
-            :func:`as_word_lists`).
-        InputTooLongError: a sentence exceeds ``max_length`` wordpieces.
-    """
-    tokenizer = as_fast_tokenizer(tokenizer)
-    sentences = as_word_lists(sentences)
-    if not sentences:
-        return []
+def _tokenize_words(tokenizer, sentences: list[list[str]]) -> list[Encoded]:
+    """Tokenise checked word lists; a word with no wordpiece at all (only control or
+    zero-width characters) becomes ``[UNK]``, so word indices stay aligned with the words."""
     batch = tokenizer(
         sentences,
         is_split_into_words=True,
@@ -175,9 +233,27 @@ def encode_words(
             ids, wids = one["input_ids"], one.word_ids()
         word_index = np.array([-1 if w is None else w for w in wids], dtype=np.int32)
         out.append(Encoded(np.asarray(ids, dtype=np.int32), word_index, len(sent)))
-    max_length = max_length or max_model_length(tokenizer)
-    _check_lengths([len(e) for e in out], max_length, sentences, "sentence")
     return out
+
+
+def encode_words(
+    tokenizer, sentences: Sequence[Sequence[str]], *, max_length: int | None = None
+) -> list[Encoded]:
+    """Tokenise pre-split sentences, map every wordpiece to its word, refuse over-long ones.
+
+    A word that the tokenizer turns into no wordpiece at all (e.g. only control or zero-width
+    characters) is given the tokenizer's ``[UNK]`` token, so every word has at least one piece
+    and word indices stay aligned with the input words.
+
+    Raises:
+        DataError: a sentence is empty, a string, or not a list of strings (see
+            :func:`as_word_lists`).
+        InputTooLongError: a sentence exceeds ``max_length`` wordpieces.
+    """
+    tokenizer = as_fast_tokenizer(tokenizer)
+    corpus = encode_corpus(tokenizer, sentences, words=True)
+    corpus.check_fits(max_length or max_model_length(tokenizer))
+    return corpus.items
 
 
 def pad_batch(

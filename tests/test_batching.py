@@ -165,7 +165,7 @@ def test_token_budget_pads_less_than_fixed_batches_on_real_lengths(shared_data):
 def test_bad_settings_name_the_setting():
     with pytest.raises(ConfigError, match="max_tokens"):
         token_budget_plan([3], max_tokens=0)
-    with pytest.raises(ConfigError, match="batch_size"):
+    with pytest.raises(ConfigError, match="max_batch"):
         token_budget_plan([3], max_batch=0)
     with pytest.raises(ConfigError, match="max_buckets"):
         bucket_widths([3], max_buckets=0)

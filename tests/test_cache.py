@@ -31,7 +31,7 @@ def test_cache_equals_direct_extraction_and_is_hit_the_second_time(
     tiny_bert, tmp_path, monkeypatch
 ):
     model, tok = tiny_bert
-    store = cached_word_features(model, tok, SENTS, tmp_path, batch_size=4, progress=False)
+    store = cached_word_features(model, tok, SENTS, tmp_path, max_batch=4, progress=False)
     ref = word_features(model, tok, SENTS, progress=False)
     assert store.num_layers == 3 and len(store) == len(SENTS)
     assert store.lengths.tolist() == [len(s) for s in SENTS]
@@ -43,7 +43,7 @@ def test_cache_equals_direct_extraction_and_is_hit_the_second_time(
         raise AssertionError("recomputed although cached")
 
     monkeypatch.setattr(features, "iter_word_batches", boom)
-    again = cached_word_features(model, tok, SENTS, tmp_path, batch_size=4, progress=False)
+    again = cached_word_features(model, tok, SENTS, tmp_path, max_batch=4, progress=False)
     assert again.path == store.path
 
 
@@ -82,7 +82,7 @@ def test_interrupted_fill_resumes_without_recomputing(tiny_bert, tmp_path, monke
 
     monkeypatch.setattr(features, "iter_word_batches", dies_after_two)
     with pytest.raises(KeyboardInterrupt):
-        cached_word_features(model, tok, SENTS, tmp_path, batch_size=4, progress=False)
+        cached_word_features(model, tok, SENTS, tmp_path, max_batch=4, progress=False)
     assert not any(p.name[0] != "." for p in tmp_path.iterdir())  # no finished entry
 
     def counting(model_, tok_, sentences, **kwargs):
@@ -90,7 +90,7 @@ def test_interrupted_fill_resumes_without_recomputing(tiny_bert, tmp_path, monke
         yield from real(model_, tok_, sentences, **kwargs)
 
     monkeypatch.setattr(features, "iter_word_batches", counting)
-    store = cached_word_features(model, tok, SENTS, tmp_path, batch_size=4, progress=False)
+    store = cached_word_features(model, tok, SENTS, tmp_path, max_batch=4, progress=False)
     assert seen == [len(SENTS) - 8]  # the two finished batches of 4 were not redone
     ref = word_features(model, tok, SENTS, progress=False)
     for i, r in enumerate(ref):

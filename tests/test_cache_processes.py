@@ -36,7 +36,7 @@ WRITER = textwrap.dedent(
             yield item
     features.iter_word_batches = slow
     model, tok = load_bert(sys.argv[1])
-    store = cache.cached_word_features(model, tok, CORPUS, sys.argv[2], batch_size=4,
+    store = cache.cached_word_features(model, tok, CORPUS, sys.argv[2], max_batch=4,
                                        progress=False)
     print("DONE", store.path, flush=True)
     """
@@ -79,7 +79,7 @@ def test_killed_writer_resumes_and_never_exposes_a_partial_entry(
         yield from real(m, t, sentences, **kwargs)
 
     monkeypatch.setattr(features, "iter_word_batches", counting)
-    store = cached_word_features(model, tok, CORPUS, tmp_path, batch_size=4, progress=False)
+    store = cached_word_features(model, tok, CORPUS, tmp_path, max_batch=4, progress=False)
     assert len(seen) == 1 and 0 < seen[0] <= len(CORPUS) - 12  # >= 3 batches were kept
     _check_equal(store, model, tok)
 
@@ -96,5 +96,5 @@ def test_two_writers_of_the_same_entry_do_not_collide(tiny_bert_dir, tiny_bert, 
     batches = [out.count("BATCH") for out in (out_a, out_b)]
     assert sorted(batches)[0] == 0  # the second waited for the first and then only read
     model, tok = tiny_bert
-    store = cached_word_features(model, tok, CORPUS, tmp_path, batch_size=4, progress=False)
+    store = cached_word_features(model, tok, CORPUS, tmp_path, max_batch=4, progress=False)
     _check_equal(store, model, tok)

@@ -69,7 +69,7 @@ def test_model_with_itself_is_one_everywhere(tiny_bert):
 
 def test_masked_average_matches_numpy_reference(tiny_bert, perturbed):
     base, tok = tiny_bert
-    bc = BertComparator(base, perturbed, tok, batch_size=3, progress=False)
+    bc = BertComparator(base, perturbed, tok, max_batch=3, progress=False)
     ref = reference_cosine(base, perturbed, tok, TEXTS)
     for special in (False, True):
         got = bc.get_layer_cos_sim_in_data(TEXTS, include_special=special)
@@ -104,7 +104,7 @@ def test_special_tokens_count_only_when_included(tiny_bert, tiny_bert_dir):
 def test_padding_and_batch_composition_do_not_matter(tiny_bert, perturbed):
     base, tok = tiny_bert
     results = [
-        BertComparator(base, perturbed, tok, batch_size=bs, progress=False).compare(
+        BertComparator(base, perturbed, tok, max_batch=bs, progress=False).compare(
             TEXTS, sample_tokens=25, seed=3
         )
         for bs in (1, 4, 32)

@@ -28,14 +28,14 @@ SCRIPT = textwrap.dedent(
     model, tok = load_bert(sys.argv[1], strategy=strategy)
     plain, _ = load_bert(sys.argv[1])
     texts = ["the dog is good", "a", "coding python code", "the bank of the river", "no"]
-    d = hidden_states(model, tok, texts, batch_size=4, strategy=strategy, progress=False)
-    p = hidden_states(plain, tok, texts, batch_size=4, progress=False)
+    d = hidden_states(model, tok, texts, max_batch=4, strategy=strategy, progress=False)
+    p = hidden_states(plain, tok, texts, max_batch=4, progress=False)
     for a, b in zip(d, p):
         assert a.shape == b.shape, (a.shape, b.shape)
         assert np.abs(a - b).max() < 1e-5
     sents = [t.split() for t in texts]
-    d = word_features(model, tok, sents, batch_size=3, strategy=strategy, progress=False)
-    p = word_features(plain, tok, sents, batch_size=3, progress=False)
+    d = word_features(model, tok, sents, max_batch=3, strategy=strategy, progress=False)
+    p = word_features(plain, tok, sents, max_batch=3, progress=False)
     for a, b in zip(d, p):
         assert a.shape == b.shape and np.abs(a - b).max() < 1e-5
     print("MIRRORED-OK")

@@ -33,7 +33,7 @@ def direct_ids(model, ids):
 
 def test_hidden_states_equal_direct_calls_on_each_text(tiny_bert):
     model, tok = tiny_bert
-    got = hidden_states(model, tok, TEXTS, batch_size=2, progress=False)
+    got = hidden_states(model, tok, TEXTS, max_batch=2, progress=False)
     assert len(got) == len(TEXTS)
     for text, h in zip(TEXTS, got, strict=True):
         ref = direct(model, tok, text)
@@ -44,14 +44,14 @@ def test_hidden_states_equal_direct_calls_on_each_text(tiny_bert):
 def test_a_text_gives_the_same_vectors_alone_and_in_a_padded_bucket(tiny_bert):
     model, tok = tiny_bert
     alone = hidden_states(model, tok, [TEXTS[1]], progress=False)[0]
-    bucket = hidden_states(model, tok, TEXTS, batch_size=len(TEXTS), progress=False)[1]
+    bucket = hidden_states(model, tok, TEXTS, max_batch=len(TEXTS), progress=False)[1]
     assert np.abs(alone - bucket).max() < 1e-5
 
 
 @pytest.mark.parametrize("max_tokens", [8, 40, 4096])
 def test_results_do_not_depend_on_the_token_budget(tiny_bert, max_tokens):
     model, tok = tiny_bert
-    ref = hidden_states(model, tok, TEXTS, batch_size=1, progress=False)
+    ref = hidden_states(model, tok, TEXTS, max_batch=1, progress=False)
     got = hidden_states(model, tok, TEXTS, max_tokens=max_tokens, progress=False)
     for r, g in zip(ref, got, strict=True):
         assert r.shape == g.shape and np.abs(r - g).max() < 1e-5
@@ -75,8 +75,8 @@ def test_bad_batch_settings_fail_before_any_work(tiny_bert):
     model, tok = tiny_bert
     with pytest.raises(ConfigError, match="max_tokens"):
         hidden_states(model, tok, TEXTS, max_tokens=0, progress=False)
-    with pytest.raises(ConfigError, match="batch_size"):
-        word_features(model, tok, [["a"]], batch_size=0, progress=False)
+    with pytest.raises(ConfigError, match="max_batch"):
+        word_features(model, tok, [["a"]], max_batch=0, progress=False)
 
 
 def test_layer_selection_and_order(tiny_bert):
@@ -109,7 +109,7 @@ def test_word_features_are_the_mean_of_the_right_wordpieces(tiny_bert):
     model, tok = tiny_bert
     sents = [t.replace(",", " ,").replace("!", " !").split() for t in TEXTS]
     sents.append(["xylophones", "quizzically", "the"])  # many pieces per word
-    got = word_features(model, tok, sents, batch_size=3, progress=False)
+    got = word_features(model, tok, sents, max_batch=3, progress=False)
     encs = encode_words(tok, sents)
     for sent, enc, feats in zip(sents, encs, got, strict=True):
         ref_h = direct_ids(model, enc.input_ids)
@@ -137,10 +137,10 @@ def test_minilm_on_real_ewt_sentences_matches_direct_calls(minilm, ewt_dev_sente
     model, tok = minilm
     sents = ewt_dev_sentences[:24]
     texts = [" ".join(s) for s in sents]
-    got = hidden_states(model, tok, texts, batch_size=8, progress=False)
+    got = hidden_states(model, tok, texts, max_batch=8, progress=False)
     for text, h in zip(texts[:6], got[:6], strict=True):
         assert np.abs(h - direct(model, tok, text)).max() < 1e-4
-    feats = word_features(model, tok, sents, batch_size=8, progress=False)
+    feats = word_features(model, tok, sents, max_batch=8, progress=False)
     encs = encode_words(tok, sents)
     for i in (0, 5, 17):
         ref = direct_ids(model, encs[i].input_ids)

@@ -14,9 +14,10 @@ from typing import Literal
 import numpy as np
 
 from ..errors import ConfigError, DataError, ModelError, check_choice
-from ..features import iter_batches
-from ..models import check_compatible
-from ..pipeline import max_model_length
+from ..features import iter_batches, length_limit, model_labels
+from ..models import as_fast_tokenizer, check_compatible
+from ..pipeline import EncodedCorpus, encode_corpus
+from ..settings import ExtractionSettings
 from ..text import iter_texts
 from .result import ComparisonResult
 from .sampling import TokenSample
@@ -72,11 +73,9 @@ class BertComparator:
         bert_finetune: a fine-tuned ``TFBertModel``, a list of them, or a dict name -> model.
             Every model must have the base's layer count, width and vocabulary.
         tokenizer: the tokenizer shared by all models (the base's).
-        batch_size, max_tokens: at most this many texts / padded wordpieces a forward batch
-            (see :func:`bert_repro.features.hidden_states`; default: the token budget only).
-        progress: show a progress bar.
-        strategy: an optional ``tf.distribute.Strategy`` (models loaded in its scope).
-        jit_compile: XLA-compile the forward passes.
+        settings: how the models run (:class:`~bert_repro.settings.ExtractionSettings`:
+            token budget, batch cap, XLA, ``tf.distribute`` strategy, progress bar);
+            ``options`` replace some of its fields (``progress=False``, ``max_batch=3``, ...).
 
     Raises:
         ModelError: the models differ in layer count, width or vocabulary (checked here,
@@ -90,24 +89,17 @@ class BertComparator:
         bert_finetune,
         tokenizer,
         *,
-        batch_size: int | None = None,
-        max_tokens: int | None = None,
-        progress: bool = True,
-        strategy=None,
-        jit_compile: bool = False,
+        settings: ExtractionSettings | None = None,
+        **options,
     ):
-        self.base = bert_base
-        self.finetuned = _named_models(bert_finetune)
-        self.tokenizer = tokenizer
-        self.batch_size = batch_size
-        self.max_tokens = max_tokens
-        self.progress = progress
-        self.strategy = strategy
-        self.jit_compile = jit_compile
         if not hasattr(bert_base, "config"):
             raise ModelError(f"the base is a {type(bert_base).__name__}, not a TFBertModel")
+        self.base = bert_base
+        self.finetuned = _named_models(bert_finetune)
+        self.tokenizer = as_fast_tokenizer(tokenizer)
+        self.settings = ExtractionSettings.create(settings, **options)
         check_compatible(
-            bert_base, list(self.finetuned.values()), tokenizer, names=list(self.finetuned)
+            bert_base, list(self.finetuned.values()), self.tokenizer, names=list(self.finetuned)
         )
 
     @property
@@ -116,36 +108,36 @@ class BertComparator:
 
     def _select_texts(
         self, data, n_samples: int | None, too_long: str
-    ) -> tuple[list[str], np.ndarray, int]:
-        """The first ``n_samples`` texts, minus too-long ones when skipping.
+    ) -> tuple[EncodedCorpus, np.ndarray, int]:
+        """The first ``n_samples`` texts, tokenised once, minus too-long ones when skipping.
 
         Returns:
-            ``(texts, source_index, n_skipped)``: ``source_index[i]`` is text i's position
+            ``(corpus, source_index, n_skipped)``: ``source_index[i]`` is text i's position
             among the first ``n_samples`` texts of the source.
         """
-        texts = list(iter_texts(data, n_samples))
-        if not texts:
+        corpus = encode_corpus(self.tokenizer, list(iter_texts(data, n_samples)), words=False)
+        if not len(corpus):
             raise DataError("the text source is empty: there is nothing to compare")
-        index = np.arange(len(texts))
+        models = [self.base, *self.finetuned.values()]
+        labels = model_labels(models, ("base", *self.names))
+        limit, limited_by = length_limit(self.tokenizer, models, labels)
         if too_long == "error":
-            return texts, index, 0
-        limit = max_model_length(self.tokenizer, self.base, *self.finetuned.values())
-        ids = self.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)[
-            "input_ids"
-        ]
-        fits = np.array([len(x) <= limit for x in ids], dtype=bool)
-        n_skipped = int((~fits).sum())
-        if n_skipped:
+            corpus.check_fits(limit, limited_by)
+            return corpus, np.arange(len(corpus)), 0
+        bad = corpus.too_long(limit)
+        if bad.size:
             warnings.warn(
-                f"skipping {n_skipped} of {len(texts)} texts longer than {limit} wordpieces, "
+                f"skipping {bad.size} of {len(corpus)} texts longer than {limit} wordpieces, "
                 "the most every model accepts (too_long='skip')",
                 stacklevel=3,
             )
-        if not fits.any():
+        if bad.size == len(corpus):
             raise DataError(
-                f"all {len(texts)} texts are longer than the {limit} wordpieces every model accepts"
+                f"all {len(corpus)} texts are longer than the {limit} wordpieces every model "
+                "accepts"
             )
-        return [t for t, ok in zip(texts, fits, strict=True) if ok], index[fits], n_skipped
+        keep = np.setdiff1d(np.arange(len(corpus)), bad)
+        return corpus.subset(keep), keep, int(bad.size)
 
     def compare(
         self,
@@ -213,7 +205,7 @@ class BertComparator:
             or n_samples < 1
         ):
             raise ConfigError(f"n_samples must be a positive int or None, got {n_samples!r}")
-        texts, source_index, n_skipped = self._select_texts(data, n_samples, too_long)
+        corpus, source_index, n_skipped = self._select_texts(data, n_samples, too_long)
 
         models = [self.base, *self.finetuned.values()]
         n_states = int(self.base.config.num_hidden_layers) + 1
@@ -222,15 +214,7 @@ class BertComparator:
         sample = TokenSample(sample_tokens, seed)
 
         for batch, outputs in iter_batches(
-            models,
-            self.tokenizer,
-            texts,
-            batch_size=self.batch_size,
-            max_tokens=self.max_tokens,
-            strategy=self.strategy,
-            jit_compile=self.jit_compile,
-            progress=self.progress,
-            names=("base", *self.names),
+            models, self.tokenizer, corpus, settings=self.settings, names=("base", *self.names)
         ):
             mask = batch["attention_mask"].astype(bool)  # (B, T)
             if not include_special:
@@ -247,7 +231,7 @@ class BertComparator:
 
         if n_texts == 0:
             raise DataError(
-                f"none of the {len(texts)} texts has a wordpiece to compare "
+                f"none of the {len(corpus)} texts has a wordpiece to compare "
                 "(they are empty once [CLS]/[SEP] are left out)"
             )
         rsa_values = cka_values = None
@@ -260,8 +244,8 @@ class BertComparator:
             "seed": seed,
             "rsa_method": rsa_method,
             "too_long": too_long,
-            "batch_size": self.batch_size,
-            "max_tokens": self.max_tokens,
+            "max_batch": self.settings.max_batch,
+            "max_tokens": self.settings.max_tokens,
             "models": list(self.names),
         }
         return ComparisonResult(

@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError, InputTooLongError, check_choice
-from ..models import as_fast_tokenizer
+from ..models import as_fast_tokenizer, tokenizer_fingerprint
+from ..pipeline import EncodedCorpus, encode_corpus, max_model_length
+from ..settings import ExtractionSettings
 from ..treebank import Sentence, read_conllu
 from .loss import PAD_LABEL
 from .model import PROBE_KINDS, ProbeKind
@@ -98,6 +100,7 @@ class ProbeDataset:
         self.lengths = np.array([len(s) for s in self.sentences], dtype=np.int64)
         self._distances: list[np.ndarray] | None = None
         self._depths: list[np.ndarray] | None = None
+        self._encodings: dict[str, EncodedCorpus] = {}  # tokenizer fingerprint -> encoding
 
     def __len__(self) -> int:
         return len(self.sentences)
@@ -110,11 +113,11 @@ class ProbeDataset:
 
     def subset(self, indices: Sequence[int] | slice) -> ProbeDataset:
         """A dataset of some of the sentences (in the given order), same cache folder."""
-        if isinstance(indices, slice):
-            chosen = self.sentences[indices]
-        else:
-            chosen = [self.sentences[int(i)] for i in indices]
-        return ProbeDataset(sentences=chosen, cache_dir=self.cache_dir)
+        idx = range(len(self))[indices] if isinstance(indices, slice) else indices
+        idx = [int(i) for i in idx]
+        out = ProbeDataset(sentences=[self.sentences[i] for i in idx], cache_dir=self.cache_dir)
+        out._encodings = {fp: enc.subset(idx) for fp, enc in self._encodings.items()}
+        return out
 
     # ------------------------------------------------------------------ gold labels
 
@@ -149,19 +152,23 @@ class ProbeDataset:
 
     # ------------------------------------------------------------------ features
 
+    def encoding(self, tokenizer) -> EncodedCorpus:
+        """The sentences tokenised by ``tokenizer``: done once per tokenizer (kept by its
+        fingerprint, shared with subsets) and read by every later step."""
+        tokenizer = as_fast_tokenizer(tokenizer)
+        fp = tokenizer_fingerprint(tokenizer)
+        if fp not in self._encodings:
+            self._encodings[fp] = encode_corpus(tokenizer, self.words, words=True)
+        return self._encodings[fp]
+
     def wordpiece_lengths(self, tokenizer) -> np.ndarray:
         """``(n_sentences,)`` wordpieces per sentence including ``[CLS]`` and ``[SEP]``."""
-        from ..pipeline import encode_words
-
-        encoded = encode_words(as_fast_tokenizer(tokenizer), self.words, max_length=2**62)
-        return np.array([len(e) for e in encoded], dtype=np.int64)
+        return self.encoding(tokenizer).lengths
 
     def too_long(self, model, tokenizer) -> list[int]:
         """Indices of the sentences with more wordpieces than the model accepts."""
-        from ..pipeline import max_model_length
-
         limit = max_model_length(tokenizer, model)
-        return np.flatnonzero(self.wordpiece_lengths(tokenizer) > limit).tolist()
+        return self.encoding(tokenizer).too_long(limit).tolist()
 
     def check_fits(self, model, tokenizer) -> None:
         """Refuse sentences longer than the model accepts (they are never cut silently).
@@ -170,9 +177,6 @@ class ProbeDataset:
             InputTooLongError: naming the file, the line and sentence ID of the first one, its
                 wordpiece count and the model's limit, and how many there are.
         """
-        from ..pipeline import max_model_length
-
-        tokenizer = as_fast_tokenizer(tokenizer)
         limit = max_model_length(tokenizer, model)
         pieces = self.wordpiece_lengths(tokenizer)
         bad = np.flatnonzero(pieces > limit)
@@ -184,7 +188,7 @@ class ProbeDataset:
             f"sentence {s.sent_id or int(bad[0])} has {int(pieces[bad[0]])} wordpieces with "
             f"[CLS]/[SEP], more than the model's maximum of {limit}{more}. Nothing is cut "
             "silently: remove or split such sentences (`ProbeDataset.subset`, or "
-            "`--skip-too-long` on the command line drops and lists them)",
+            "`--too-long skip` on the command line drops and lists them)",
             path=s.path or self.path,
             line=s.start_line,
         )
@@ -194,22 +198,17 @@ class ProbeDataset:
         model,
         tokenizer,
         *,
-        batch_size: int | None = None,
-        max_tokens: int | None = None,
-        dtype: str = "float32",
-        jit_compile: bool = False,
-        progress: bool = True,
+        settings: ExtractionSettings | None = None,
+        **options,
     ):
         """Word features of every sentence for every hidden state, from the cache.
 
         Args:
             model, tokenizer: see :func:`bert_repro.models.load_bert`.
-            batch_size, max_tokens: extraction batches (see
-                :func:`bert_repro.features.hidden_states`).
-            dtype: ``"float32"``, or ``"float16"`` to halve the cache and the memory that
-                reading it maps (probe metrics move within seed noise: docs/performance.md).
-            jit_compile: XLA-compile the extraction (see :func:`bert_repro.features.hidden_states`).
-            progress: show a progress bar while extracting.
+            settings: how to extract (:class:`~bert_repro.settings.ExtractionSettings`;
+                ``cache_dtype="float16"`` halves the cache and the memory that reading it
+                maps, probe metrics move within seed noise: docs/performance.md); ``options``
+                replace some of its fields (``progress=False``, ``max_tokens=``, ...).
 
         Returns:
             A :class:`bert_repro.cache.WordFeatureStore` (``.layer(k)`` is
@@ -225,13 +224,10 @@ class ProbeDataset:
         store = cached_word_features(
             model,
             tokenizer,
-            self.words,
+            self.encoding(tokenizer),
             self.cache_dir,
-            batch_size=batch_size,
-            max_tokens=max_tokens,
-            dtype=dtype,
-            jit_compile=jit_compile,
-            progress=progress,
+            settings=settings,
+            **options,
         )
         if not np.array_equal(np.asarray(store.lengths), self.lengths):
             raise DataError(
