@@ -28,7 +28,9 @@ from ..errors import ConfigError, DataError, check_choice, check_positive
 from ..io import atomic_write_json, atomic_write_text, check_out_dir, read_json, run_metadata
 from ..models import PRECISIONS
 from .data import ProbeDataset
-from .model import PROBE_KINDS, load_probe, save_probe
+from .kinds import PROBE_KINDS
+from .layers import unique_layers
+from .saved import TrainedProbes
 
 METRICS = {"distance": ("uuas", "dspr"), "depth": ("root_acc", "nspr")}
 ALL_METRICS = ("uuas", "dspr", "root_acc", "nspr")
@@ -253,9 +255,7 @@ def run_sweep(
         ConfigError, DataError, ModelError: bad settings, treebanks, models or layers; all are
             checked before the first model is loaded (models from their configs only).
     """
-    from ..features import resolve_layers
     from ..models import load_bert, model_dims, model_fingerprint
-    from .trainer import evaluate_probe, train_probe
 
     for kind in kinds:
         check_choice("kind", kind, PROBE_KINDS)
@@ -290,12 +290,14 @@ def run_sweep(
         for name, path in (("train", train), ("dev", dev), ("test", test))
     }
     _check_models(specs, layers)
+    from .trainer import evaluate_probe, train_probe  # TensorFlow: only after the checks
+
     for spec in specs:
         t0 = time.monotonic()
         model, tokenizer = load_bert(spec.source, precision=precision)
         num_layers, hidden = model_dims(model)
         fingerprint = model_fingerprint(model)
-        chosen = resolve_layers(layers, num_layers + 1)
+        chosen = unique_layers(layers, num_layers + 1)
         r = min(int(rank), hidden)
         todo = [
             (k, kind)
@@ -382,6 +384,8 @@ def _probe_one(
     epoch_print,
 ) -> dict:
     """Train one probe, save it, evaluate it on dev (and test); return its results row."""
+    from .model import save_probe
+
     train_ds = splits["train"].tf_dataset(
         stores["train"], layer, kind, batch_size=batch_size, shuffle=True, seed=seed
     )
@@ -444,11 +448,12 @@ def evaluate_saved(
     """Evaluate probes saved by a sweep/train run (``<probes>/probes/<model>/...``) on a
     CoNLL-U file; write ``<out>/evaluation.json``/``.csv``.
 
-    Probes missing for a (model, layer, kind) are reported and skipped.
+    Probes missing for a (model, layer, kind) are reported and skipped. Each row records the
+    probe's own rank; ``rank`` is not used (kept for callers that pass it). Probes trained on
+    another model than the one given under their label are refused
+    (:meth:`bert_repro.probe.saved.TrainedProbes.check_model`).
     """
-    from ..features import resolve_layers
     from ..models import load_bert, model_dims, model_fingerprint
-    from .trainer import evaluate_probe
 
     for kind in kinds:
         check_choice("kind", kind, PROBE_KINDS)
@@ -461,11 +466,12 @@ def evaluate_saved(
         )
     say = print_fn or (lambda _msg: None)
     specs = unique_specs([parse_model_spec(m) for m in (models or [None])])
+    trained = TrainedProbes.read(probes)
     settings = {
         "models": [f"{s.label}={s.source}" for s in specs],
         "test": str(test),
         "probes": str(probes),
-        "rank": int(rank),
+        "probe_ranks": trained.ranks(s.label for s in specs),
         "batch_size": int(batch_size),
         "limit": limit,
     }
@@ -473,10 +479,14 @@ def evaluate_saved(
     base = _load_split(test, limit, cache_dir)
     _check_models(specs, layers)
     check_choice("precision", precision, PRECISIONS)
+    from .model import load_probe  # TensorFlow: only after the checks
+    from .trainer import evaluate_probe
+
     for spec in specs:
         model, tokenizer = load_bert(spec.source, precision=precision)
         num_layers, hidden = model_dims(model)
         fingerprint = model_fingerprint(model)
+        trained.check_model(spec.label, spec.source, fingerprint)
         ds = _drop_too_long(base, model, tokenizer, skip_too_long, say)
         store = ds.features(
             model,
@@ -485,7 +495,7 @@ def evaluate_saved(
             jit_compile=jit_compile,
             progress=print_fn is not None,
         )
-        for k in resolve_layers(layers, num_layers + 1):
+        for k in unique_layers(layers, num_layers + 1):
             for kind in kinds:
                 folder = probe_dir(probes, spec.label, kind, k)
                 weights = folder / "model"
