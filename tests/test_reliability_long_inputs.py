@@ -166,7 +166,7 @@ def test_cli_commands_report_long_inputs_in_one_line(tiny_bert_dir, tmp_path, ca
     with pytest.warns(UserWarning, match="skipping 1 of 3"):
         code = main(
             ["compare", "--base", str(tiny_bert_dir), "--finetuned", f"x={tiny_bert_dir}"]
-            + ["--texts", f"txt:{texts}", "--out", str(tmp_path / "c"), "--quiet", "--no-png"]
+            + ["--texts", f"txt:{texts}", "--out", str(tmp_path / "c"), "--no-png"]
             + ["--too-long", "skip", "--sample-tokens", "4"]
         )
     assert code == 0

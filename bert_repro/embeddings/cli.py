@@ -12,6 +12,8 @@ import re
 import time
 from pathlib import Path
 
+from ..cli import seed
+
 DEFAULT_OUT = Path("runs") / "embeddings"
 
 
@@ -117,7 +119,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--features", nargs="+", default=["cls", "mean"], help="cls mean pooler")
     p.add_argument("--strategy", type=_recipe, default="last_layer", help="layer recipe")
     p.add_argument("--test-fraction", type=float, default=0.2)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--max-length", type=int, default=128, help="wordpieces per text (cut)")
     p.add_argument("--epochs", type=int, default=50, help="at most (early stopping)")
     p.add_argument("--hidden-units", type=int, default=0, help="0 = linear head")

@@ -13,6 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..cli import seed
 from .config import TASKS
 
 
@@ -60,7 +61,7 @@ def add_parser(subparsers) -> None:
     hp.add_argument("--weight-decay", type=float, default=None)
     hp.add_argument("--eval-batch-size", type=int, default=None)
     hp.add_argument("--log-every", type=int, default=None, help="steps per logged loss value")
-    hp.add_argument("--seed", type=int, default=0)
+    hp.add_argument("--seed", type=seed, default=0)
     p.add_argument(
         "--strategy",
         choices=("none", "mirrored"),
@@ -68,7 +69,7 @@ def add_parser(subparsers) -> None:
         help="tf.distribute strategy: mirrored = MirroredStrategy over the visible devices",
     )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    p.add_argument("--quiet", action="store_true", help="no per-period training log")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=run)
 
 
@@ -118,11 +119,12 @@ def run(args: argparse.Namespace) -> int:
         import tensorflow as tf
 
         strategy = tf.distribute.MirroredStrategy()
-    print(
-        f"fine-tuning on {args.task}: {len(data.train)} training / {len(data.eval)} evaluation "
-        f"examples; {json.dumps(config.to_dict())}",
-        flush=True,
-    )
+    if not args.quiet:
+        print(
+            f"fine-tuning on {args.task}: {len(data.train)} training / {len(data.eval)} "
+            f"evaluation examples; {json.dumps(config.to_dict())}",
+            flush=True,
+        )
     result = finetune(
         args.task,
         args.model,
@@ -133,9 +135,10 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         verbose=not args.quiet,
     )
-    metrics = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.metrics.items()}
-    print(
-        f"{args.task}: {result.steps} steps in {result.train_seconds:.0f} s; "
-        f"evaluation: {json.dumps(metrics)}; saved to {result.out_dir}"
-    )
+    if not args.quiet:
+        metrics = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.metrics.items()}
+        print(
+            f"{args.task}: {result.steps} steps in {result.train_seconds:.0f} s; "
+            f"evaluation: {json.dumps(metrics)}; saved to {result.out_dir}"
+        )
     return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import add_speed_options
+from ..cli import add_speed_options, seed
 
 EWT_FOLDER = Path("shared") / "data" / "ud-english-ewt"
 
@@ -97,7 +97,7 @@ def _training(p: argparse.ArgumentParser, *, test: bool) -> None:
     if test:
         p.add_argument("--test", type=Path, default=None, help="test CoNLL-U (default EWT)")
     p.add_argument("--epochs", type=int, default=40, help="most epochs (40)")
-    p.add_argument("--seed", type=int, default=0, help="seed of init and shuffling (0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of init and shuffling (0)")
     p.add_argument("--verbose", action="store_true", help="one line per training epoch")
 
 
