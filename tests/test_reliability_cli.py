@@ -141,6 +141,14 @@ def _cases(f, model):
         (
             ["probe", "evaluate", "--model", f"tiny={model}", "--test", f["good"]]
             + ["--probes", f["empty"], "--out", f["empty"] / "o"],
+        (
+            ["probe", "sweep", *probe, "--cache-dir", f["file"]],
+            f"feature cache folder {f['file']} cannot be used: {f['file']} is a file",
+        ),
+        (
+            ["probe", "train", *probe[:-4], "--cache-dir", f["file"] / "sub"],
+            f"feature cache folder {f['file'] / 'sub'} cannot be used: {f['file']} is a file",
+        ),
             "holds no probes/ folder",
         ),
         (["embeddings", "similarity", *emb, "--text", "a", "--strategy", "top"], "strategy="),
