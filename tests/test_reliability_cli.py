@@ -87,6 +87,10 @@ def files(tmp_path):
     news.write_text("label,text\n1,a\n2,b,c\n", encoding="utf-8")
     rows = [f"{1 + i % 4},title {i},description {i}" for i in range(10)]
     (tmp_path / "ok.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    rows = ["label,title,description"] + [f"{1 + i % 4},title {i},text {i}" for i in range(40)]
+    rows.insert(3, "Sprots,a typo,in the label")  # line 4
+    typo = tmp_path / "typo.csv"
+    typo.write_text("\n".join(rows) + "\n", encoding="utf-8")
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
     empty = tmp_path / "empty-dir"
@@ -104,6 +108,7 @@ def files(tmp_path):
         "file": a_file,
         "empty": empty,
         "damaged": damaged,
+        "typo": typo,
         "missing": tmp_path / "missing",
     }
 
@@ -136,11 +141,6 @@ def _cases(f, model):
         (["probe", "sweep", *probe, "--rank", "0"], "rank must be at least 1"),
         (["probe", "sweep", *probe, "--out", f["damaged"]], "cannot continue from it"),
         (["probe", "sweep", *probe, "--model", f"x={f['missing']}"], "does not exist"),
-        (["probe", "sweep", *probe, "--train", f["cyclic"]], "cyclic.conllu:4: heads form a cycle"),
-        (["probe", "train", *probe[:-4], "--dev", f["missing"]], "no such CoNLL-U file"),
-        (
-            ["probe", "evaluate", "--model", f"tiny={model}", "--test", f["good"]]
-            + ["--probes", f["empty"], "--out", f["empty"] / "o"],
         (
             ["probe", "sweep", *probe, "--cache-dir", f["file"]],
             f"feature cache folder {f['file']} cannot be used: {f['file']} is a file",
@@ -149,6 +149,11 @@ def _cases(f, model):
             ["probe", "train", *probe[:-4], "--cache-dir", f["file"] / "sub"],
             f"feature cache folder {f['file'] / 'sub'} cannot be used: {f['file']} is a file",
         ),
+        (["probe", "sweep", *probe, "--train", f["cyclic"]], "cyclic.conllu:4: heads form a cycle"),
+        (["probe", "train", *probe[:-4], "--dev", f["missing"]], "no such CoNLL-U file"),
+        (
+            ["probe", "evaluate", "--model", f"tiny={model}", "--test", f["good"]]
+            + ["--probes", f["empty"], "--out", f["empty"] / "o"],
             "holds no probes/ folder",
         ),
         (["embeddings", "similarity", *emb, "--text", "a", "--strategy", "top"], "strategy="),
@@ -169,6 +174,12 @@ def _cases(f, model):
         (["embeddings", "classify", *emb, "--csv", f["shifted"], "--max-length", "2"], ">= 3"),
         (["embeddings", "classify", *emb, "--csv", f["shifted"]], "missing column(s) 'label'"),
         (["embeddings", "classify", *emb, "--csv", f["news"]], "news.csv:3: the row has 3 fields"),
+        (
+            ["embeddings", "classify", *emb, "--csv", f["typo"]],
+            "typo.csv:4: label 'Sprots' has 1 text(s), too few: each label needs at least 7 "
+            "to hold out test_fraction=0.2 and then validation_fraction=0.1 of them; the labels "
+            "with enough are '1', '2', '3', '4'",
+        ),
         (["finetune", "agnews", "--out", f["file"]], "is a file"),
         (["finetune", "agnews", "--out", f["empty"], "--model", f["missing"]], "does not exist"),
         (["finetune", "agnews", "--out", f["empty"], "--data", f["missing"]], "file not found"),

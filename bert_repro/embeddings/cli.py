@@ -294,7 +294,12 @@ def run_decompose(args) -> int:
 def run_classify(args) -> int:
     from ..errors import ConfigError, check_choice, check_positive
     from ..io import save_figure
-    from .classifier import classify_study, load_ag_news_tfds, read_labeled_csv
+    from .classifier import (
+        check_splittable,
+        classify_study,
+        load_ag_news_tfds,
+        read_labeled_csv,
+    )
     from .figures import confusion_figure, training_figure
     from .recipes import check_recipe
     from .sentences import SENTENCE_POOLINGS
@@ -315,6 +320,7 @@ def run_classify(args) -> int:
         data = read_labeled_csv(args.csv, limit=args.limit)
     else:
         data = load_ag_news_tfds(args.tfds_split, data_dir=args.data_dir, limit=args.limit)
+    check_splittable(data, args.test_fraction)  # a label too rare to split fails before the model
     model, tokenizer = _load(args)
     study = classify_study(
         model,
