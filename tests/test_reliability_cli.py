@@ -303,10 +303,7 @@ def _python(code: str, **env) -> subprocess.CompletedProcess:
     )
 
 
-def test_a_bad_treebank_fails_before_tensorflow_is_imported(files, tiny_bert_dir):
-    """`probe sweep --train cyclic.conllu`: exit 2 at once (before: after 5 s of importing TF)."""
-    argv = ["probe", "sweep", "--model", f"tiny={tiny_bert_dir}", "--train", files["cyclic"]]
-    argv += ["--dev", files["good"], "--test", files["good"], "--out", files["empty"] / "o"]
+def _fails_before_tensorflow(argv, expected):
     code = (
         "import sys\nfrom bert_repro.cli import main\n"
         f"code = main({[str(a) for a in argv]!r})\n"
@@ -315,7 +312,21 @@ def test_a_bad_treebank_fails_before_tensorflow_is_imported(files, tiny_bert_dir
     run = _python(code)
     assert run.stdout.split() == ["2", "False"], run.stderr
     (line,) = run.stderr.strip().splitlines()
-    assert line.startswith("bert-repro probe: error: ") and "cyclic.conllu:4: heads form" in line
+    assert line.startswith(f"bert-repro {argv[0]}: error: ") and expected in line, line
+
+
+def test_a_bad_treebank_fails_before_tensorflow_is_imported(files, tiny_bert_dir):
+    """`probe sweep --train cyclic.conllu`: exit 2 at once (before: after 5 s of importing TF)."""
+    argv = ["probe", "sweep", "--model", f"tiny={tiny_bert_dir}", "--train", files["cyclic"]]
+    argv += ["--dev", files["good"], "--test", files["good"], "--out", files["empty"] / "o"]
+    _fails_before_tensorflow(argv, "cyclic.conllu:4: heads form")
+
+
+def test_bad_finetuning_data_fails_before_tensorflow_is_imported(files, tiny_bert_dir):
+    """`finetune agnews --data ag.csv` with a shifted row (before: after importing TF)."""
+    argv = ["finetune", "agnews", "--model", tiny_bert_dir, "--data", files["ag"]]
+    argv += ["--max-seq-length", "32"]
+    _fails_before_tensorflow([*argv, "--out", files["empty"] / "ft"], "ag.csv:2: expected 3")
 
 
 def test_importing_the_library_leaves_the_environment_alone():

@@ -4,7 +4,8 @@ Defaults are the paper's (standard BERT) hyper-parameters per task
 (:mod:`bert_repro.finetune.config`); any of them can be overridden. Without ``--data`` the
 task's tensorflow-datasets splits are used (network needed the first time); with ``--data`` a
 local file is read and, without ``--eval-data``, split 80/20 by a seeded permutation.
-Heavy modules are imported inside the handler only.
+Heavy modules are imported inside the handler only, TensorFlow after the options and the data
+have been checked.
 """
 
 from __future__ import annotations
@@ -78,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from ..io import check_out_dir
     from ..models import model_config
     from .config import paper_defaults
-    from .tasks import load_task_data
-    from .trainer import finetune
+    from .examples import load_task_data
 
     check_out_dir(args.out)
     base = model_config(args.model)  # a missing model fails before the data is read
@@ -114,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         max_train=args.max_train_examples,
         max_eval=args.max_eval_examples,
     )
+    from .trainer import finetune  # TensorFlow: only once the options and the data are checked
+
     strategy = None
     if args.strategy == "mirrored":
         import tensorflow as tf
