@@ -47,7 +47,7 @@ def model_ceiling(model_source, bert_base: bool, peak: float) -> list[dict]:
     precisions (which this CPU can only emulate or half-use)."""
     import tensorflow as tf
 
-    from bert_repro.features import get_extractor
+    from bert_repro.features import ExtractionSettings, get_extractor
 
     rows = []
     shapes = [(64, 24), (128, 16), (512, 8), (16, 128)]
@@ -56,7 +56,7 @@ def model_ceiling(model_source, bert_base: bool, peak: float) -> list[dict]:
         settings += [("mixed_bfloat16", False, shapes[:1]), ("mixed_float16", False, shapes[:1])]
     for precision, jit, shape_list in settings:
         model = model_source(precision)
-        ex = get_extractor(model, jit_compile=jit)
+        ex = get_extractor(model, ExtractionSettings(jit_compile=jit))
         for b, t in shape_list:
             fpt = flops_per_token(model.config, t)
             ids = np.random.default_rng(0).integers(1000, 2000, (b, t)).astype(np.int32)

@@ -2,14 +2,17 @@
 
 Each area registers its own sub-commands (``add_parser(subparsers)``); handlers import the
 heavy modules lazily so that ``--help`` is instant. A :class:`BertReproError` is printed as one
-line and the exit status is 2 (an ``OSError``, e.g. a full disk, also gives one line, with
-status 1); ``--debug`` shows the full traceback instead.
+line and the exit status is 2 (an ``OSError``, e.g. a full disk, also gives one line naming the
+path, with status 1); ``--debug`` (before or after the sub-command) shows the full traceback
+instead. TensorFlow's start-up logging is silenced unless ``--debug`` is given or
+``TF_CPP_MIN_LOG_LEVEL`` is set (:mod:`bert_repro._quiet`).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # (module, what it adds) — each module defines add_parser(subparsers).
@@ -20,6 +23,21 @@ AREAS = (
     ("bert_repro.embeddings.cli", "embeddings"),
     ("bert_repro.reproduce.cli", "reproduce"),
 )
+
+
+DEBUG_HELP = "show TensorFlow's logging and full tracebacks on errors"
+SEED_MAX = 2**32 - 1  # NumPy's legacy seeding (used by Keras' set_random_seed) takes 0..2**32-1
+
+
+def seed(text: str) -> int:
+    """argparse type of every ``--seed``: an int from 0 to :data:`SEED_MAX`."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be an int from 0 to {SEED_MAX}, got {text!r}")
+    return value
 
 
 def add_speed_options(p: argparse.ArgumentParser) -> None:
@@ -47,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Look inside BERT: compare fine-tuned models layer by layer, train "
         "structural probes, study word and sentence embeddings.",
     )
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module, _ in AREAS:
@@ -58,14 +76,49 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # that area is not built (yet)
             raise
         mod.add_parser(sub)
+    for command in _leaf_parsers(parser):
+        # SUPPRESS: absent after the sub-command, the top-level value stands.
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
+        )
     return parser
 
 
+def _leaf_parsers(parser: argparse.ArgumentParser):
+    """The parsers of the commands that run (those without sub-commands of their own)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield parser
+    for action in subs:
+        for child in action.choices.values():
+            yield from _leaf_parsers(child)
+
+
+def os_error_message(err: OSError) -> str:
+    """``"strerror: filename"`` (and ``-> filename2`` for a rename), else ``str(err)``."""
+    if err.strerror and err.filename is not None:
+        where = _path(err.filename)
+        if err.filename2 is not None:
+            where += f" -> {_path(err.filename2)}"
+        return f"{err.strerror}: {where}"
+    return str(err)
+
+
+def _path(name) -> str:
+    return os.fsdecode(name) if isinstance(name, (str, bytes, os.PathLike)) else str(name)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from ._quiet import quiet_tensorflow, wants_quiet
+
+    args = build_parser().parse_args(argv)
+    with quiet_tensorflow(wants_quiet(args.debug)):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from .errors import BertReproError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except BertReproError as err:
@@ -76,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:  # disk full, permissions, a vanished file: one line, not a traceback
         if args.debug:
             raise
-        print(f"bert-repro {args.command}: error: {err}", file=sys.stderr)
+        print(f"bert-repro {args.command}: error: {os_error_message(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"bert-repro {args.command}: interrupted; finished work is kept", file=sys.stderr)

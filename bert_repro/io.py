@@ -37,10 +37,14 @@ def _to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def check_out_dir(path: str | os.PathLike) -> Path:
+def check_out_dir(path: str | os.PathLike, *, what: str = "output folder") -> Path:
     """Refuse an output folder that cannot be created or written, before any work is done.
 
     Nothing is created; the folder is made when the first result is written.
+
+    Args:
+        path: the folder.
+        what: how the messages name it (e.g. ``"feature cache folder"``).
 
     Raises:
         ConfigError: ``path`` or one of its parents is an existing file, or the nearest
@@ -52,9 +56,9 @@ def check_out_dir(path: str | os.PathLike) -> Path:
     for p in (path, *path.parents):
         if p.exists():
             if not p.is_dir():
-                raise ConfigError(f"output folder {path} cannot be used: {p} is a file")
+                raise ConfigError(f"{what} {path} cannot be used: {p} is a file")
             if not os.access(p, os.W_OK | os.X_OK):
-                raise ConfigError(f"output folder {path} cannot be written: {p} is read-only")
+                raise ConfigError(f"{what} {path} cannot be written: {p} is read-only")
             break
     return path
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from .errors import DataError
 
+BOM = "\ufeff"  # a byte-order mark: dropped from the start of a file, as "utf-8-sig" does
 PUNCT_XPOS: frozenset[str] = frozenset({"''", ",", ".", ":", "``", "-LRB-", "-RRB-"})
 """PTB tags counted as punctuation (``reporter.py`` of Hewitt & Manning's structural-probes)."""
 
@@ -342,7 +343,8 @@ def parse_conllu(text: str, *, path: str | os.PathLike | None = None) -> list[Se
     """Parse CoNLL-U text into sentences of syntactic words, checking each tree.
 
     Args:
-        text: the file's content.
+        text: the file's content; a leading byte-order mark (U+FEFF, as some editors and
+            spreadsheet exports write) is dropped.
         path: the file it came from, used in error messages.
 
     Returns:
@@ -355,7 +357,7 @@ def parse_conllu(text: str, *, path: str | os.PathLike | None = None) -> list[Se
             the words, a sentence without words, or no sentence at all.
     """
     spath = None if path is None else os.fspath(path)
-    lines = text.split("\n")
+    lines = text.removeprefix(BOM).split("\n")
     lines = [line[:-1] if line.endswith("\r") else line for line in lines]
     sentences = [_sentence(block, start, spath) for start, block in _blocks(lines)]
     if not sentences:
@@ -364,7 +366,8 @@ def parse_conllu(text: str, *, path: str | os.PathLike | None = None) -> list[Se
 
 
 def read_conllu(path: str | os.PathLike) -> list[Sentence]:
-    """Read a CoNLL-U file (UTF-8) into :class:`Sentence` objects of syntactic words.
+    """Read a CoNLL-U file (UTF-8, with or without a byte-order mark) into :class:`Sentence`
+    objects of syntactic words.
 
     Multiword-token lines (``3-4``) and empty nodes (``8.1``) are skipped; each sentence keeps
     its ``# text =`` and ``# sent_id =`` comments and the line number of every word.

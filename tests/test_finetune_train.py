@@ -164,11 +164,12 @@ def test_cli_finetune_agnews_csv(tiny_bert_dir, tmp_path, capsys):
     out = tmp_path / "models" / "cli"
     argv = ["finetune", "agnews", "--model", str(tiny_bert_dir), "--data", str(csv),
             "--out", str(out), "--max-steps", "3", "--batch-size", "8",
-            "--max-seq-length", "32", "--quiet"]  # fmt: skip
+            "--max-seq-length", "32"]  # fmt: skip
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "32 training / 8 evaluation" in printed and "accuracy" in printed
     record = json.loads((out / "finetune.json").read_text())
     assert record["steps"] == 3 and record["settings"]["data"]["file"] == str(csv)
-    assert main(argv) == 2  # refuses to overwrite without --overwrite
-    assert "--overwrite" in capsys.readouterr().err
+    assert main([*argv, "--quiet"]) == 2  # refuses to overwrite without --overwrite
+    printed = capsys.readouterr()
+    assert printed.out == "" and "--overwrite" in printed.err  # --quiet: errors only

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import build_tiny_bert
 
 from bert_repro.cli import main
 from bert_repro.io import file_fingerprint
@@ -125,17 +126,31 @@ def test_sweep_evaluate_and_resume(files, tiny_bert_dir, tmp_path, capsys):
     }
     assert len(evaluated) == 6
     for r in evaluated:
+        assert r["rank"] == 4  # the probes' rank, not the command line's
         for m in ("uuas", "dspr", "root_acc", "nspr"):
             if r[m] is not None:
                 assert r[m] == pytest.approx(final[(r["kind"], r["layer"])][m], abs=1e-6)
+    settings = json.loads((ev / "evaluation.json").read_text())["metadata"]["settings"]
+    assert settings["probe_ranks"] == [4] and "rank" not in settings
+
+    # the probes of "tiny" on another model under the same label: refused, naming both
+    other = build_tiny_bert(tmp_path / "other-tiny", seed=1)
+    args[args.index("--model") + 1] = f"tiny={other}"
+    args[args.index("--out") + 1] = str(tmp_path / "eval-other")
+    assert main(args) == 2  # before: scored, and recorded as tiny's
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"bert-repro probe: error: the probes of tiny in {out} were trained ")
+    assert f"on tiny={tiny_bert_dir} (model fingerprint " in line
+    assert f"not on tiny={other} (fingerprint " in line and "--model tiny=" in line
+    assert not (tmp_path / "eval-other" / "evaluation.csv").exists()
 
 
 def test_train_command_and_layer_selection(files, tiny_bert_dir, tmp_path, capsys):
     out = tmp_path / "train"
     args = ["probe", "train", "--model", f"tiny={tiny_bert_dir}", "--train", str(files["train"])]
     args += ["--dev", str(files["dev"]), "--out", str(out), "--cache-dir", str(tmp_path / "c")]
-    args += ["--layers", "-1", "--kinds", "depth", "--rank", "4", "--epochs", "1"]
-    assert main(args) == 0
+    args += ["--layers", "-1", "2", "--kinds", "depth", "--rank", "4", "--epochs", "1"]
+    assert main(args) == 0  # -1 is 2 on this 3-state model: one probe (before: trained twice)
     (row,) = json.loads((out / "results.json").read_text())["results"]
     assert (row["layer"], row["kind"]) == (2, "depth")
     assert row["root_acc"] is None and row["dev_root_acc"] is not None  # no test file given

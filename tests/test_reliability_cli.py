@@ -5,8 +5,10 @@ only with --debug)."""
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -85,6 +87,10 @@ def files(tmp_path):
     news.write_text("label,text\n1,a\n2,b,c\n", encoding="utf-8")
     rows = [f"{1 + i % 4},title {i},description {i}" for i in range(10)]
     (tmp_path / "ok.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    rows = ["label,title,description"] + [f"{1 + i % 4},title {i},text {i}" for i in range(40)]
+    rows.insert(3, "Sprots,a typo,in the label")  # line 4
+    typo = tmp_path / "typo.csv"
+    typo.write_text("\n".join(rows) + "\n", encoding="utf-8")
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
     empty = tmp_path / "empty-dir"
@@ -102,6 +108,7 @@ def files(tmp_path):
         "file": a_file,
         "empty": empty,
         "damaged": damaged,
+        "typo": typo,
         "missing": tmp_path / "missing",
     }
 
@@ -134,6 +141,14 @@ def _cases(f, model):
         (["probe", "sweep", *probe, "--rank", "0"], "rank must be at least 1"),
         (["probe", "sweep", *probe, "--out", f["damaged"]], "cannot continue from it"),
         (["probe", "sweep", *probe, "--model", f"x={f['missing']}"], "does not exist"),
+        (
+            ["probe", "sweep", *probe, "--cache-dir", f["file"]],
+            f"feature cache folder {f['file']} cannot be used: {f['file']} is a file",
+        ),
+        (
+            ["probe", "train", *probe[:-4], "--cache-dir", f["file"] / "sub"],
+            f"feature cache folder {f['file'] / 'sub'} cannot be used: {f['file']} is a file",
+        ),
         (["probe", "sweep", *probe, "--train", f["cyclic"]], "cyclic.conllu:4: heads form a cycle"),
         (["probe", "train", *probe[:-4], "--dev", f["missing"]], "no such CoNLL-U file"),
         (
@@ -159,6 +174,12 @@ def _cases(f, model):
         (["embeddings", "classify", *emb, "--csv", f["shifted"], "--max-length", "2"], ">= 3"),
         (["embeddings", "classify", *emb, "--csv", f["shifted"]], "missing column(s) 'label'"),
         (["embeddings", "classify", *emb, "--csv", f["news"]], "news.csv:3: the row has 3 fields"),
+        (
+            ["embeddings", "classify", *emb, "--csv", f["typo"]],
+            "typo.csv:4: label 'Sprots' has 1 text(s), too few: each label needs at least 7 "
+            "to hold out test_fraction=0.2 and then validation_fraction=0.1 of them; the labels "
+            "with enough are '1', '2', '3', '4'",
+        ),
         (["finetune", "agnews", "--out", f["file"]], "is a file"),
         (["finetune", "agnews", "--out", f["empty"], "--model", f["missing"]], "does not exist"),
         (["finetune", "agnews", "--out", f["empty"], "--data", f["missing"]], "file not found"),
@@ -229,4 +250,142 @@ def test_os_errors_are_one_line_too(files, capsys, monkeypatch):
     monkeypatch.setattr(bert_repro.text, "load_texts", full)
     code = main(["embeddings", "similarity", "--texts", "x.txt", "--out", str(files["empty"])])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 1 and len(err) == 1 and "No space left on device" in err[0]
+    assert code == 1 and len(err) == 1
+    assert err[0] == f"bert-repro embeddings: error: No space left on device: {files['empty']}"
+
+
+def test_os_error_message_names_both_paths_of_a_rename():
+    from bert_repro.cli import os_error_message
+
+    err = OSError(28, "No space left on device", "/runs/.x.tmp", None, "/runs/x")
+    assert os_error_message(err) == "No space left on device: /runs/.x.tmp -> /runs/x"
+    assert os_error_message(OSError("disk gone")) == "disk gone"
+
+
+SEEDED = [
+    ["compare"],
+    ["probe", "sweep"],
+    ["probe", "train"],
+    ["finetune", "agnews"],
+    ["embeddings", "classify"],
+    ["reproduce"],
+]
+
+
+@pytest.mark.parametrize("command", SEEDED, ids=" ".join)
+@pytest.mark.parametrize("value", ["-1", "4294967296", "one"])
+def test_a_bad_seed_is_an_argparse_error(command, value, capsys):
+    """`--seed -1` (before: a traceback after feature extraction or model loading)."""
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--seed", value])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2
+    assert err[-1].endswith(
+        f"error: argument --seed: must be an int from 0 to 4294967295, got {value!r}"
+    ), err
+
+
+def test_debug_after_the_sub_command(files):
+    with pytest.raises(BertReproError, match="no texts"):
+        main(["embeddings", "similarity", "--out", str(files["empty"]), "--debug"])
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _python(code: str, **env) -> subprocess.CompletedProcess:
+    """Run ``python -c code`` on this checkout; ``env`` values of None remove a variable."""
+    environ = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    environ.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=environ
+    )
+
+
+def _fails_before_tensorflow(argv, expected):
+    code = (
+        "import sys\nfrom bert_repro.cli import main\n"
+        f"code = main({[str(a) for a in argv]!r})\n"
+        "print(code, 'tensorflow' in sys.modules)"
+    )
+    run = _python(code)
+    assert run.stdout.split() == ["2", "False"], run.stderr
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith(f"bert-repro {argv[0]}: error: ") and expected in line, line
+
+
+def test_a_bad_treebank_fails_before_tensorflow_is_imported(files, tiny_bert_dir):
+    """`probe sweep --train cyclic.conllu`: exit 2 at once (before: after 5 s of importing TF)."""
+    argv = ["probe", "sweep", "--model", f"tiny={tiny_bert_dir}", "--train", files["cyclic"]]
+    argv += ["--dev", files["good"], "--test", files["good"], "--out", files["empty"] / "o"]
+    _fails_before_tensorflow(argv, "cyclic.conllu:4: heads form")
+
+
+def test_bad_finetuning_data_fails_before_tensorflow_is_imported(files, tiny_bert_dir):
+    """`finetune agnews --data ag.csv` with a shifted row (before: after importing TF)."""
+    argv = ["finetune", "agnews", "--model", tiny_bert_dir, "--data", files["ag"]]
+    argv += ["--max-seq-length", "32"]
+    _fails_before_tensorflow([*argv, "--out", files["empty"] / "ft"], "ag.csv:2: expected 3")
+
+
+def test_importing_the_library_leaves_the_environment_alone():
+    code = (
+        "import os\nbefore = dict(os.environ)\nimport bert_repro, bert_repro.features\n"
+        "import bert_repro.cli\nbert_repro.cli.build_parser()\nprint(dict(os.environ) == before)"
+    )
+    assert _python(code).stdout.strip() == "True"
+
+
+@pytest.mark.parametrize(
+    ("argv", "user_set", "seen"),
+    [
+        ([], None, "3"),  # quiet by default
+        (["--debug"], None, None),  # --debug: TensorFlow's logging as it comes
+        ([], "1", "1"),  # the user's own level stands
+    ],
+    ids=["default", "debug", "user-set"],
+)
+def test_tensorflow_log_level_during_a_command(argv, user_set, seen, files, monkeypatch):
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    if user_set is not None:
+        monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", user_set)
+    during = []
+
+    def record(*args, **kwargs):  # the command's first use of the models module
+        during.append(os.environ.get("TF_CPP_MIN_LOG_LEVEL"))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bert_repro.models, "model_config", record)
+    argv = ["embeddings", "similarity", "--text", "a", "--out", str(files["empty"]), *argv]
+    assert main(argv) == 130
+    assert during == [seen]
+    assert os.environ.get("TF_CPP_MIN_LOG_LEVEL") == user_set  # put back afterwards
+
+
+NOISE = ("cuInit", "E0000", "I0000", "W0000", "oneDNN", "absl::InitializeLog", "cuda drivers")
+
+
+def _compare(tiny_bert_dir, tmp_path, *extra) -> subprocess.CompletedProcess:
+    texts = tmp_path / "texts.txt"
+    texts.write_text("the dog said hello\na man and a woman\n", encoding="utf-8")
+    argv = ["compare", "--base", str(tiny_bert_dir), "--finetuned", f"ft={tiny_bert_dir}"]
+    argv += ["--texts", f"txt:{texts}", "--out", str(tmp_path / "out"), "--no-png", *extra]
+    code = f"import sys\nfrom bert_repro.cli import main\nsys.exit(main({argv!r}))"
+    return _python(code)
+
+
+def test_no_tensorflow_logging_on_stderr(tiny_bert_dir, tmp_path):
+    """`bert-repro compare ...` on a machine without a GPU: before, about ten lines of C++
+    logging came first (`E0000 ... failed call to cuInit: INTERNAL: CUDA error`)."""
+    run = _compare(tiny_bert_dir, tmp_path)
+    assert run.returncode == 0, run.stderr
+    noisy = [line for line in run.stderr.splitlines() if any(n in line for n in NOISE)]
+    assert noisy == [], run.stderr
+    assert "2 texts" in run.stdout
+
+
+def test_quiet_prints_nothing_on_success(tiny_bert_dir, tmp_path):
+    run = _compare(tiny_bert_dir, tmp_path, "--quiet")
+    assert (run.returncode, run.stdout, run.stderr) == (0, "", "")
+    assert (tmp_path / "out" / "similarity.json").exists()

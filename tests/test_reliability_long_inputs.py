@@ -115,7 +115,8 @@ def test_classifier_cuts_only_when_asked(tiny_bert):
     from bert_repro.embeddings import LabeledTexts, classify_study, truncate_texts
 
     model, tok = tiny_bert
-    data = LabeledTexts(tuple(TEXTS * 4), np.array([0, 1, 0] * 4), ("x", "y"))
+    # 14 and 7 texts: enough per label for the test and validation splits (checked first)
+    data = LabeledTexts(tuple(TEXTS * 7), np.array([0, 1, 0] * 7), ("x", "y"))
     with pytest.raises(InputTooLongError, match="text 1"):
         classify_study(model, tok, data, max_length=None, epochs=1)
     with pytest.raises(InputTooLongError):  # a cut longer than the model is still refused
@@ -166,7 +167,7 @@ def test_cli_commands_report_long_inputs_in_one_line(tiny_bert_dir, tmp_path, ca
     with pytest.warns(UserWarning, match="skipping 1 of 3"):
         code = main(
             ["compare", "--base", str(tiny_bert_dir), "--finetuned", f"x={tiny_bert_dir}"]
-            + ["--texts", f"txt:{texts}", "--out", str(tmp_path / "c"), "--quiet", "--no-png"]
+            + ["--texts", f"txt:{texts}", "--out", str(tmp_path / "c"), "--no-png"]
             + ["--too-long", "skip", "--sample-tokens", "4"]
         )
     assert code == 0

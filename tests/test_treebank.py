@@ -229,3 +229,25 @@ def test_ewt_dev_counts(ewt_dev):
     assert sum(len(s) for s in sentences) == 25147  # syntactic words (shared/data/README.md)
     assert all(s.text and s.sent_id for s in sentences)
     assert all(int((s.heads == 0).sum()) == 1 for s in sentences)
+
+
+@pytest.mark.integration
+def test_a_byte_order_mark_is_dropped(ewt_dev, tmp_path):
+    """Saved by an editor that writes a BOM: EWT's first two sentences read as without it
+    (before: "expected 10 tab-separated columns, found 1" at line 1)."""
+    first_two = "\n\n".join(ewt_dev.read_text(encoding="utf-8").split("\n\n")[:2]) + "\n\n"
+    plain, bom = tmp_path / "plain.conllu", tmp_path / "bom.conllu"
+    plain.write_text(first_two, encoding="utf-8")
+    bom.write_bytes(b"\xef\xbb\xbf" + first_two.encode("utf-8"))
+    expected, got = read_conllu(plain), read_conllu(bom)
+    assert len(got) == 2 and got[0].sent_id == expected[0].sent_id
+    for a, b in zip(expected, got, strict=True):
+        assert (a.words, a.upos, a.xpos, a.text, a.lines) == (
+            b.words,
+            b.upos,
+            b.xpos,
+            b.text,
+            b.lines,
+        )
+        np.testing.assert_array_equal(a.heads, b.heads)
+    assert parse_conllu("\ufeff" + first_two)[1].words == expected[1].words

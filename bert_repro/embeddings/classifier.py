@@ -10,6 +10,7 @@ the training split.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from .recipes import Recipe
 from .sentences import SentencePooling, sentence_features
 
 AG_NEWS_CLASSES: tuple[str, ...] = ("World", "Sports", "Business", "Sci/Tech")
+VALIDATION_FRACTION = 0.1  # of the training part, held out for early stopping (train_head)
 
 
 @dataclass(frozen=True)
@@ -33,11 +35,17 @@ class LabeledTexts:
         texts: N strings.
         labels: ``(N,)`` int64 class indices.
         class_names: C names, ``class_names[k]`` for label ``k``.
+        written: the N labels as written in the file (``None``: not from a file).
+        lines: the N texts' 1-based lines in the file (``None``: not from a file).
+        path: the file (``None``: not from a file).
     """
 
     texts: tuple[str, ...]
     labels: np.ndarray
     class_names: tuple[str, ...]
+    written: tuple[str, ...] | None = None
+    lines: tuple[int, ...] | None = None
+    path: str | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -86,7 +94,7 @@ def read_labeled_csv(
             path=path,
             line=1,
         )
-    texts, raw = [], []
+    texts, raw, lines = [], [], []
     for line, row in rows:
         text = _clean(" ".join(row[c] for c in text_columns))
         label = row[label_column].strip()
@@ -94,11 +102,13 @@ def read_labeled_csv(
             raise DataError(f"blank {'text' if not text else 'label'}", path=path, line=line)
         texts.append(text)
         raw.append(label)
+        lines.append(line)
         if limit is not None and len(texts) >= limit:
             break
     if not texts:
         raise DataError("no rows after the header", path=path)
-    return _labeled(texts, raw, path=path, ag_news=tuple(text_columns) == ("title", "description"))
+    data = _labeled(texts, raw, path=path, ag_news=tuple(text_columns) == ("title", "description"))
+    return dataclasses.replace(data, written=tuple(raw), lines=tuple(lines), path=str(path))
 
 
 def _check_limit(limit: int | None) -> None:
@@ -186,15 +196,14 @@ def stratified_split(
     Returns:
         ``(train_index, test_index)``, sorted int64 arrays covering ``range(len(labels))``.
     """
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    _check_fraction("test_fraction", test_fraction)
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     test = []
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
-        n_test = int(round(len(members) * float(test_fraction)))
-        if n_test == 0 or n_test == len(members):
+        n_test = _held_out(len(members), test_fraction)
+        if n_test is None:
             raise DataError(
                 f"class {c} has {len(members)} item(s): too few to split with "
                 f"test_fraction={test_fraction}"
@@ -203,6 +212,66 @@ def stratified_split(
     test_index = np.sort(np.concatenate(test))
     train_index = np.setdiff1d(np.arange(len(labels)), test_index)
     return train_index.astype(np.int64), test_index.astype(np.int64)
+
+
+def _check_fraction(name: str, fraction: float) -> None:
+    if not 0.0 < float(fraction) < 1.0:
+        raise ConfigError(f"{name} must be in (0, 1), got {fraction}")
+
+
+def _held_out(n: int, fraction: float) -> int | None:
+    """How many of a class's ``n`` items :func:`stratified_split` holds out (``round(n *
+    fraction)``), or ``None`` when that leaves either part empty."""
+    k = int(round(n * float(fraction)))
+    return k if 0 < k < n else None
+
+
+def _splits(n: int, test_fraction: float, validation_fraction: float) -> bool:
+    """Whether a class of ``n`` items survives the test split and then the validation split
+    of its training part."""
+    n_test = _held_out(n, test_fraction)
+    return n_test is not None and _held_out(n - n_test, validation_fraction) is not None
+
+
+def check_splittable(
+    data: LabeledTexts,
+    test_fraction: float = 0.2,
+    validation_fraction: float = VALIDATION_FRACTION,
+) -> None:
+    """Every label has enough texts for the held-out test part and then the validation part of
+    :func:`classify_study`; checked before any feature is extracted.
+
+    Raises:
+        DataError: naming the label as written in the file, the line of its first text, its
+            count, the count needed and the labels that have enough (a label seen once is
+            often a typo).
+    """
+    _check_fraction("test_fraction", test_fraction)
+    _check_fraction("validation_fraction", validation_fraction)
+    classes, rows = np.unique(data.labels, return_index=True)
+    first = dict(sorted(zip(classes.tolist(), rows.tolist(), strict=True), key=lambda cr: cr[1]))
+    counts = np.bincount(data.labels, minlength=len(data.class_names))
+    short = [c for c in first if not _splits(counts[c], test_fraction, validation_fraction)]
+    if not short:
+        return
+    need = next((n for n in range(2, 10_000) if _splits(n, test_fraction, validation_fraction)), 0)
+    name = {c: _label(data, c, first[c]) for c in first}
+    also = ", ".join(f"{name[c]} ({counts[c]})" for c in short[1:])
+    enough = ", ".join(name[c] for c in first if c not in short) or "none"
+    raise DataError(
+        f"label {name[short[0]]} has {counts[short[0]]} text(s), too few: each label needs at "
+        f"least {need} to hold out test_fraction={test_fraction} and then "
+        f"validation_fraction={validation_fraction} of them"
+        + (f" (also too few: {also})" if also else "")
+        + f"; the labels with enough are {enough}",
+        path=data.path,
+        line=None if data.lines is None else data.lines[first[short[0]]],
+    )
+
+
+def _label(data: LabeledTexts, c: int, row: int) -> str:
+    """Class ``c`` as the file wrote it (its first text's label), else by its name."""
+    return repr(data.written[row] if data.written is not None else data.class_names[c])
 
 
 def build_head(
@@ -276,7 +345,7 @@ def train_head(
     epochs: int = 50,
     batch_size: int = 64,
     learning_rate: float = 1e-3,
-    validation_fraction: float = 0.1,
+    validation_fraction: float = VALIDATION_FRACTION,
     patience: int = 5,
     hidden_units: int = 0,
     dropout: float = 0.0,
@@ -394,6 +463,7 @@ def classify_study(
         check_choice("features", f, ("cls", "mean", "pooler"))
     if len(data) == 0:
         raise DataError("no texts to classify")
+    check_splittable(data, test_fraction)
     texts, n_truncated = list(data.texts), 0
     if max_length is not None:
         texts, n_truncated = truncate_texts(tokenizer, texts, max_length)

@@ -12,6 +12,8 @@ import re
 import time
 from pathlib import Path
 
+from ..cli import seed
+
 DEFAULT_OUT = Path("runs") / "embeddings"
 
 
@@ -117,7 +119,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--features", nargs="+", default=["cls", "mean"], help="cls mean pooler")
     p.add_argument("--strategy", type=_recipe, default="last_layer", help="layer recipe")
     p.add_argument("--test-fraction", type=float, default=0.2)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--max-length", type=int, default=128, help="wordpieces per text (cut)")
     p.add_argument("--epochs", type=int, default=50, help="at most (early stopping)")
     p.add_argument("--hidden-units", type=int, default=0, help="0 = linear head")
@@ -292,7 +294,12 @@ def run_decompose(args) -> int:
 def run_classify(args) -> int:
     from ..errors import ConfigError, check_choice, check_positive
     from ..io import save_figure
-    from .classifier import classify_study, load_ag_news_tfds, read_labeled_csv
+    from .classifier import (
+        check_splittable,
+        classify_study,
+        load_ag_news_tfds,
+        read_labeled_csv,
+    )
     from .figures import confusion_figure, training_figure
     from .recipes import check_recipe
     from .sentences import SENTENCE_POOLINGS
@@ -313,6 +320,7 @@ def run_classify(args) -> int:
         data = read_labeled_csv(args.csv, limit=args.limit)
     else:
         data = load_ag_news_tfds(args.tfds_split, data_dir=args.data_dir, limit=args.limit)
+    check_splittable(data, args.test_fraction)  # a label too rare to split fails before the model
     model, tokenizer = _load(args)
     study = classify_study(
         model,

@@ -2,8 +2,8 @@
 
 * :mod:`.config`: :class:`FinetuneConfig` and :func:`paper_defaults` (the standard BERT
   recipes, with their sources);
-* :mod:`.tasks`: :func:`load_task_data` (tensorflow-datasets or local files, seeded hold-out
-  split), :func:`get_task` (head, loss, metric per task);
+* :mod:`.examples`: :func:`load_task_data` (tensorflow-datasets or local files, seeded hold-out
+  split); :mod:`.tasks`: :func:`get_task` (head, loss, metric per task);
 * :mod:`.mnli`, :mod:`.agnews`, :mod:`.squad`: readers, SQuAD windows and span decoding;
 * :mod:`.squad_metrics`: official SQuAD v1.1 exact match / F1; :mod:`.classification`: accuracy;
 * :mod:`.heads`, :mod:`.model`, :mod:`.optimization`: Keras heads, :class:`BertTaskModel`,
@@ -53,9 +53,9 @@ _EXPORTS = {
     "f1_score": "squad_metrics",
     "normalize_answer": "squad_metrics",
     "squad_scores": "squad_metrics",
-    "TaskData": "tasks",
+    "TaskData": "examples",
     "get_task": "tasks",
-    "load_task_data": "tasks",
+    "load_task_data": "examples",
     "FinetuneResult": "trainer",
     "evaluate_finetuned": "trainer",
     "finetune": "trainer",

@@ -4,7 +4,8 @@ Defaults are the paper's (standard BERT) hyper-parameters per task
 (:mod:`bert_repro.finetune.config`); any of them can be overridden. Without ``--data`` the
 task's tensorflow-datasets splits are used (network needed the first time); with ``--data`` a
 local file is read and, without ``--eval-data``, split 80/20 by a seeded permutation.
-Heavy modules are imported inside the handler only.
+Heavy modules are imported inside the handler only, TensorFlow after the options and the data
+have been checked.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..cli import seed
 from .config import TASKS
 
 
@@ -60,7 +62,7 @@ def add_parser(subparsers) -> None:
     hp.add_argument("--weight-decay", type=float, default=None)
     hp.add_argument("--eval-batch-size", type=int, default=None)
     hp.add_argument("--log-every", type=int, default=None, help="steps per logged loss value")
-    hp.add_argument("--seed", type=int, default=0)
+    hp.add_argument("--seed", type=seed, default=0)
     p.add_argument(
         "--strategy",
         choices=("none", "mirrored"),
@@ -68,7 +70,7 @@ def add_parser(subparsers) -> None:
         help="tf.distribute strategy: mirrored = MirroredStrategy over the visible devices",
     )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    p.add_argument("--quiet", action="store_true", help="no per-period training log")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=run)
 
 
@@ -77,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from ..io import check_out_dir
     from ..models import model_config
     from .config import paper_defaults
-    from .tasks import load_task_data
-    from .trainer import finetune
+    from .examples import load_task_data
 
     check_out_dir(args.out)
     base = model_config(args.model)  # a missing model fails before the data is read
@@ -113,16 +114,19 @@ def run(args: argparse.Namespace) -> int:
         max_train=args.max_train_examples,
         max_eval=args.max_eval_examples,
     )
+    from .trainer import finetune  # TensorFlow: only once the options and the data are checked
+
     strategy = None
     if args.strategy == "mirrored":
         import tensorflow as tf
 
         strategy = tf.distribute.MirroredStrategy()
-    print(
-        f"fine-tuning on {args.task}: {len(data.train)} training / {len(data.eval)} evaluation "
-        f"examples; {json.dumps(config.to_dict())}",
-        flush=True,
-    )
+    if not args.quiet:
+        print(
+            f"fine-tuning on {args.task}: {len(data.train)} training / {len(data.eval)} "
+            f"evaluation examples; {json.dumps(config.to_dict())}",
+            flush=True,
+        )
     result = finetune(
         args.task,
         args.model,
@@ -133,9 +137,10 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         verbose=not args.quiet,
     )
-    metrics = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.metrics.items()}
-    print(
-        f"{args.task}: {result.steps} steps in {result.train_seconds:.0f} s; "
-        f"evaluation: {json.dumps(metrics)}; saved to {result.out_dir}"
-    )
+    if not args.quiet:
+        metrics = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.metrics.items()}
+        print(
+            f"{args.task}: {result.steps} steps in {result.train_seconds:.0f} s; "
+            f"evaluation: {json.dumps(metrics)}; saved to {result.out_dir}"
+        )
     return 0

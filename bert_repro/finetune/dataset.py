@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 
 from ..batching import plan_batches
 from ..errors import DataError
+
+if TYPE_CHECKING:
+    import tensorflow as tf  # imported where used: the data readers need no TensorFlow
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class Features:
 
 
 def _ragged(arrays: Sequence[np.ndarray]) -> tf.RaggedTensor:
+    import tensorflow as tf
+
     lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
     values = np.concatenate(arrays).astype(np.int32) if len(arrays) else np.zeros(0, np.int32)
     return tf.RaggedTensor.from_row_lengths(values, lengths)
@@ -80,6 +85,8 @@ def training_dataset(
         Dataset of ``(inputs, labels)``: inputs a dict of ``(B, T)`` int32 ``input_ids``,
         ``attention_mask`` (1 on real tokens) and ``token_type_ids``; ``T`` the batch maximum.
     """
+    import tensorflow as tf
+
     n = len(features)
     if n == 0:
         raise DataError("no training examples")

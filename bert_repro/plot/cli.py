@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 
 from ..batching import DEFAULT_MAX_TOKENS
-from ..cli import add_speed_options
+from ..cli import add_speed_options, seed
 
 
 def _finetuned_spec(value: str) -> tuple[str, str]:
@@ -66,7 +66,7 @@ def add_parser(subparsers) -> None:
         default=2000,
         help="tokens sampled for RSA/CKA (0: cosine only)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the token sample")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the token sample")
     p.add_argument(
         "--batch-size",
         type=int,
@@ -92,7 +92,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--rsa-method", choices=("pearson", "spearman"), default="pearson")
     p.add_argument("--no-png", action="store_true", help="write HTML figures only")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_speed_options(p)
     p.set_defaults(func=run)
 
@@ -155,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
         texts=args.texts,
         fingerprints=fingerprints,
     )
+    if args.quiet:
+        return 0
     frame = result.to_frame().round(4)
     print(frame.to_string(index=False))
     print(

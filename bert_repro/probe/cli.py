@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import add_speed_options
+from ..cli import add_speed_options, seed
 
 EWT_FOLDER = Path("shared") / "data" / "ud-english-ewt"
 
@@ -68,13 +68,17 @@ def _common(p: argparse.ArgumentParser, *, out: str) -> None:
         default=["distance", "depth"],
         help="probe kinds (default: both)",
     )
-    p.add_argument("--rank", type=int, default=128, help="probe rank (default 128)")
     p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
     p.add_argument("--batch-size", type=int, default=20, help="sentences per batch (20)")
     p.add_argument(
         "--limit", type=int, default=None, help="use only the first N sentences of each file"
     )
-    p.add_argument("--cache-dir", type=Path, default=None, help="word-feature cache folder")
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="word-feature cache folder (default ~/.cache/bert_repro/features)",
+    )
     p.add_argument(
         "--cache-dtype",
         choices=("float32", "float16"),
@@ -96,8 +100,9 @@ def _training(p: argparse.ArgumentParser, *, test: bool) -> None:
     p.add_argument("--dev", type=Path, default=None, help="dev CoNLL-U (default EWT)")
     if test:
         p.add_argument("--test", type=Path, default=None, help="test CoNLL-U (default EWT)")
+    p.add_argument("--rank", type=int, default=128, help="probe rank (default 128)")
     p.add_argument("--epochs", type=int, default=40, help="most epochs (40)")
-    p.add_argument("--seed", type=int, default=0, help="seed of init and shuffling (0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of init and shuffling (0)")
     p.add_argument("--verbose", action="store_true", help="one line per training epoch")
 
 
@@ -143,9 +148,18 @@ def _print(args):
     return None if args.quiet else print
 
 
+def _check_cache_dir(args) -> None:
+    """The feature cache folder can be written: checked before any model is loaded."""
+    from ..io import check_out_dir
+    from .data import default_cache_dir
+
+    check_out_dir(args.cache_dir or default_cache_dir(), what="feature cache folder")
+
+
 def _train_like(args, test) -> int:
     from .sweep import run_sweep
 
+    _check_cache_dir(args)
     rows = run_sweep(
         args.model,
         _need(args.train, "--train", "train"),
@@ -185,6 +199,7 @@ def run_train_command(args) -> int:
 def run_evaluate_command(args) -> int:
     from .sweep import evaluate_saved
 
+    _check_cache_dir(args)
     rows = evaluate_saved(
         args.model,
         _need(args.test, "--test", "test"),
@@ -192,7 +207,6 @@ def run_evaluate_command(args) -> int:
         args.out,
         layers=args.layers,
         kinds=args.kinds,
-        rank=args.rank,
         batch_size=args.batch_size,
         limit=args.limit,
         cache_dir=args.cache_dir,

@@ -28,8 +28,7 @@ from ..models import as_fast_tokenizer, tokenizer_fingerprint
 from ..pipeline import EncodedCorpus, encode_corpus, max_model_length
 from ..settings import ExtractionSettings
 from ..treebank import Sentence, read_conllu
-from .loss import PAD_LABEL
-from .model import PROBE_KINDS, ProbeKind
+from .kinds import PAD_LABEL, PROBE_KINDS, ProbeKind
 
 
 def default_cache_dir() -> Path:
@@ -51,7 +50,7 @@ def pad_features(vectors: Sequence[np.ndarray], max_words: int | None = None) ->
 
 def pad_labels(labels: Sequence[np.ndarray], max_words: int | None = None) -> np.ndarray:
     """Stack ``(n_i, n_i)`` distances into ``(B, W, W)`` or ``(n_i,)`` depths into ``(B, W)``
-    float32, padded with :data:`~bert_repro.probe.loss.PAD_LABEL` (-1)."""
+    float32, padded with :data:`~bert_repro.probe.kinds.PAD_LABEL` (-1)."""
     w = max_words if max_words is not None else max((len(v) for v in labels), default=0)
     pairs = bool(labels) and np.ndim(labels[0]) == 2
     out = np.full((len(labels), w, w) if pairs else (len(labels), w), PAD_LABEL, np.float32)

@@ -15,8 +15,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from .._keras import keras
-
-PAD_LABEL = -1.0
+from .kinds import PAD_LABEL
 
 
 def build_word_mask(lengths, max_length) -> tf.Tensor:

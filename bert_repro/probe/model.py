@@ -18,17 +18,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
 import tensorflow as tf
 
 from .._keras import keras
 from ..errors import ConfigError, check_choice
 from ..io import atomic_write_json, read_json
+from .kinds import PROBE_KINDS, ProbeKind
 
 INIT_RANGE = 0.05
-ProbeKind = Literal["distance", "depth"]
-PROBE_KINDS: tuple[str, ...] = ("distance", "depth")
 
 
 def pairwise_sq_distances(projected: tf.Tensor) -> tf.Tensor:

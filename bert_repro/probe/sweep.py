@@ -26,7 +26,8 @@ from ..errors import ConfigError, check_choice, check_positive
 from ..io import check_out_dir
 from ..models import PRECISIONS
 from .data import ProbeDataset
-from .model import PROBE_KINDS, load_probe, save_probe
+from .kinds import PROBE_KINDS
+from .layers import unique_layers
 from .results import (  # noqa: F401  (ALL_METRICS, RESUME_SETTINGS, rows_to_csv: re-exported)
     ALL_METRICS,
     COLUMNS,
@@ -35,6 +36,7 @@ from .results import (  # noqa: F401  (ALL_METRICS, RESUME_SETTINGS, rows_to_csv
     input_fingerprints,
     rows_to_csv,
 )
+from .saved import TrainedProbes
 
 METRICS = {"distance": ("uuas", "dspr"), "depth": ("root_acc", "nspr")}
 DEFAULT_MODEL_LABEL = "all-MiniLM-L6-v2"
@@ -171,9 +173,7 @@ def run_sweep(
         ConfigError, DataError, ModelError: bad settings, treebanks, models or layers; all are
             checked before the first model is loaded (models from their configs only).
     """
-    from ..features import resolve_layers
     from ..models import load_bert, model_dims, model_fingerprint, tokenizer_fingerprint
-    from .trainer import evaluate_probe, train_probe
 
     for kind in kinds:
         check_choice("kind", kind, PROBE_KINDS)
@@ -208,6 +208,8 @@ def run_sweep(
         say(note)
     base = {name: _load_split(path, limit, cache_dir) for name, path in split_paths.items()}
     _check_models(specs, layers)
+    from .trainer import evaluate_probe, train_probe  # TensorFlow: only after the checks
+
     for spec in specs:
         t0 = time.monotonic()
         model, tokenizer = load_bert(spec.source, precision=precision)
@@ -219,7 +221,7 @@ def run_sweep(
                 f"model {spec.label} (weights or tokenizer) changed since the results in {out} "
                 "were made: retraining its probes"
             )
-        chosen = resolve_layers(layers, num_layers + 1)
+        chosen = unique_layers(layers, num_layers + 1)
         r = min(int(rank), hidden)
         todo = [
             (k, kind)
@@ -308,6 +310,8 @@ def _probe_one(
     tokenizer_fingerprint=None,
 ) -> dict:
     """Train one probe, save it, evaluate it on dev (and test); return its results row."""
+    from .model import save_probe
+
     train_ds = splits["train"].tf_dataset(
         stores["train"], layer, kind, batch_size=batch_size, shuffle=True, seed=seed
     )
@@ -371,13 +375,14 @@ def evaluate_saved(
     """Evaluate probes saved by a sweep/train run (``<probes>/probes/<model>/...``) on a
     CoNLL-U file; write ``<out>/evaluation.json``/``.csv``.
 
-    Probes missing for a (model, layer, kind) are reported and skipped. Rows of an earlier
+    Probes missing for a (model, layer, kind) are reported and skipped. Each row records the
+    probe's own rank; ``rank`` is not used (kept for callers that pass it). Probes trained on
+    another model than the one given under their label are refused
+    (:meth:`bert_repro.probe.saved.TrainedProbes.check_model`). Rows of an earlier
     evaluation into ``out`` are kept unless the test file's content or the model's weights or
     tokenizer changed since (then they are dropped, with a line that says so).
     """
-    from ..features import resolve_layers
     from ..models import load_bert, model_dims, model_fingerprint, tokenizer_fingerprint
-    from .trainer import evaluate_probe
 
     for kind in kinds:
         check_choice("kind", kind, PROBE_KINDS)
@@ -390,11 +395,12 @@ def evaluate_saved(
         )
     say = print_fn or (lambda _msg: None)
     specs = unique_specs([parse_model_spec(m) for m in (models or [None])])
+    trained = TrainedProbes.read(probes)
     settings = {
         "models": [f"{s.label}={s.source}" for s in specs],
         "test": str(test),
         "probes": str(probes),
-        "rank": int(rank),
+        "probe_ranks": trained.ranks(s.label for s in specs),
         "batch_size": int(batch_size),
         "limit": limit,
     }
@@ -405,10 +411,14 @@ def evaluate_saved(
     base = _load_split(test, limit, cache_dir)
     _check_models(specs, layers)
     check_choice("precision", precision, PRECISIONS)
+    from .model import load_probe  # TensorFlow: only after the checks
+    from .trainer import evaluate_probe
+
     for spec in specs:
         model, tokenizer = load_bert(spec.source, precision=precision)
         num_layers, hidden = model_dims(model)
         fingerprint = model_fingerprint(model)
+        trained.check_model(spec.label, spec.source, fingerprint)
         tok_fingerprint = tokenizer_fingerprint(tokenizer)
         if results.drop_other_versions(spec.label, fingerprint, tok_fingerprint):
             say(
@@ -423,7 +433,7 @@ def evaluate_saved(
             jit_compile=jit_compile,
             progress=print_fn is not None,
         )
-        for k in resolve_layers(layers, num_layers + 1):
+        for k in unique_layers(layers, num_layers + 1):
             for kind in kinds:
                 folder = probe_dir(probes, spec.label, kind, k)
                 weights = folder / "model"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import add_speed_options
+from ..cli import add_speed_options, seed
 
 
 def add_parser(subparsers) -> None:
@@ -29,7 +29,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--base", default=None, help="base model (hub name or folder) instead of the preset's"
     )
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=seed, default=None)
     p.add_argument("--probe-epochs", type=int, default=None)
     p.add_argument("--probe-limit", type=int, default=None, help="sentences per treebank split")
     add_speed_options(p)
