@@ -138,7 +138,7 @@ def _cases(f, model):
         (["probe", "sweep", *probe, "--epochs", "0"], "epochs must be an int >= 1"),
         (["probe", "sweep", *probe, "--limit", "0"], "limit must be an int >= 1"),
         (["probe", "sweep", *probe, "--batch-size", "0"], "batch_size must be an int >= 1"),
-        (["probe", "sweep", *probe, "--rank", "0"], "rank must be at least 1"),
+        (["probe", "sweep", *probe, "--rank", "0"], "rank must be an int >= 1"),
         (["probe", "sweep", *probe, "--out", f["damaged"]], "cannot continue from it"),
         (["probe", "sweep", *probe, "--model", f"x={f['missing']}"], "does not exist"),
         (

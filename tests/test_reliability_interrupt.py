@@ -30,7 +30,7 @@ def sweep_argv(model_dir, ewt_dev, out, cache):
         "probe", "sweep",
         "--model", f"tiny={model_dir}",
         "--train", str(ewt_dev), "--dev", str(ewt_dev), "--test", str(ewt_dev),
-        "--limit", "30", "--rank", "4", "--epochs", "2", "--skip-too-long",
+        "--limit", "30", "--rank", "4", "--epochs", "2", "--too-long", "skip",
         "--out", str(out), "--cache-dir", str(cache),
     ]  # fmt: skip
 

@@ -85,7 +85,7 @@ def test_probe_dataset_names_file_line_and_sent_id(tiny_bert, tmp_path):
         ds.features(model, tok, progress=False)
     err = info.value
     assert err.path == str(path) and err.line == 4 and "very-long" in err.reason
-    assert "65 wordpieces" in err.reason and "--skip-too-long" in err.reason
+    assert "65 wordpieces" in err.reason and "--too-long skip" in err.reason
     store = ds.subset([0]).features(model, tok, progress=False)  # the fitting part works
     assert len(store) == 1
 

@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from ..cli import add_speed_options, seed
+from .config import TOO_LONG
 
 EWT_FOLDER = Path("shared") / "data" / "ud-english-ewt"
 
@@ -87,10 +88,13 @@ def _common(p: argparse.ArgumentParser, *, out: str) -> None:
         "maps; probe metrics move within seed noise (docs/performance.md)",
     )
     p.add_argument(
-        "--skip-too-long",
-        action="store_true",
-        help="drop (and list) sentences longer than the model accepts instead of failing",
+        "--too-long",
+        choices=TOO_LONG,
+        default="error",
+        help="a sentence longer than the model accepts: fail (error, the default) or drop and "
+        "list it (skip)",
     )
+    p.add_argument("--skip-too-long", action="store_true", help=argparse.SUPPRESS)  # old name
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_speed_options(p)
 
@@ -156,6 +160,21 @@ def _check_cache_dir(args) -> None:
     check_out_dir(args.cache_dir or default_cache_dir(), what="feature cache folder")
 
 
+def _options(args) -> dict:
+    """The settings keywords shared by train, sweep and evaluate."""
+    return dict(
+        layers=args.layers,
+        kinds=args.kinds,
+        batch_size=args.batch_size,
+        limit=args.limit,
+        too_long="skip" if args.skip_too_long else args.too_long,
+        cache_dtype=args.cache_dtype,
+        precision=args.precision,
+        jit_compile=bool(args.xla),
+        progress=not args.quiet,
+    )
+
+
 def _train_like(args, test) -> int:
     from .sweep import run_sweep
 
@@ -166,21 +185,13 @@ def _train_like(args, test) -> int:
         _need(args.dev, "--dev", "dev"),
         test,
         args.out,
-        layers=args.layers,
-        kinds=args.kinds,
+        cache_dir=args.cache_dir,
+        log=_print(args),
         rank=args.rank,
         epochs=args.epochs,
-        batch_size=args.batch_size,
         seed=args.seed,
-        limit=args.limit,
-        cache_dir=args.cache_dir,
-        cache_dtype=args.cache_dtype,
-        precision=args.precision or "float32",
-        jit_compile=bool(args.xla),
-        skip_too_long=args.skip_too_long,
-        figures=True,
-        print_fn=_print(args),
         verbose=args.verbose,
+        **_options(args),
     )
     if not args.quiet:
         print(format_table(rows, split="test" if test is not None else "dev"))
@@ -205,16 +216,9 @@ def run_evaluate_command(args) -> int:
         _need(args.test, "--test", "test"),
         args.probes or args.out,
         args.out,
-        layers=args.layers,
-        kinds=args.kinds,
-        batch_size=args.batch_size,
-        limit=args.limit,
         cache_dir=args.cache_dir,
-        cache_dtype=args.cache_dtype,
-        precision=args.precision or "float32",
-        jit_compile=bool(args.xla),
-        skip_too_long=args.skip_too_long,
-        print_fn=_print(args),
+        log=_print(args),
+        **_options(args),
     )
     if not args.quiet:
         print(format_table(rows, split="test"))

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..io import atomic_write_json, read_json
+from ..settings import ExtractionSettings
 from .config import FinetuneJob, ReproduceConfig, TextSource
 from .inputs import changed, input_fingerprints, model_folder, text_source_file
 
@@ -128,24 +129,24 @@ def _finetune(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say) ->
     say(f"  {job.name}: {result.steps} steps in {result.train_seconds:.0f}s; {shown}")
 
 
-def _compare(config: ReproduceConfig, source: TextSource, out: Path, say: Say) -> None:
+def _compare(
+    config: ReproduceConfig,
+    source: TextSource,
+    out: Path,
+    extraction: ExtractionSettings,
+    say: Say,
+) -> None:
     from ..models import load_bert
     from ..plot import BertComparator
     from ..text import load_texts
 
-    base, tokenizer = load_bert(config.base, precision=config.precision)
+    base, tokenizer = load_bert(config.base, precision=extraction.precision)
     finetuned = {
-        job.name: load_bert(model_dir(out, job), precision=config.precision)[0]
+        job.name: load_bert(model_dir(out, job), precision=extraction.precision)[0]
         for job in config.finetune
     }
     texts = list(load_texts(source.spec, source.n))
-    comparator = BertComparator(
-        base,
-        finetuned,
-        tokenizer,
-        batch_size=config.batch_size,
-        jit_compile=config.jit_compile,
-    )
+    comparator = BertComparator(base, finetuned, tokenizer, settings=extraction)
     result = comparator.compare(
         texts, source.n, sample_tokens=config.sample_tokens, seed=config.seed, too_long="skip"
     )
@@ -155,7 +156,7 @@ def _compare(config: ReproduceConfig, source: TextSource, out: Path, say: Say) -
         say(f"  {name} vs base on {source.name}: cosine layer 0 {cos[0]:.3f} ... top {cos[-1]:.3f}")
 
 
-def _probes(config: ReproduceConfig, out: Path, say: Say) -> None:
+def _probes(config: ReproduceConfig, out: Path, extraction: ExtractionSettings, say: Say) -> None:
     from ..probe.sweep import run_sweep
 
     models = [f"{config.base_label}={config.base or 'default'}"]
@@ -166,16 +167,15 @@ def _probes(config: ReproduceConfig, out: Path, say: Say) -> None:
         config.probe_dev,
         config.probe_test,
         out / "probes",
+        extraction=extraction,
+        cache_dir=out / "cache",
+        log=say,
         layers=config.probe_layers,
         rank=config.probe_rank,
         epochs=config.probe_epochs,
         seed=config.seed,
         limit=config.probe_limit,
-        cache_dir=out / "cache",
-        skip_too_long=True,
-        precision=config.precision,
-        jit_compile=config.jit_compile,
-        print_fn=say,
+        too_long="skip",
     )
 
 
@@ -189,6 +189,9 @@ def run_reproduction(
     out.mkdir(parents=True, exist_ok=True)
     state = StepState(out)
     started = time.monotonic()
+    extraction = ExtractionSettings(
+        max_batch=config.batch_size, jit_compile=config.jit_compile, precision=config.precision
+    )
     settings = config.to_dict()
     base = model_folder(config.base)
     for job in config.finetune:
@@ -219,7 +222,7 @@ def run_reproduction(
                 **({} if config.precision == "float32" else {"precision": config.precision}),
             },
             [out / "compare" / source.name / "similarity.json"],
-            lambda source=source: _compare(config, source, out, say),
+            lambda source=source: _compare(config, source, out, extraction, say),
             say,
             inputs=input_fingerprints(files=[text_source_file(source.spec)], folders=models),
         )
@@ -231,7 +234,7 @@ def run_reproduction(
         "probes",
         {**models_key, **probe_settings, "seed": config.seed},
         [out / "probes" / "results.json"],
-        lambda: _probes(config, out, say),
+        lambda: _probes(config, out, extraction, say),
         say,
         inputs=input_fingerprints(
             files=[config.probe_train, config.probe_dev, config.probe_test], folders=models
