@@ -121,8 +121,8 @@ def _cases(f, model):
     emb = ["--model", model, "--out", f["empty"] / "e"]
     return [
         # (argv, what the one stderr line must say)
-        ([*compare, "--out", f["empty"], "--n-samples", "0"], "--n-samples must be at least 1"),
-        ([*compare, "--out", f["empty"], "--batch-size", "0"], "--batch-size must be an int >= 1"),
+        ([*compare, "--out", f["empty"], "--limit", "0"], "--limit must be an int >= 1"),
+        ([*compare, "--out", f["empty"], "--max-batch", "0"], "max_batch must be a positive int"),
         ([*compare, "--out", f["file"]], "is a file"),
         (
             ["compare", "--base", model, "--finetuned", f"ft={f['missing']}"]

@@ -3,7 +3,7 @@
 Example::
 
     bert-repro compare --base models/bert-base --finetuned mnli=models/mnli \\
-        --finetuned squad=models/squad --texts wiki40b:train:/data/tfds --n-samples 5000 \\
+        --finetuned squad=models/squad --texts wiki40b:train:/data/tfds --limit 5000 \\
         --out runs/compare
 
 writes ``similarity.json`` (results, settings, versions), ``similarity.csv`` (one row per model
@@ -58,7 +58,8 @@ def add_parser(subparsers) -> None:
         help="wiki40b:SPLIT[:DATA_DIR], conllu:PATH, csv:PATH:COLUMN, txt:PATH, or a "
         ".conllu/.txt/.csv path",
     )
-    p.add_argument("--n-samples", type=int, default=5000, help="use the first N texts")
+    p.add_argument("--limit", type=int, default=5000, help="use the first N texts (5000)")
+    p.add_argument("--n-samples", type=int, default=None, help=argparse.SUPPRESS)  # old name
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument(
         "--sample-tokens",
@@ -68,7 +69,9 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--seed", type=seed, default=0, help="seed of the token sample")
     p.add_argument(
-        "--batch-size",
+        "--max-batch",
+        "--batch-size",  # its old name
+        dest="max_batch",
         type=int,
         default=None,
         help="at most this many texts a forward pass (default: only --max-tokens limits)",
@@ -99,48 +102,29 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``bert-repro compare``."""
-    from ..errors import ConfigError, ModelError, check_positive
+    from ..errors import check_positive
     from ..io import check_out_dir
-    from ..models import load_bert, model_config, model_fingerprint, tokenizer_fingerprint
+    from ..settings import ExtractionSettings
     from ..text import load_texts
-    from .comparator import BertComparator
+    from .comparator import BertComparator, check_names
 
-    names = [name for name, _ in args.finetuned]
-    if len(set(names)) != len(names) or "base" in names:
-        raise ConfigError(f"--finetuned names must be unique and not 'base'; got {names}")
-    if args.n_samples < 1:
-        raise ConfigError(f"--n-samples must be at least 1, got {args.n_samples}")
-    check_positive("--batch-size", args.batch_size, optional=True)
-    check_positive("--max-tokens", args.max_tokens, optional=True)
+    check_names([name for name, _ in args.finetuned])
+    limit = args.limit if args.n_samples is None else args.n_samples
+    check_positive("--limit", limit)
     check_positive("--sample-tokens", args.sample_tokens, minimum=0)
-    check_out_dir(args.out)
-    texts = load_texts(args.texts, n=args.n_samples)  # a bad source fails before loading models
-    for source in (args.base, *(path for _, path in args.finetuned)):
-        model_config(source)  # a missing model fails before the others are loaded
-    precision = args.precision or "float32"
-    base, tokenizer = load_bert(args.base, precision=precision)
-    finetuned, fingerprints = {}, {"base": model_fingerprint(base)}
-    for name, path in args.finetuned:
-        model, tok = load_bert(path, precision=precision)
-        if tokenizer_fingerprint(tok) != tokenizer_fingerprint(tokenizer):
-            raise ModelError(
-                f"{name} ({path}) has a different tokenizer from the base: its token ids would "
-                "not mean the same wordpieces"
-            )
-        finetuned[name] = model
-        fingerprints[name] = model_fingerprint(model)
-    comparator = BertComparator(
-        base,
-        finetuned,
-        tokenizer,
-        batch_size=args.batch_size,
+    settings = ExtractionSettings.create(
+        max_batch=args.max_batch,
         max_tokens=args.max_tokens,
         progress=not args.quiet,
         jit_compile=bool(args.xla),
+        precision=args.precision,
     )
+    check_out_dir(args.out)
+    texts = load_texts(args.texts, limit)  # a bad source fails before loading models
+    comparator = BertComparator.load(args.base, dict(args.finetuned), settings=settings)
     result = comparator.compare(
         texts,
-        args.n_samples,
+        limit,
         include_special=args.include_special,
         sample_tokens=args.sample_tokens,
         seed=args.seed,
@@ -153,15 +137,17 @@ def run(args: argparse.Namespace) -> int:
         base=args.base,
         finetuned=dict(args.finetuned),
         texts=args.texts,
-        fingerprints=fingerprints,
+        fingerprints=comparator.fingerprints,
     )
-    if args.quiet:
-        return 0
-    frame = result.to_frame().round(4)
-    print(frame.to_string(index=False))
+    if not args.quiet:
+        _print_summary(result, args.out)
+    return 0
+
+
+def _print_summary(result, out: Path) -> None:
+    print(result.to_frame().round(4).to_string(index=False))
     print(
         f"{result.n_texts} texts, {result.n_tokens} wordpieces, {result.n_sampled_tokens} sampled"
         + (f", {result.n_skipped_too_long} skipped (too long)" if result.n_skipped_too_long else "")
-        + f"; written to {args.out}"
+        + f"; written to {out}"
     )
-    return 0

@@ -7,6 +7,8 @@ states, RSA and linear CKA between a pre-trained model and its fine-tuned versio
 
 from __future__ import annotations
 
+import contextlib
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Literal
@@ -65,6 +67,29 @@ def special_token_mask(attention_mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def check_names(finetuned: Sequence[str] | Mapping[str, object]) -> None:
+    """Fine-tuned models' names must be unique and not ``"base"`` (results are keyed by them).
+
+    Raises:
+        ConfigError: listing the names given.
+    """
+    names = list(finetuned)
+    if not names or len(set(names)) != len(names) or "base" in names:
+        raise ConfigError(f"fine-tuned model names must be unique and not 'base'; got {names}")
+
+
+def _limit(limit: int | None, n_samples: int | None) -> int | None:
+    """``limit``, or the old keyword ``n_samples`` when given; checked."""
+    if n_samples is not None:
+        warnings.warn("n_samples= is now limit=", DeprecationWarning, stacklevel=3)
+        limit = n_samples
+    if limit is not None and (
+        not isinstance(limit, (int, np.integer)) or isinstance(limit, bool) or limit < 1
+    ):
+        raise ConfigError(f"limit must be a positive int or None, got {limit!r}")
+    return limit
+
+
 class BertComparator:
     """Layer-wise similarity of a base BERT and one or more fine-tuned copies.
 
@@ -98,24 +123,71 @@ class BertComparator:
         self.finetuned = _named_models(bert_finetune)
         self.tokenizer = as_fast_tokenizer(tokenizer)
         self.settings = ExtractionSettings.create(settings, **options)
+        self.fingerprints: dict[str, str] = {}  # filled by :meth:`load`
         check_compatible(
             bert_base, list(self.finetuned.values()), self.tokenizer, names=list(self.finetuned)
         )
+
+    @classmethod
+    def load(
+        cls,
+        base: str | os.PathLike | None,
+        finetuned: Mapping[str, str | os.PathLike],
+        *,
+        settings: ExtractionSettings | None = None,
+        **options,
+    ) -> BertComparator:
+        """Load a base and fine-tuned models by folder or hub name and compare them.
+
+        Every model's config is read first (a missing or broken model fails before any
+        weights load), the models are loaded in ``settings``' precision (in its strategy's
+        scope), and each fine-tune's tokenizer must be the base's (else its token ids would
+        mean other wordpieces). ``fingerprints`` holds each model's content hash.
+
+        Args:
+            base: the base model (``None``: the offline default).
+            finetuned: ``{name: folder or hub name}``; names unique and not ``"base"``.
+
+        Raises:
+            ConfigError: bad names. ModelError: a model cannot be loaded, or its tokenizer or
+                shape differs from the base's.
+        """
+        from ..models import load_bert, model_config, model_fingerprint, tokenizer_fingerprint
+
+        check_names(finetuned)
+        settings = ExtractionSettings.create(settings, **options)
+        for source in (base, *finetuned.values()):
+            model_config(source)
+        scope = settings.strategy.scope() if settings.strategy else contextlib.nullcontext()
+        with scope:
+            base_model, tokenizer = load_bert(base, precision=settings.precision)
+            models, fingerprints = {}, {"base": model_fingerprint(base_model)}
+            for name, source in finetuned.items():
+                model, tok = load_bert(source, precision=settings.precision)
+                if tokenizer_fingerprint(tok) != tokenizer_fingerprint(tokenizer):
+                    raise ModelError(
+                        f"{name} ({source}) has a different tokenizer from the base: its token "
+                        "ids would not mean the same wordpieces"
+                    )
+                models[name], fingerprints[name] = model, model_fingerprint(model)
+        comparator = cls(base_model, models, tokenizer, settings=settings)
+        comparator.fingerprints = fingerprints
+        return comparator
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self.finetuned)
 
     def _select_texts(
-        self, data, n_samples: int | None, too_long: str
+        self, data, limit: int | None, too_long: str
     ) -> tuple[EncodedCorpus, np.ndarray, int]:
-        """The first ``n_samples`` texts, tokenised once, minus too-long ones when skipping.
+        """The first ``limit`` texts, tokenised once, minus too-long ones when skipping.
 
         Returns:
             ``(corpus, source_index, n_skipped)``: ``source_index[i]`` is text i's position
-            among the first ``n_samples`` texts of the source.
+            among the first ``limit`` texts of the source.
         """
-        corpus = encode_corpus(self.tokenizer, list(iter_texts(data, n_samples)), words=False)
+        corpus = encode_corpus(self.tokenizer, list(iter_texts(data, limit)), words=False)
         if not len(corpus):
             raise DataError("the text source is empty: there is nothing to compare")
         models = [self.base, *self.finetuned.values()]
@@ -142,17 +214,18 @@ class BertComparator:
     def compare(
         self,
         data,
-        n_samples: int | None = 5000,
+        limit: int | None = 5000,
         *,
         include_special: bool = False,
         sample_tokens: int = 2000,
         seed: int = 0,
         rsa_method: RsaMethod = "pearson",
         too_long: TooLong = "error",
+        n_samples: int | None = None,
     ) -> ComparisonResult:
         """Cosine, RSA and linear CKA per layer for every fine-tuned model, in one pass.
 
-        The texts are the first ``n_samples`` of ``data`` (all of them when None): for a
+        The texts are the first ``limit`` of ``data`` (all of them when None): for a
         wiki40b split (dict examples with ``text``) these are paragraphs, extracted from the
         article markup; otherwise each element of a ``tf.data`` dataset of strings or a list of
         strings is one text (see :func:`bert_repro.text.iter_texts`). Every model runs over
@@ -177,7 +250,8 @@ class BertComparator:
 
         Args:
             data: the texts (see above).
-            n_samples: number of texts to use, the first ones of the source.
+            limit: number of texts to use, the first ones of the source (``n_samples=`` is
+                still accepted for it).
             include_special: count ``[CLS]`` and ``[SEP]`` in the cosine average and sample.
             sample_tokens: size of the token sample for RSA/CKA; 0 skips them.
             seed: seed of the token sample.
@@ -199,13 +273,8 @@ class BertComparator:
         """
         check_choice("too_long", too_long, TOO_LONG)
         check_choice("rsa_method", rsa_method, RSA_METHODS)
-        if n_samples is not None and (
-            not isinstance(n_samples, (int, np.integer))
-            or isinstance(n_samples, bool)
-            or n_samples < 1
-        ):
-            raise ConfigError(f"n_samples must be a positive int or None, got {n_samples!r}")
-        corpus, source_index, n_skipped = self._select_texts(data, n_samples, too_long)
+        limit = _limit(limit, n_samples)
+        corpus, source_index, n_skipped = self._select_texts(data, limit, too_long)
 
         models = [self.base, *self.finetuned.values()]
         n_states = int(self.base.config.num_hidden_layers) + 1
@@ -238,7 +307,7 @@ class BertComparator:
         if sample_tokens:
             rsa_values, cka_values = self._sample_similarity(sample, rsa_method)
         settings = {
-            "n_samples": n_samples,
+            "limit": limit,
             "include_special": include_special,
             "sample_tokens": sample_tokens,
             "seed": seed,
@@ -288,16 +357,17 @@ class BertComparator:
     def get_layer_cos_sim_in_data(
         self,
         data,
-        n_samples: int | None = 5000,
+        limit: int | None = 5000,
         *,
         include_special: bool = False,
         too_long: TooLong = "error",
+        n_samples: int | None = None,
     ) -> np.ndarray:
         """Token-averaged cosine similarity per layer, base vs the (first) fine-tuned model.
 
         Definition (see :meth:`compare`): per layer, the cosine similarity of the two models'
         vectors for the same wordpiece, averaged over the wordpieces of each text, then over
-        the first ``n_samples`` texts of ``data``; padding is never counted, ``[CLS]``/``[SEP]``
+        the first ``limit`` texts of ``data`` (``n_samples=`` is still accepted); padding is never counted, ``[CLS]``/``[SEP]``
         only with ``include_special=True``. ``data`` is a tfds wiki40b split (its paragraphs
         are the texts), a ``tf.data`` dataset of strings or a list of strings.
 
@@ -306,7 +376,7 @@ class BertComparator:
         """
         result = self.compare(
             data,
-            n_samples,
+            _limit(limit, n_samples),
             include_special=include_special,
             sample_tokens=0,
             too_long=too_long,

@@ -136,17 +136,12 @@ def _compare(
     extraction: ExtractionSettings,
     say: Say,
 ) -> None:
-    from ..models import load_bert
     from ..plot import BertComparator
     from ..text import load_texts
 
-    base, tokenizer = load_bert(config.base, precision=extraction.precision)
-    finetuned = {
-        job.name: load_bert(model_dir(out, job), precision=extraction.precision)[0]
-        for job in config.finetune
-    }
     texts = list(load_texts(source.spec, source.n))
-    comparator = BertComparator(base, finetuned, tokenizer, settings=extraction)
+    finetuned = {job.name: model_dir(out, job) for job in config.finetune}
+    comparator = BertComparator.load(config.base, finetuned, settings=extraction)
     result = comparator.compare(
         texts, source.n, sample_tokens=config.sample_tokens, seed=config.seed, too_long="skip"
     )
