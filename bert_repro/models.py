@@ -366,10 +366,17 @@ def model_fingerprint(model) -> str:
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
-    """SHA-256 of the tokenizer's vocabulary and normalisation settings."""
-    h = hashlib.sha256()
-    h.update(as_fast_tokenizer(tokenizer).backend_tokenizer.to_str().encode())
-    return h.hexdigest()
+    """SHA-256 of the tokenizer's vocabulary and normalisation settings.
+
+    The backend's ``truncation`` and ``padding`` state is left out: a call with
+    ``truncation=True, max_length=...`` (fine-tuning makes such calls) changes it without
+    changing a single wordpiece, and saving the tokenizer then writes it.
+    """
+    state = json.loads(as_fast_tokenizer(tokenizer).backend_tokenizer.to_str())
+    state.pop("truncation", None)
+    state.pop("padding", None)
+    text = json.dumps(state, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def check_compatible(base, others, tokenizer=None, names=None) -> None:

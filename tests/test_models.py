@@ -142,3 +142,22 @@ def test_offline_default_is_minilm_from_pytorch_safetensors(minilm):
     assert model_dims(model) == (6, 384)
     assert model.config.vocab_size == 30522 == len(tok)
     assert tok.model_max_length == 512
+
+
+def test_tokenizer_fingerprint_ignores_truncation_state(tiny_bert_dir, tmp_path):
+    """Fine-tuning calls the tokenizer with truncation, which changes the backend's state and
+    what save_pretrained writes, not a wordpiece: the fingerprint stays (it keys the cache
+    and the comparator's same-tokenizer check)."""
+    from transformers import BertTokenizerFast
+
+    from bert_repro.models import tokenizer_fingerprint
+
+    tok = BertTokenizerFast.from_pretrained(tiny_bert_dir)
+    before = tokenizer_fingerprint(tok)
+    tok(["the dog"] * 2, truncation=True, max_length=8, padding="max_length")
+    assert tok.backend_tokenizer.truncation is not None
+    tok.save_pretrained(tmp_path / "saved")
+    assert tokenizer_fingerprint(tok) == before
+    assert tokenizer_fingerprint(BertTokenizerFast.from_pretrained(tmp_path / "saved")) == before
+    other = BertTokenizerFast.from_pretrained(tiny_bert_dir, do_lower_case=False)
+    assert tokenizer_fingerprint(other) != before  # a real difference still counts

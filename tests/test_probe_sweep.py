@@ -267,7 +267,7 @@ def test_an_edited_treebank_retrains_and_says_why(tiny_bert_dir, tmp_path, capsy
     assert "1 of 1 probes to train" in printed
     data = json.loads((out / "results.json").read_text())
     (after,) = data["results"]
-    assert data["metadata"]["inputs"]["train"]["sha256"] == file_fingerprint(files["train"])
+    assert data["metadata"]["inputs"]["train"] == "sha256:" + file_fingerprint(files["train"])
     assert after["dev_loss"] != before["dev_loss"]
 
     # the rows are those of a fresh run on the edited file
@@ -298,8 +298,8 @@ def test_results_rows_are_dropped_when_an_input_or_the_model_changed(tmp_path):
         dict(row, model_fingerprint="w1", tokenizer_fingerprint="t1"),
         dict(row, model="other", model_fingerprint="w9", tokenizer_fingerprint="t9"),
     ]
-    inputs = {"train": {"path": "t.conllu", "sha256": "a"}, "dev": {"path": "d", "sha256": "b"}}
-    settings = {"train": "t.conllu"}
+    inputs = {"train": "sha256:a", "dev": "sha256:b"}
+    settings = {"train": "t.conllu", "dev": "d"}
 
     _results_file(tmp_path / "same", rows, inputs)
     same = ResultsFile(tmp_path / "same", settings, inputs=inputs)
@@ -310,7 +310,7 @@ def test_results_rows_are_dropped_when_an_input_or_the_model_changed(tmp_path):
     assert [r["model"] for r in same.rows] == ["other"]
 
     _results_file(tmp_path / "edited", rows, inputs)
-    dev_edited = dict(inputs, dev={"path": "d", "sha256": "c"})
+    dev_edited = dict(inputs, dev="sha256:c")
     ev = ResultsFile(tmp_path / "edited", settings, inputs=dev_edited, redo="re-evaluating")
     assert ev.rows == []
     assert ev.notes == [

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from bert_repro.io import file_fingerprint, read_json
+from bert_repro.journal import input_fingerprints
 from bert_repro.reproduce import FinetuneJob, ReproduceConfig, TextSource, run_reproduction
-from bert_repro.reproduce.inputs import input_fingerprints, text_source_file
+from bert_repro.reproduce.inputs import text_source_file
 from bert_repro.reproduce.runner import StepState
 
 
@@ -120,7 +121,7 @@ def test_a_changed_input_reruns_its_step_and_says_which(tiny_bert_dir, tmp_path)
     assert f"[probes] input {split['dev']} changed since the earlier run: running again" in lines
     assert any(f"dev file {split['dev']} changed since the results in" in x for x in lines)
     probes = read_json(out / "probes" / "results.json")
-    assert probes["metadata"]["inputs"]["dev"]["sha256"] == file_fingerprint(split["dev"])
+    assert probes["metadata"]["inputs"]["dev"] == "sha256:" + file_fingerprint(split["dev"])
     assert read_json(out / "state.json")["steps"]["probes"]["inputs"][str(split["dev"])] == (
         "sha256:" + file_fingerprint(split["dev"])
     )
@@ -145,20 +146,20 @@ def test_step_state_names_what_changed(tmp_path):
     }
     out = tmp_path / "out.json"
     out.write_text("{}")
-    assert state.why_run("probes", {"a": 1}, [out], inputs) == "not run before"
+    assert state.why_redo("probes", {"a": 1}, [out], inputs) == "not run before"
     state.record("probes", {"a": 1}, 1.0, inputs)
     again = StepState(tmp_path)  # read back from state.json
-    assert again.is_done("probes", {"a": 1}, [out], inputs)
-    assert again.why_run("probes", {"a": 2}, [out], inputs).startswith("its settings changed")
+    assert again.why_redo("probes", {"a": 1}, [out], inputs) is None
+    assert again.why_redo("probes", {"a": 2}, [out], inputs).startswith("its settings changed")
     data.write_text("1\tb\tb\tX\tX\t_\t0\troot\t_\t_\n")
     now = input_fingerprints(files=[data], folders=[tmp_path / "not-yet"])
-    assert again.why_run("probes", {"a": 1}, [out], now) == (
+    assert again.why_redo("probes", {"a": 1}, [out], now) == (
         f"input {data} changed since the earlier run"
     )
     out.unlink()
-    assert again.why_run("probes", {"a": 1}, [out], inputs) == f"its output {out} is missing"
+    assert again.why_redo("probes", {"a": 1}, [out], inputs) == f"its output {out} is missing"
     again.steps["probes"].pop("inputs")  # a state.json of the previous version
-    assert "no fingerprints" in again.why_run("probes", {"a": 1}, [out], inputs)
+    assert "no fingerprints" in again.why_redo("probes", {"a": 1}, [out], inputs)
 
 
 def test_text_source_files():

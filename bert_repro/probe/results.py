@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..io import atomic_write_json, atomic_write_text, file_fingerprint, read_json, run_metadata
+from ..io import atomic_write_json, atomic_write_text, read_json, run_metadata
+from ..journal import changed
+from ..journal import input_fingerprints as journal_fingerprints
 
 ALL_METRICS = ("uuas", "dspr", "root_acc", "nspr")
 COLUMNS = (
@@ -53,38 +55,19 @@ def rows_to_csv(rows: Sequence[dict]) -> str:
     return buf.getvalue()
 
 
-def input_fingerprints(paths: dict[str, str | os.PathLike | None]) -> dict[str, dict]:
-    """``{name: {"path": ..., "sha256": ...}}`` of each input file given (None ones left out).
-
-    Call it before the files are read: a file edited in between then gives results recorded
-    under its old fingerprint, which the next run finds changed (the safe way round).
+def treebank_fingerprints(paths: dict[str, str | os.PathLike | None]) -> dict[str, str | None]:
+    """``{split: "sha256:..."}`` of each treebank given (None ones left out), see
+    :func:`bert_repro.journal.input_fingerprints`.
 
     Raises:
         DataError: a file is missing or is a folder.
     """
-    out = {}
-    for name, path in paths.items():
-        if path is None:
-            continue
-        try:
-            out[name] = {"path": str(path), "sha256": file_fingerprint(path)}
-        except FileNotFoundError:
-            raise DataError("no such CoNLL-U file", path=path) from None
-        except IsADirectoryError:
-            raise DataError("is a folder, not a CoNLL-U file", path=path) from None
-    return out
-
-
-def changed_inputs(before: dict | None, now: dict) -> list[str] | None:
-    """Names of the inputs in ``now`` whose content differs from ``before``'s record
-    (both as made by :func:`input_fingerprints`); None when ``before`` records none at all."""
-    if not isinstance(before, dict):
-        return None
-    return [
-        name
-        for name, rec in now.items()
-        if not isinstance(before.get(name), dict) or before[name].get("sha256") != rec["sha256"]
-    ]
+    for path in paths.values():
+        if path is not None and Path(path).is_dir():
+            raise DataError("is a folder, not a CoNLL-U file", path=path)
+        if path is not None and not Path(path).exists():
+            raise DataError("no such CoNLL-U file", path=path)
+    return journal_fingerprints(paths)
 
 
 class ResultsFile:
@@ -96,7 +79,7 @@ class ResultsFile:
         settings: the run's settings; those in :data:`RESUME_SETTINGS` must match an existing
             file's, or it is refused.
         name: the files' stem.
-        inputs: fingerprints of the input files (:func:`input_fingerprints`), recorded in the
+        inputs: fingerprints of the input files (:func:`treebank_fingerprints`), recorded in the
             metadata. When an existing file recorded other ones (or none), its rows are dropped
             (every row depends on every input), and :attr:`notes` says why.
         redo: what dropping them means, for :attr:`notes` (``"retraining"``).
@@ -121,6 +104,7 @@ class ResultsFile:
         self.meta = run_metadata(**settings)
         if inputs is not None:
             self.meta["inputs"] = inputs
+        self.paths = {k: settings.get(k) for k in (inputs or {})}  # split -> path, for notes
         self.redo = redo
         self.rows: list[dict] = []
         self.notes: list[str] = []
@@ -147,16 +131,16 @@ class ResultsFile:
                 self._drop_if_inputs_changed(old.get("metadata", {}).get("inputs"), inputs)
 
     def _drop_if_inputs_changed(self, before: dict | None, now: dict) -> None:
-        changed = changed_inputs(before, now)
-        if changed is None:
+        diff = changed(before, now)
+        if diff is None:
             self.notes.append(
                 f"the results in {self.out} do not record the content of their input files "
                 f"(made by an earlier version): {self.redo}"
             )
-        for name in changed or ():
+        for name in diff or ():
             self.notes.append(
-                f"{name} file {now[name]['path']} changed since the results in {self.out} were "
-                f"made: {self.redo}"
+                f"{name} file {self.paths.get(name, name)} changed since the results in "
+                f"{self.out} were made: {self.redo}"
             )
         if self.notes:
             self.rows = []

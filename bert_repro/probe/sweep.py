@@ -28,8 +28,8 @@ from .results import (  # noqa: F401  (ALL_METRICS, RESUME_SETTINGS, rows_to_csv
     COLUMNS,
     RESUME_SETTINGS,
     ResultsFile,
-    input_fingerprints,
     rows_to_csv,
+    treebank_fingerprints,
 )
 from .saved import TrainedProbes
 from .specs import (  # noqa: F401 (re-exported: the notebooks and older code import them here)
@@ -128,7 +128,7 @@ def run_sweep(
         **{name: None if p is None else str(p) for name, p in paths.items()},
         **settings.describe(),
     }
-    results = ResultsFile(out, record, inputs=input_fingerprints(paths))
+    results = ResultsFile(out, record, inputs=treebank_fingerprints(paths))
     for note in results.notes:
         log(note)
     splits = load_splits(paths, settings.limit, cache_dir)
@@ -201,7 +201,7 @@ def evaluate_saved(
         "batch_size": settings.batch_size,
         "limit": settings.limit,
     }
-    inputs = input_fingerprints({"test": test})
+    inputs = treebank_fingerprints({"test": test})
     results = ResultsFile(out, record, name="evaluation", inputs=inputs, redo="re-evaluating")
     for note in results.notes:
         log(note)

@@ -14,71 +14,29 @@ read its outputs (the fine-tuned models) then see a changed input too and follow
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..io import atomic_write_json, read_json
+from ..journal import Journal, input_fingerprints
 from ..settings import ExtractionSettings
 from .config import FinetuneJob, ReproduceConfig, TextSource
-from .inputs import changed, input_fingerprints, model_folder, text_source_file
+from .inputs import model_folder, text_source_file
 
 Say = Callable[[str], None]
 
 
-class StepState:
+class StepState(Journal):
     """``state.json``: which steps are done, with what settings and inputs, and how long they
-    took."""
+    took (a :class:`~bert_repro.journal.Journal` whose entries are the steps)."""
 
     def __init__(self, out: Path):
-        self.path = out / "state.json"
-        self.steps: dict[str, dict] = {}
-        if self.path.exists():
-            self.steps = read_json(self.path).get("steps", {})
+        super().__init__(Path(out) / "state.json", field="steps")
 
-    @staticmethod
-    def digest(settings: dict, inputs: dict | None = None) -> str:
-        """Hash of the settings and (when given) the input fingerprints: the step's key."""
-        key = settings if inputs is None else {"settings": settings, "inputs": inputs}
-        text = json.dumps(key, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    def why_run(
-        self, name: str, settings: dict, outputs: list[Path], inputs: dict | None = None
-    ) -> str | None:
-        """Why step ``name`` must run (a phrase), or None when its earlier result stands."""
-        entry = self.steps.get(name)
-        if not entry:
-            return "not run before"
-        if inputs is not None:
-            diff = changed(entry.get("inputs"), inputs)
-            if diff is None:
-                return "the earlier run recorded no fingerprints of its inputs"
-            if diff:
-                return f"input {', '.join(diff)} changed since the earlier run"
-        if entry.get("settings") != self.digest(settings, inputs):
-            return "its settings changed since the earlier run"
-        missing = [str(p) for p in outputs if not p.exists()]
-        if missing:
-            return f"its output {', '.join(missing)} is missing"
-        return None
-
-    def is_done(
-        self, name: str, settings: dict, outputs: list[Path], inputs: dict | None = None
-    ) -> bool:
-        return self.why_run(name, settings, outputs, inputs) is None
-
-    def record(self, name: str, settings: dict, seconds: float, inputs: dict | None = None) -> None:
-        self.steps[name] = {
-            "settings": self.digest(settings, inputs),
-            **({} if inputs is None else {"inputs": inputs}),
-            "seconds": round(seconds, 1),
-            "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        atomic_write_json(self.path, {"steps": self.steps})
+    @property
+    def steps(self) -> dict[str, dict]:
+        return self.entries
 
 
 def _step(
@@ -92,7 +50,7 @@ def _step(
 ):
     """Run step ``name`` unless its earlier result stands. ``inputs`` are fingerprinted before
     it runs, so an input edited while it runs is found changed next time."""
-    reason = state.why_run(name, settings, outputs, inputs)
+    reason = state.why_redo(name, settings, outputs, inputs)
     if reason is None:
         say(f"[{name}] done in an earlier run ({state.steps[name]['seconds']:.0f}s then): reused")
         return
