@@ -344,74 +344,82 @@ def _open_if_sound(final: Path, key: str, *, warn: bool) -> WordFeatureStore | N
     return None
 
 
+def _load_done(partial: Path, n: int) -> np.ndarray:
+    """``(n,)`` bool: the sentences a killed earlier fill had checkpointed (none at first)."""
+    done_file = partial / "done.npy"
+    if not done_file.exists():
+        return np.zeros(n, dtype=bool)
+    try:
+        done = np.load(done_file, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise DataError(
+            f"{done_file} is damaged ({err}); delete the folder {partial} to start afresh"
+        ) from None
+    if done.shape != (n,) or done.dtype != bool:
+        raise DataError(f"{done_file} is damaged; delete the folder {partial}")
+    return done
+
+
+def _checkpoint(partial: Path, files: list[tuple[int, int]], done: np.ndarray) -> None:
+    """Flush the layer files, then record which sentences they hold (in that order)."""
+    for fd, _ in files:
+        os.fsync(fd)
+    tmp = partial / "done.tmp.npy"
+    np.save(tmp, done)
+    os.replace(tmp, partial / "done.npy")
+
+
 def _fill(final: Path, ident: dict, model, tokenizer, corpus: EncodedCorpus, settings) -> None:
     """Extract the sentences not yet done into ``.partial-<key>/``, checkpointing, then hash
     the files, write meta.json and rename the folder into place."""
-    num_states = int(model.config.num_hidden_layers) + 1
-    sentences = corpus.sources
     partial = final.with_name(f".partial-{ident['key']}")
     partial.mkdir(exist_ok=True)
-    lengths = np.array([len(s) for s in sentences], dtype=np.int64)
+    lengths = np.array([len(s) for s in corpus.sources], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     hidden = int(model.config.hidden_size)
     np_dtype = np.dtype(settings.cache_dtype)
-    done_file = partial / "done.npy"
-    done = np.zeros(len(sentences), dtype=bool)
-    if done_file.exists():
-        try:
-            done = np.load(done_file, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise DataError(
-                f"{done_file} is damaged ({err}); delete the folder {partial} to start afresh"
-            ) from None
-        if done.shape != (len(sentences),) or done.dtype != bool:
-            raise DataError(f"{done_file} is damaged; delete the folder {partial}")
+    done = _load_done(partial, len(lengths))
     todo = np.flatnonzero(~done)
     files = [
         _open_layer_file(partial / f"layer_{k:03d}.npy", int(offsets[-1]), hidden, np_dtype)
         for k in settings.layers
     ]
     row_bytes = hidden * np_dtype.itemsize
-
-    def checkpoint():
-        for fd, _ in files:
-            os.fsync(fd)
-        tmp = partial / "done.tmp.npy"
-        np.save(tmp, done)
-        os.replace(tmp, done_file)
-
     try:
         last = time.monotonic()
         for index, n_words, out in features.iter_word_batches(
             model, tokenizer, corpus.subset(todo), settings=settings
         ):
-            block = out.astype(np_dtype, copy=False)
+            block = out.astype(np_dtype, copy=False)  # (K, B, W, H)
             for row, j in enumerate(index):
                 i = int(todo[int(j)])
-                n = int(n_words[row])
-                for (fd, data_offset), vectors in zip(files, block[:, row, :n], strict=True):
-                    os.pwrite(
-                        fd,
-                        np.ascontiguousarray(vectors).tobytes(),
-                        data_offset + int(offsets[i]) * row_bytes,
-                    )
+                at = int(offsets[i]) * row_bytes
+                vectors = block[:, row, : n_words[row]]  # (K, n, H)
+                for (fd, data_offset), layer in zip(files, vectors, strict=True):
+                    os.pwrite(fd, np.ascontiguousarray(layer).tobytes(), data_offset + at)
                 done[i] = True
             if time.monotonic() - last > CHECKPOINT_SECONDS:
-                checkpoint()
+                _checkpoint(partial, files, done)
                 last = time.monotonic()
-        checkpoint()
+        _checkpoint(partial, files, done)
     finally:
         for fd, _ in files:
             os.close(fd)
+    _finish(partial, final, ident, lengths, hidden, int(model.config.num_hidden_layers) + 1)
+
+
+def _finish(partial: Path, final: Path, ident: dict, lengths, hidden: int, num_states: int):
+    """Write lengths, checksums and meta.json into the finished ``partial``; rename it into
+    place (readers never see a half-written entry)."""
     np.save(partial / "lengths.npy", lengths)
     meta = dict(
         ident,
         hidden_size=hidden,
         num_states=num_states,
-        total_words=int(offsets[-1]),
+        total_words=int(np.sum(lengths)),
         versions=package_versions(),
     )
     meta["checksums"] = entry_checksums(partial, entry_files(meta))
     atomic_write_json(partial / "meta.json", meta)
-    done_file.unlink()
+    (partial / "done.npy").unlink()
     os.replace(partial, final)
