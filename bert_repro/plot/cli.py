@@ -61,6 +61,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--limit", type=int, default=5000, help="use the first N texts (5000)")
     p.add_argument("--n-samples", type=int, default=None, help=argparse.SUPPRESS)  # old name
     p.add_argument("--out", required=True, type=Path, help="output folder")
+    _add_measure_options(p)
+    p.add_argument("--no-png", action="store_true", help="write HTML figures only")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_speed_options(p)
+    p.set_defaults(func=run)
+
+
+def _add_measure_options(p: argparse.ArgumentParser) -> None:
+    """What is measured and how the models run: sample, seed, batches, specials, lengths."""
     p.add_argument(
         "--sample-tokens",
         type=int,
@@ -94,10 +103,6 @@ def add_parser(subparsers) -> None:
         help="texts longer than the model accepts: fail (default) or skip and count them",
     )
     p.add_argument("--rsa-method", choices=("pearson", "spearman"), default="pearson")
-    p.add_argument("--no-png", action="store_true", help="write HTML figures only")
-    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    add_speed_options(p)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
