@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     check_positive("--max-tokens", args.max_tokens, optional=True)
     check_positive("--sample-tokens", args.sample_tokens, minimum=0)
     check_out_dir(args.out)
-    texts = load_texts(args.texts, n=args.n_samples)  # a bad source fails before loading models
+    texts = load_texts(args.texts, limit=args.n_samples)  # a bad source fails before loading models
     for source in (args.base, *(path for _, path in args.finetuned)):
         model_config(source)  # a missing model fails before the others are loaded
     precision = args.precision or "float32"

@@ -111,7 +111,7 @@ def _finetune(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say) ->
     from ..finetune import finetune, load_task_data, paper_defaults
 
     data = load_task_data(
-        job.task, job.data, seed=config.seed, max_train=job.max_train, max_eval=job.max_eval
+        job.task, job.data, seed=config.seed, train_limit=job.train_limit, eval_limit=job.eval_limit
     )
     hp = paper_defaults(
         job.task,
@@ -138,7 +138,7 @@ def _compare(config: ReproduceConfig, source: TextSource, out: Path, say: Say) -
         job.name: load_bert(model_dir(out, job), precision=config.precision)[0]
         for job in config.finetune
     }
-    texts = list(load_texts(source.spec, source.n))
+    texts = list(load_texts(source.spec, source.limit))
     comparator = BertComparator(
         base,
         finetuned,
@@ -147,7 +147,7 @@ def _compare(config: ReproduceConfig, source: TextSource, out: Path, say: Say) -
         jit_compile=config.jit_compile,
     )
     result = comparator.compare(
-        texts, source.n, sample_tokens=config.sample_tokens, seed=config.seed, too_long="skip"
+        texts, source.limit, sample_tokens=config.sample_tokens, seed=config.seed, too_long="skip"
     )
     result.save(out / "compare" / source.name, texts=source.spec)
     for name in result.names:
