@@ -4,14 +4,14 @@ wordpiece pooling. Each function takes and returns arrays; none changes its inpu
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
 from .errors import check_choice
 
 SubwordPooling = Literal["mean", "first", "last"]
-SUBWORD_POOLINGS: tuple[str, ...] = ("mean", "first", "last")
+SUBWORD_POOLINGS: tuple[str, ...] = get_args(SubwordPooling)
 
 
 def masked_mean(x: np.ndarray, mask: np.ndarray, axis: int = -2) -> np.ndarray:

@@ -85,20 +85,20 @@ def looks_like_wiki40b(text: str) -> bool:
 def wiki40b_paragraphs(
     split: str = "train",
     data_dir: str | os.PathLike | None = None,
-    n: int | None = None,
+    limit: int | None = None,
     *,
     language: str = "en",
     download: bool = False,
 ) -> Iterator[str]:
     """Stream the paragraphs of a wiki40b split, article after article.
 
-    Loads ``wiki40b/<language>`` with ``tfds.load`` (the real builder; tests use
-    ``tfds.testing.mock_data``) and splits each article with :func:`parse_wiki40b`.
+    Loads ``wiki40b/<language>`` with :func:`bert_repro.data.load_tfds` (the real builder;
+    tests use ``tfds.testing.mock_data``) and splits each article with :func:`parse_wiki40b`.
 
     Args:
         split: a tfds split spec, e.g. ``"train"``, ``"validation"``, ``"test[:1%]"``.
         data_dir: where the prepared dataset lies (tfds' default when None).
-        n: stop after this many paragraphs (all when None).
+        limit: stop after the first ``limit`` paragraphs (all when None).
         language: wiki40b language config.
         download: let tfds build the dataset if missing (wiki40b is built with Apache Beam from
             Google Cloud Storage; prepare it once on a machine with internet).
@@ -110,24 +110,16 @@ def wiki40b_paragraphs(
     Raises:
         DataError: the dataset is not prepared in ``data_dir``.
     """
-    import tensorflow_datasets as tfds
+    from .data import load_tfds
 
-    name = f"wiki40b/{language}"
-    try:
-        ds = tfds.load(
-            name,
-            split=split,
-            data_dir=None if data_dir is None else os.fspath(data_dir),
-            download=download,
-        )
-    except (AssertionError, FileNotFoundError, tfds.core.registered.DatasetNotFoundError) as err:
-        raise DataError(
-            f"{name} split {split!r} is not prepared here ({err}). Prepare it once on a machine "
-            "with internet (`tfds.load('wiki40b/en', data_dir=DIR)`), copy DIR here and pass "
-            "its path as data_dir (CLI: --texts wiki40b:SPLIT:DIR)",
-            path=data_dir,
-        ) from err
-    return iter_texts(ds, n)
+    ds = load_tfds(
+        f"wiki40b/{language}",
+        split,
+        data_dir=data_dir,
+        download=download,
+        hint="CLI: --texts wiki40b:SPLIT:DIR",
+    )
+    return iter_texts(ds, limit)
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,7 +286,7 @@ def plain_texts(path: str | os.PathLike) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def load_texts(spec: str, n: int | None = None) -> Iterable[str]:
+def load_texts(spec: str, limit: int | None = None) -> Iterable[str]:
     """Resolve a command-line ``--texts`` spec to a text source.
 
     Specs:
@@ -308,42 +300,42 @@ def load_texts(spec: str, n: int | None = None) -> Iterable[str]:
 
     Args:
         spec: the spec string.
-        n: keep the first ``n`` texts only (all when None).
+        limit: keep the first ``limit`` texts only (all when None).
 
     Returns:
         The texts (a list for files, a lazy iterator for wiki40b).
 
     Raises:
-        DataError: an unknown kind or extension, a missing file or column, a negative ``n``.
+        DataError: an unknown kind or extension, a missing file or column, a negative
+            ``limit``.
     """
-    if n is not None and n < 0:
-        raise DataError(f"n={n}: the number of texts cannot be negative")
+    _check_limit(limit)
     kind, sep, rest = spec.partition(":")
     if not sep or kind not in TEXT_SOURCE_KINDS:
         if kind == "wiki40b":
-            return wiki40b_paragraphs("train", n=n)
-        return _load_path(spec, n)
+            return wiki40b_paragraphs("train", limit=limit)
+        return _load_path(spec, limit)
     if kind == "wiki40b":
         split, _, data_dir = rest.partition(":")
-        return wiki40b_paragraphs(split or "train", data_dir or None, n=n)
+        return wiki40b_paragraphs(split or "train", data_dir or None, limit=limit)
     if kind == "csv":
         path, sep, column = rest.rpartition(":")
         if not sep or not path or not column:
             raise DataError(f"--texts {spec!r}: a CSV source is written csv:PATH:COLUMN")
-        return _head(csv_texts(path, column), n)
+        return _head(csv_texts(path, column), limit)
     if kind == "conllu":
-        return _head(conllu_texts(rest), n)
-    return _head(plain_texts(rest), n)
+        return _head(conllu_texts(rest), limit)
+    return _head(plain_texts(rest), limit)
 
 
-def _load_path(spec: str, n: int | None) -> list[str]:
+def _load_path(spec: str, limit: int | None) -> list[str]:
     suffix = Path(spec).suffix.lower()
     if suffix == ".conllu":
-        return _head(conllu_texts(spec), n)
+        return _head(conllu_texts(spec), limit)
     if suffix == ".txt":
-        return _head(plain_texts(spec), n)
+        return _head(plain_texts(spec), limit)
     if suffix == ".csv":
-        return _head(csv_texts(spec, "text"), n)
+        return _head(csv_texts(spec, "text"), limit)
     kinds = ", ".join(f"{k}:" for k in TEXT_SOURCE_KINDS)
     raise DataError(
         f"cannot tell what kind of text source {spec!r} is: prefix it with one of {kinds} "
@@ -351,8 +343,13 @@ def _load_path(spec: str, n: int | None) -> list[str]:
     )
 
 
-def _head(texts: list[str], n: int | None) -> list[str]:
-    return texts if n is None else texts[:n]
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 0:
+        raise DataError(f"limit={limit}: the number of texts cannot be negative")
+
+
+def _head(texts: list[str], limit: int | None) -> list[str]:
+    return texts if limit is None else texts[:limit]
 
 
 def _as_str(value) -> str:
@@ -381,12 +378,12 @@ def _texts_of_element(element) -> list[str]:
     return [text] if text else []
 
 
-def iter_texts(data, n: int | None = None) -> Iterator[str]:
-    """Yield the texts of ``data``, whatever form it comes in, stopping after ``n``.
+def iter_texts(data, limit: int | None = None) -> Iterator[str]:
+    """Yield the texts of ``data``, whatever form it comes in, stopping after ``limit``.
 
     Accepted forms:
         - a wiki40b split (``tf.data.Dataset`` of dicts with ``text``): its paragraphs, via
-          :func:`parse_wiki40b` (so ``n`` counts paragraphs, not articles);
+          :func:`parse_wiki40b` (so ``limit`` counts paragraphs, not articles);
         - a ``tf.data.Dataset`` of strings, a list/tuple/array or any iterable of ``str`` or
           ``bytes``: each element one text; an element that is wiki40b markup (it starts with
           ``_START_ARTICLE_``) gives its paragraphs instead.
@@ -395,19 +392,18 @@ def iter_texts(data, n: int | None = None) -> Iterator[str]:
 
     Args:
         data: the texts.
-        n: the number of texts to yield at most (all when None).
+        limit: the number of texts to yield at most (all when None).
 
     Raises:
         DataError: ``data`` is a single string, or an element is neither text nor a dict with
             ``text``.
     """
     check_not_string(data, "the texts")
-    if n is not None and n < 0:
-        raise DataError(f"n={n}: the number of texts cannot be negative")
+    _check_limit(limit)
     elements = data.as_numpy_iterator() if hasattr(data, "as_numpy_iterator") else iter(data)
 
     def generate():
         for element in elements:
             yield from _texts_of_element(element)
 
-    return itertools.islice(generate(), n)
+    return itertools.islice(generate(), limit)

@@ -8,9 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-
 # Words the tiny vocabulary holds whole; anything else falls back to letters/##letters.
 TINY_WORDS = (
     "the a an of to and in is it that was he she they we you i for on with as at by this be "
@@ -94,9 +91,15 @@ def minilm():
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"the shared data folder {SHARED_DATA} is missing (CI puts ../shared beside)")
-    return SHARED_DATA
+    """The shared data folder, found as the package finds it (``$BERT_REPRO_DATA``, else
+    ``../shared/data``; CI puts ``../shared`` beside the repository)."""
+    from bert_repro.data import shared_data_dir
+    from bert_repro.errors import DataError
+
+    try:
+        return shared_data_dir()
+    except DataError as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from typing import get_args
 
 import numpy as np
 import pytest
@@ -27,18 +29,20 @@ def test_similarity_command(tiny_bert_dir, tmp_path, capsys):
         "--text", "Yes. coding is the best thing to do in the free time.",
         "--word", "code",
         "--word", "minds",
-        "--strategy", "-1",
+        "--recipe", "-1",
         "--sentence", "cls", "mean",
     )  # fmt: skip
     assert code == 0, stdout
     res = json.loads((out / "similarity.json").read_text())
-    assert res["settings"]["strategy"] == -1
-    code_sim = np.array(res["words"]["code"]["similarity"])
+    assert res["settings"]["recipe"] == -1 and res["settings"]["extraction"]["max_batch"] is None
+    words = res["result"]["words"]
+    code_sim = np.array(words["code"]["similarity"])
     assert code_sim.shape == (2, 2) and np.allclose(np.diag(code_sim), 1.0)
-    assert res["words"]["minds"]["occurrences"][0]["positions"] == [12, 13, 14, 15, 16]
-    assert set(res["sentences"]) == {"cls", "mean"}
-    assert "wall_time_s" in res and "versions" in res
+    assert words["minds"]["occurrences"][0]["positions"] == [12, 13, 14, 15, 16]
+    assert set(res["result"]["sentences"]) == {"cls", "mean"}
+    assert "wall_time_s" in res["settings"] and "versions" in res
     assert (out / "word_code.html").exists() and (out / "sentences_mean.html").exists()
+    assert (out / "similarity.csv").read_text().startswith("kind,name,i,j,label_i,label_j,cosine")
 
 
 def test_norms_command(tiny_bert_dir, tmp_path, capsys):
@@ -49,7 +53,8 @@ def test_norms_command(tiny_bert_dir, tmp_path, capsys):
     assert code == 0
     assert "norm_pooler" in stdout
     res = json.loads((out / "norms.json").read_text())
-    assert res["n_words"] == 2 and res["describe"]["norm_hidden"]["count"] == 2
+    assert res["result"]["n_words"] == 2
+    assert res["result"]["describe"]["norm_hidden"]["count"] == 2
     lines = (out / "norms.csv").read_text().splitlines()
     assert lines[0] == "word,definition,norm_embedding,norm_hidden,norm_pooler"
     assert (out / "norms.html").exists() and (out / "norms_describe.csv").exists()
@@ -63,9 +68,14 @@ def test_decompose_command(tiny_bert_dir, tmp_path, capsys):
         )
         assert code == 0
         res = json.loads((out / "decompose.json").read_text())
-        assert res["max_abs_difference_vs_hidden_states_0"] < 1e-5
-        assert res["tokens"][0] == "[CLS]"
+        assert res["result"]["max_abs_difference_vs_hidden_states_0"] < 1e-5
+        assert res["result"]["tokens"][0] == "[CLS]"
         assert (out / "decompose.html").exists()
+        table = (out / "decompose.csv").read_text().splitlines()
+        assert (
+            table[0] == "position,token,norm_token,norm_segment,norm_position,norm_sum,norm_output"
+        )
+        assert table[1].startswith("0,[CLS],")
 
 
 def test_classify_command(tiny_bert_dir, tmp_path, capsys):
@@ -82,8 +92,9 @@ def test_classify_command(tiny_bert_dir, tmp_path, capsys):
     )  # fmt: skip
     assert code == 0, stdout
     res = json.loads((out / "classify.json").read_text())
-    assert res["n_test"] == 8 and set(res["results"]) == {"mean", "pooler"}
-    assert 0.0 <= res["results"]["mean"]["accuracy"] <= 1.0
+    assert res["result"]["n_test"] == 8 and set(res["result"]["results"]) == {"mean", "pooler"}
+    assert 0.0 <= res["result"]["results"]["mean"]["accuracy"] <= 1.0
+    assert res["settings"]["features"] == ["mean", "pooler"]
     assert (out / "confusion_mean.html").exists() and (out / "training.html").exists()
 
 
@@ -91,7 +102,6 @@ def test_classify_command(tiny_bert_dir, tmp_path, capsys):
     ("argv", "message"),
     [
         (["similarity", "--text", "the dog", "--word", "cat"], "does not occur"),
-        (["similarity", "--text", "the dog", "--word", "dog", "--strategy", "top"], "first_layer"),
         (["similarity"], "no texts"),
         (["classify", "--csv", "{bad}"], "missing column"),
         (["norms", "--csv", "{bad}"], "'definition'"),
@@ -104,3 +114,50 @@ def test_bad_input_gives_one_line_error(tiny_bert_dir, tmp_path, capsys, argv, m
     code, _, err = run(capsys, *argv, "--model", tiny_bert_dir, "--out", tmp_path / "o")
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def _subcommand(*path):
+    from bert_repro.cli import build_parser
+
+    parser = build_parser()
+    for name in path:
+        (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        parser = sub.choices[name]
+    return {opt: a for a in parser._actions for opt in a.option_strings}
+
+
+def test_choices_are_the_library_literals():
+    from bert_repro.embeddings import RECIPES, RecipeName, SentencePooling
+    from bert_repro.embeddings.cli import recipe_arg
+    from bert_repro.ops import SUBWORD_POOLINGS, SubwordPooling
+
+    similarity = _subcommand("embeddings", "similarity")
+    classify = _subcommand("embeddings", "classify")
+    assert tuple(similarity["--pooling"].choices) == get_args(SubwordPooling) == SUBWORD_POOLINGS
+    assert tuple(similarity["--sentence"].choices) == get_args(SentencePooling)
+    assert tuple(classify["--features"].choices) == get_args(SentencePooling)
+    for options in (similarity, classify):
+        action = options["--recipe"]
+        assert action.type is recipe_arg and action.default == "last_layer"
+        assert all(name in action.help for name in get_args(RecipeName))
+    assert [recipe_arg(name) for name in RECIPES] == list(RECIPES) and recipe_arg("-2") == -2
+    with pytest.raises(argparse.ArgumentTypeError, match="first_layer"):
+        recipe_arg("top")
+    assert "--strategy" not in similarity and "--strategy" not in classify
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["similarity", "--text", "a", "--recipe", "top"], "argument --recipe: recipe='top'"),
+        (["similarity", "--text", "a", "--strategy", "sum_all"], "unrecognized arguments"),
+        (["similarity", "--text", "a", "--pooling", "max"], "argument --pooling: invalid choice"),
+        (["similarity", "--text", "a", "--sentence", "avg"], "argument --sentence: invalid"),
+        (["classify", "--csv", "x.csv", "--features", "x"], "argument --features: invalid"),
+    ],
+)
+def test_bad_choices_are_argparse_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["embeddings", *argv])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -65,7 +65,7 @@ def test_decomposition_and_pooler_on_minilm(minilm):
     h0 = hidden_states(model, tok, [text], layers=[0], progress=False)[0][0]
     assert max_abs_difference(parts, h0) < 1e-5
     texts = [text, "A short one.", "Bankers met in London on Tuesday to discuss rates."]
-    feats = sentence_features(model, tok, texts, ("pooler", "mean"), batch_size=3)
+    feats = sentence_features(model, tok, texts, ("pooler", "mean"), max_batch=3)
     for i, t in enumerate(texts):
         out = model(**tok(t, return_tensors="tf"))
         np.testing.assert_allclose(feats["pooler"][i], out.pooler_output.numpy()[0], atol=1e-5)
@@ -81,7 +81,7 @@ def test_wordnet_words_are_single_tokens_and_norms(minilm, shared_data):
     assert len(table) == 12136
     ids = word_token_ids(tok, table["word"].tolist(), lines=table["line"].tolist())
     assert len(np.unique(ids)) == len(ids)
-    norms = norms_study(model, tok, table.iloc[:48], batch_size=16)
+    norms = norms_study(model, tok, table.iloc[:48], max_batch=16).table
     assert (norms[["norm_embedding", "norm_hidden", "norm_pooler"]] > 0).all().all()
     assert norms["word"].tolist()[:3] == ["a", "aa", "ab"]
 

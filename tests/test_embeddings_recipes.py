@@ -154,3 +154,29 @@ def test_masked_mean_ignores_padding():
     np.testing.assert_array_equal(pool_sentences(batch, mask, "cls"), batch[:, 0])
     with pytest.raises(ConfigError):
         pool_sentences(batch, mask, "max")
+
+
+@pytest.mark.parametrize("recipe", [*RECIPES, 0, -1])
+def test_word_embedding_takes_the_recipe_by_keyword(hs, recipe):
+    got = word_embedding(hs, [2, 3], recipe=recipe, pooling="first")
+    np.testing.assert_allclose(got, explicit(hs, 2, recipe), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(got, word_embedding(hs, [2, 3], recipe, pooling="first"))
+
+
+def test_strategy_is_no_longer_a_recipe_keyword(hs):
+    with pytest.raises(TypeError, match="strategy"):
+        word_embedding(hs, 2, strategy="sum_last4")  # strategy= is a tf.distribute.Strategy
+
+
+def test_recipe_names_come_from_the_literal_and_parse_from_the_command_line():
+    from typing import get_args
+
+    from bert_repro.embeddings import RecipeName
+    from bert_repro.embeddings.recipes import parse_recipe
+
+    assert RECIPES == get_args(RecipeName)
+    assert [parse_recipe(name) for name in RECIPES] == list(RECIPES)
+    assert (parse_recipe("-1"), parse_recipe(" 0 "), parse_recipe("7")) == (-1, 0, 7)
+    for bad in ("top", "1.5", "--1", ""):
+        with pytest.raises(ConfigError, match="recipe=.*'first_layer'.*<int layer index>"):
+            parse_recipe(bad)

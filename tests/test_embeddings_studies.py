@@ -8,13 +8,13 @@ import pytest
 from bert_repro.embeddings import (
     build_head,
     classify_study,
+    decompose_study,
     decompose_text,
     describe_norms,
     embedding_weights,
     evaluate_head,
     input_embedding_parts,
     layer_norm,
-    load_ag_news_tfds,
     max_abs_difference,
     norms_study,
     read_labeled_csv,
@@ -48,9 +48,9 @@ def test_norms_study_matches_explicit(tiny_bert, words_csv):
     model, tok = tiny_bert
     table = read_word_definitions(words_csv)
     assert table["word"].tolist() == ["dog", "bank", "code"] and "pos" in table
-    norms = norms_study(model, tok, table, batch_size=2)
+    norms = norms_study(model, tok, table, max_batch=2)
     weight = model.bert.embeddings.weight.numpy()
-    for _, row in norms.iterrows():
+    for _, row in norms.table.iterrows():
         token_id = tok.convert_tokens_to_ids(row["word"])
         assert row["norm_embedding"] == pytest.approx(np.linalg.norm(weight[token_id]), rel=1e-5)
         out = model(**tok(row["definition"], return_tensors="tf"))
@@ -187,15 +187,21 @@ def test_classify_study_on_tiny_bert(tiny_bert, tmp_path):
         lines.append(f"{label},{' '.join(words[:2])},{' '.join(words[2:])} the")
     path = tmp_path / "news.csv"
     path.write_text("\n".join(lines) + "\n")
-    data = read_labeled_csv(path)
-    assert data.class_names == ("1", "2") and len(data) == 120
+    data = read_labeled_csv(path)  # an AG News layout: World and Sports present
+    assert data.class_names == ("World", "Sports") and len(data) == 120
+    assert data.written[:2] == ("1", "2") and data.lines[:2] == (2, 3)
     study = classify_study(
-        model, tok, data, strategy=0, epochs=60, learning_rate=0.01, max_length=16
+        model, tok, data, recipe=0, epochs=60, learning_rate=0.01, max_length=16, progress=False
     )
-    assert study["n_test"] == 24 and study["n_train"] == 96
-    assert study["results"]["mean"]["accuracy"] > 0.8  # chance 0.5
+    assert study.n_test == 24 and study.n_train == 96
+    assert study.results["mean"]["accuracy"] > 0.8  # chance 0.5
     # The embedding output's [CLS] row is the same for every text: no information at all.
-    assert study["results"]["cls"]["accuracy"] == pytest.approx(0.5)
+    assert study.results["cls"]["accuracy"] == pytest.approx(0.5)
+    assert study.best() == "mean" and study.settings["recipe"] == 0
+    assert list(study.to_frame().index) == ["cls", "mean"]
+    written = study.save(tmp_path / "out", png=False, note="test")
+    names = {p.name for p in written}
+    assert {"classify.json", "classify.csv", "confusion_mean.html", "training.html"} <= names
 
 
 def test_labeled_csv_ag_news_layout_and_errors(tmp_path):
@@ -227,11 +233,79 @@ def test_truncate_texts_keeps_leading_pieces(tiny_bert):
     assert ids[1:-1] == tok(texts[1])["input_ids"][1:7]
 
 
-def test_ag_news_tfds_loader_with_mock_data():
-    import tensorflow_datasets as tfds
+# ------------------------------------------------------------- settings, results, distribute
 
-    with tfds.testing.mock_data(num_examples=9):
-        data = load_ag_news_tfds("test")
-    assert len(data) == 9 and data.class_names[0] == "World"
-    assert data.labels.min() >= 0 and data.labels.max() <= 3
-    assert all(isinstance(t, str) and t for t in data.texts)
+TEXTS = ["the dog and the cat", "code code python", "a man at the bank of the river"]
+
+
+def test_norms_and_decomposition_results_save_themselves(tiny_bert, words_csv, tmp_path):
+    model, tok = tiny_bert
+    norms = norms_study(model, tok, words_csv, progress=False)
+    assert len(norms) == 3 and norms.settings["extraction"]["max_tokens"] > 0
+    names = {p.name for p in norms.save(tmp_path / "norms", png=False, run="test")}
+    assert names == {"norms.json", "norms.csv", "norms_describe.csv", "norms.html"}
+    assert norms.summary()[0].split() == ["norm_embedding", "norm_hidden", "norm_pooler"]
+
+    result = decompose_study(model, tok, "the dog", "i code", progress=False)
+    assert result.max_abs_difference < 1e-5 and result.parts.tokens[0] == "[CLS]"
+    single = decompose_study(model, tok, "the dog", progress=False)
+    np.testing.assert_allclose(
+        single.hidden_state_0, hidden_states(model, tok, ["the dog"], progress=False)[0][0]
+    )
+    frame = single.to_frame()
+    assert list(frame["token"]) == list(single.parts.tokens) and "norm_output" in frame
+    names = {p.name for p in single.save(tmp_path / "dec", png=False)}
+    assert names == {"decompose.json", "decompose.csv", "decompose.html"}
+    with pytest.raises(DataError, match="text_pair to decompose must be a non-blank"):
+        decompose_study(model, tok, "the dog", " ")
+
+
+def test_extraction_options_pass_through_and_recipes_are_not_strategies(tiny_bert):
+    from bert_repro.embeddings import sentence_features, word_occurrences
+    from bert_repro.settings import ExtractionSettings
+
+    model, tok = tiny_bert
+    base = sentence_features(model, tok, TEXTS, ("mean",), progress=False)["mean"]
+    small = sentence_features(model, tok, TEXTS, ("mean",), max_batch=1, max_tokens=64)["mean"]
+    np.testing.assert_allclose(base, small, atol=1e-5)
+    settings = ExtractionSettings(max_batch=2, progress=False)
+    given = sentence_features(model, tok, TEXTS, ("mean",), settings=settings)["mean"]
+    np.testing.assert_allclose(base, given, atol=1e-5)
+    with pytest.warns(DeprecationWarning, match="batch_size= is now max_batch="):
+        sentence_features(model, tok, TEXTS, ("mean",), batch_size=2, progress=False)
+    with pytest.raises(ConfigError, match="recipe='sum_last4'; strategy= is a tf.distribute"):
+        sentence_features(model, tok, TEXTS, strategy="sum_last4")
+    with pytest.raises(ConfigError, match="recipe= picks the hidden states"):
+        word_occurrences(model, tok, TEXTS, "the", layers=[0])
+    with pytest.raises(ConfigError, match="unknown extraction option 'batch'"):
+        word_occurrences(model, tok, TEXTS, "the", batch=2)
+
+
+def test_a_study_under_a_distribute_strategy_gives_the_same_numbers(tiny_bert, tiny_bert_dir):
+    import tensorflow as tf
+
+    from bert_repro.embeddings import similarity_study
+    from bert_repro.models import load_bert
+
+    model, tok = tiny_bert
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    in_scope, _ = load_bert(tiny_bert_dir, strategy=strategy)
+    words = ["the", "code"]
+    plain = similarity_study(model, tok, TEXTS, words, recipe="sum_all", progress=False)
+    spread = similarity_study(
+        in_scope, tok, TEXTS, words, recipe="sum_all", strategy=strategy, max_batch=2,
+        progress=False,
+    )  # fmt: skip
+    assert spread.settings["extraction"]["strategy"] == "OneDeviceStrategy"
+    assert plain.settings["extraction"]["strategy"] is None
+    for word in words:
+        np.testing.assert_allclose(
+            spread.occurrences[word].vectors, plain.occurrences[word].vectors, atol=1e-5
+        )
+        np.testing.assert_allclose(
+            spread.word_similarity[word], plain.word_similarity[word], atol=1e-5
+        )
+    assert set(spread.sentences) == {"cls", "mean", "pooler"}
+    for how, matrix in plain.sentences.items():
+        np.testing.assert_allclose(spread.sentences[how], matrix, atol=1e-5)
+    assert spread.occurrences["the"].recipe == "sum_all" and len(spread.occurrences["the"]) == 4

@@ -97,7 +97,7 @@ def test_foundation_path_matches_explicit_indexing(tiny4):
         out = model(**tok(texts[t], return_tensors="tf"), output_hidden_states=True)
         direct[t] = np.stack([h.numpy()[0] for h in out.hidden_states])
     for recipe in ("sum_all", "concat_last4", -2):
-        occ = word_occurrences(model, tok, texts, "code", recipe, batch_size=2)
+        occ = word_occurrences(model, tok, texts, "code", recipe, max_batch=2)
         assert occ.text_index.tolist() == [0, 0, 3, 3, 3]
         for v, t, pos in zip(occ.vectors, occ.text_index, occ.positions, strict=True):
             np.testing.assert_allclose(v, word_embedding(direct[t], pos, recipe), atol=2e-5)
@@ -168,7 +168,7 @@ def test_corpus_word_vectors(tiny4):
 def test_sentence_vectors_padding_invariant_and_pooler(tiny_bert):
     model, tok = tiny_bert
     texts = ["the dog", "a man said that the river bank had no money at night", "code"]
-    feats = sentence_features(model, tok, texts, ("cls", "mean", "pooler"), batch_size=3)
+    feats = sentence_features(model, tok, texts, ("cls", "mean", "pooler"), max_batch=3)
     for i, text in enumerate(texts):  # each text alone: no padding at all
         enc = tok(text, return_tensors="tf")
         out = model(**enc)

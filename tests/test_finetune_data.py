@@ -42,7 +42,7 @@ def test_read_agnews_csv_with_and_without_header(tmp_path):
     ex = read_agnews_csv(plain)
     assert [e.label for e in ex] == [2, 0]
     assert ex[0].text_a == "Wall St. Bears Short-sellers, again." and ex[0].text_b is None
-    assert ex[1].text_a == "Title two Multi\nline"
+    assert ex[1].text_a == "Title two Multi line"  # a line break inside a field is a space
     assert read_agnews_csv(headed)[0] == ClassificationExample(ex[0].text_a, None, 2, "line 2")
     bad = tmp_path / "bad.csv"
     bad.write_text("label,title,description\n2,a,b\n5,c,d\n")
@@ -124,8 +124,14 @@ def test_load_task_data_splits_a_file_by_seed(tmp_path):
     assert [e.id for e in same.eval] == [e.id for e in data.eval]
     other = load_task_data("agnews", path, eval_fraction=0.2, seed=2)
     assert [e.id for e in other.eval] != [e.id for e in data.eval]
-    small = load_task_data("agnews", path, eval_data=path, max_train=7, max_eval=3)
+    small = load_task_data("agnews", path, eval_data=path, train_limit=7, eval_limit=3)
     assert (len(small.train), len(small.eval)) == (7, 3)
+    assert small.source["train_limit"] == 7 and small.source["eval_limit"] == 3
+    with pytest.warns(DeprecationWarning, match="max_train= is now train_limit="):
+        old = load_task_data("agnews", path, eval_data=path, max_train=7, max_eval=3)
+    assert [e.id for e in old.train] == [e.id for e in small.train]
+    with pytest.raises(ConfigError, match="give train_limit= only"):
+        load_task_data("agnews", path, max_train=7, train_limit=7)
     with pytest.raises(ConfigError):
         load_task_data("agnews", eval_data=path)
 

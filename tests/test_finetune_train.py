@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from bert_repro.finetune import (
     ClassificationExample,
@@ -53,10 +54,14 @@ def test_finetune_lowers_the_loss_and_saves_a_folder_load_bert_reads(tiny_bert_d
         log_every=10,
     )
     out = tmp_path / "models" / "tiny-agnews"
-    result = finetune("agnews", tiny_bert_dir, data=data, config=config, out_dir=out)
+    lines: list[str] = []
+    result = finetune(
+        "agnews", tiny_bert_dir, data=data, config=config, out_dir=out, log=lines.append
+    )
 
     loss = result.history["loss"]
     assert result.steps == 80 and len(loss) == 8
+    assert len(lines) == 8 and lines[0].startswith("step 10/80  loss ")  # one per period
     assert loss[-1] < 0.75 * loss[0], loss  # from about ln 4 = 1.39
     assert result.metrics["accuracy"] >= 0.4 and result.metrics["n_examples"] == 32
 
@@ -173,3 +178,11 @@ def test_cli_finetune_agnews_csv(tiny_bert_dir, tmp_path, capsys):
     assert main([*argv, "--quiet"]) == 2  # refuses to overwrite without --overwrite
     printed = capsys.readouterr()
     assert printed.out == "" and "--overwrite" in printed.err  # --quiet: errors only
+
+
+def test_verbose_is_a_deprecated_name_of_log():
+    from bert_repro.errors import ConfigError
+
+    with pytest.warns(DeprecationWarning, match="verbose= is now log="):
+        with pytest.raises(ConfigError, match="task='nope'"):  # fails right after the warning
+            finetune("nope", verbose=True)

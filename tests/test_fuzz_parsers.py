@@ -389,9 +389,9 @@ def test_texts_that_are_not_utf8_bytes():
 def test_a_negative_count_of_texts_is_refused(tmp_path):
     path = tmp_path / "t.txt"
     path.write_text("a\nb\nc\n")
-    assert load_texts(f"txt:{path}", n=2) == ["a", "b"]
+    assert load_texts(f"txt:{path}", limit=2) == ["a", "b"]
     with pytest.raises(DataError, match="cannot be negative"):
-        load_texts(f"txt:{path}", n=-1)  # was: silently all but the last
+        load_texts(f"txt:{path}", limit=-1)  # was: silently all but the last
 
 
 def test_readers_refuse_a_bad_limit(tmp_path):

@@ -87,10 +87,14 @@ def files(tmp_path):
     news.write_text("label,text\n1,a\n2,b,c\n", encoding="utf-8")
     rows = [f"{1 + i % 4},title {i},description {i}" for i in range(10)]
     (tmp_path / "ok.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    rows = ["label,title,description"] + [f"{1 + i % 4},title {i},text {i}" for i in range(40)]
-    rows.insert(3, "Sprots,a typo,in the label")  # line 4
+    rows = ["label,text"] + [f"{1 + i % 4},text {i}" for i in range(40)]
+    rows.insert(3, "Sprots,a typo in the label")  # line 4
     typo = tmp_path / "typo.csv"
     typo.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    rows = ["label,title,description"] + [f"{1 + i % 4},title {i},text {i}" for i in range(40)]
+    rows.insert(3, "Sprots,a typo,in the label")  # line 4 of an AG News file
+    agtypo = tmp_path / "agtypo.csv"
+    agtypo.write_text("\n".join(rows) + "\n", encoding="utf-8")
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
     empty = tmp_path / "empty-dir"
@@ -109,6 +113,7 @@ def files(tmp_path):
         "empty": empty,
         "damaged": damaged,
         "typo": typo,
+        "agtypo": agtypo,
         "missing": tmp_path / "missing",
     }
 
@@ -156,22 +161,23 @@ def _cases(f, model):
             + ["--probes", f["empty"], "--out", f["empty"] / "o"],
             "holds no probes/ folder",
         ),
-        (["embeddings", "similarity", *emb, "--text", "a", "--strategy", "top"], "strategy="),
-        (["embeddings", "similarity", *emb, "--text", "a", "--pooling", "max"], "--pooling="),
-        (["embeddings", "similarity", *emb, "--text", "a", "--sentence", "avg"], "--sentence="),
+        (["embeddings", "similarity", *emb, "--text", "a", "--word", " "], "is blank"),
         (["embeddings", "similarity", *emb], "no texts"),
         (["embeddings", "similarity", *emb, "--texts", f["missing"]], "cannot tell what kind"),
         (["embeddings", "norms", *emb, "--csv", f["missing"]], "no such file"),
         (["embeddings", "norms", *emb, "--csv", f["shifted"]], "shifted.csv:3: the row has 3"),
         (["embeddings", "norms", *emb, "--csv", f["texts"], "--limit", "0"], "--limit must be"),
-        (["embeddings", "decompose", *emb, "--text", "  "], "--text is blank"),
+        (["embeddings", "decompose", *emb, "--text", "  "], "text to decompose must be"),
         (["embeddings", "decompose", "--text", "a", "--model", f["missing"]], "does not exist"),
         (
             ["embeddings", "classify", *emb, "--csv", f["shifted"], "--test-fraction", "1.5"],
-            "--test-fraction must be between 0 and 1",
+            "test_fraction must be in (0, 1)",
         ),
-        (["embeddings", "classify", *emb, "--csv", f["shifted"], "--features", "x"], "--features="),
         (["embeddings", "classify", *emb, "--csv", f["shifted"], "--max-length", "2"], ">= 3"),
+        (
+            ["embeddings", "classify", *emb, "--csv", f["agtypo"]],
+            "agtypo.csv:4: label 'Sprots' is not one of 1, 2, 3, 4",
+        ),
         (["embeddings", "classify", *emb, "--csv", f["shifted"]], "missing column(s) 'label'"),
         (["embeddings", "classify", *emb, "--csv", f["news"]], "news.csv:3: the row has 3 fields"),
         (
@@ -223,6 +229,10 @@ def test_bad_input_is_one_line_exit_2_before_any_model_is_loaded(
         ["probe", "sweep", "--layers", "top"],
         ["probe", "sweep", "--kinds", "angle"],
         ["embeddings", "classify"],
+        ["embeddings", "similarity", "--recipe", "top"],
+        ["embeddings", "similarity", "--pooling", "max"],
+        ["embeddings", "similarity", "--sentence", "avg"],
+        ["embeddings", "classify", "--csv", "x.csv", "--features", "x"],
         ["reproduce", "--preset", "huge"],
         ["nonsense"],
     ],

@@ -260,7 +260,7 @@ def test_embeddings_studies_refuse_nan(broken, broken_dir, tmp_path, capsys):
     with pytest.raises(ModelError, match=f"{NAN}2 "):  # the last layer only is extracted
         sentence_similarity(model, tok, TEXTS)
     with pytest.raises(ModelError, match=NAN_AT):
-        word_occurrences(model, tok, TEXTS, "the", strategy="sum_all")
+        word_occurrences(model, tok, TEXTS, "the", recipe="sum_all")
     table = tmp_path / "words.csv"
     table.write_text("word,definition\ndog,a good friend\n")
     with pytest.raises(ModelError, match=NAN):

@@ -61,17 +61,18 @@ def test_wiki40b_paragraphs_through_tfds(tmp_path):
 
     with tfds.testing.mock_data(as_dataset_fn=_fake_wiki([ARTICLE, ARTICLE_2])):
         assert list(wiki40b_paragraphs("train", data_dir=tmp_path)) == [*PARAGRAPHS, "Rotors."]
-        assert list(wiki40b_paragraphs("validation", n=2)) == PARAGRAPHS[:2]
-        assert list(load_texts(f"wiki40b:test:{tmp_path}", n=4))[-1] == "Rotors."
+        assert list(wiki40b_paragraphs("validation", limit=2)) == PARAGRAPHS[:2]
+        assert list(load_texts(f"wiki40b:test:{tmp_path}", limit=4))[-1] == "Rotors."
         # the seed's way: a loaded split handed over as it is (mocked tfds has no split list,
         # so `tfds.load(name)["train"]` is spelled with split= here)
         split = tfds.load("wiki40b/en", split="train", data_dir=str(tmp_path))
-        assert list(iter_texts(split, n=3)) == PARAGRAPHS
+        assert list(iter_texts(split, limit=3)) == PARAGRAPHS
 
 
 def test_wiki40b_missing_dataset_is_a_data_error(tmp_path):
-    with pytest.raises(DataError, match="not prepared"):
+    with pytest.raises(DataError, match="not available here") as info:
         wiki40b_paragraphs("train", data_dir=tmp_path / "nowhere")
+    assert "wiki40b/en" in str(info.value) and "--texts wiki40b:SPLIT:DIR" in str(info.value)
 
 
 def test_iter_texts_forms():
@@ -80,7 +81,7 @@ def test_iter_texts_forms():
     texts = ["one text", "  ", "two", b"three"]
     assert list(iter_texts(texts)) == ["one text", "two", "three"]
     assert list(iter_texts(tf.data.Dataset.from_tensor_slices(["a b", "c"]))) == ["a b", "c"]
-    assert list(iter_texts(np.array(["x", "y", "z"]), n=2)) == ["x", "y"]
+    assert list(iter_texts(np.array(["x", "y", "z"]), limit=2)) == ["x", "y"]
     assert list(iter_texts([ARTICLE, "plain"])) == [*PARAGRAPHS, "plain"]
     assert list(iter_texts(iter(["gen"]))) == ["gen"]
     with pytest.raises(DataError, match="single string"):
@@ -118,7 +119,7 @@ def test_conllu_texts(tmp_path):
     # empty node) joined by spaces
     assert conllu_texts(path) == ["I don't know.", "I ca n't !"]
     assert load_texts(str(path)) == conllu_texts(path)
-    assert load_texts(f"conllu:{path}", n=1) == ["I don't know."]
+    assert load_texts(f"conllu:{path}", limit=1) == ["I don't know."]
     with pytest.raises(DataError, match="no such file"):
         conllu_texts(tmp_path / "missing.conllu")
 
@@ -134,7 +135,7 @@ def test_csv_and_plain_texts(tmp_path):
     txt = tmp_path / "t.txt"
     txt.write_text("first line\n\n  second line  \n", encoding="utf-8")
     assert plain_texts(txt) == ["first line", "second line"]
-    assert load_texts(f"txt:{txt}", n=1) == ["first line"]
+    assert load_texts(f"txt:{txt}", limit=1) == ["first line"]
     with pytest.raises(DataError, match="cannot tell"):
         load_texts(str(tmp_path / "t.json"))
     with pytest.raises(DataError, match="csv:PATH:COLUMN"):

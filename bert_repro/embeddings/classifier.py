@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataError, check_choice
+from ..agnews import AGNEWS_LABELS, NewsItem, is_agnews_header, read_agnews_csv
+from ..errors import ConfigError, DataError, check_positive
+from ..settings import ExtractionSettings
 from ..text import csv_rows
-from .recipes import Recipe
-from .sentences import SentencePooling, sentence_features
+from ._extraction import resolve_settings
+from .recipes import Recipe, check_recipe
+from .sentences import SentencePooling, check_sentence_poolings, sentence_features
 
-AG_NEWS_CLASSES: tuple[str, ...] = ("World", "Sports", "Business", "Sci/Tech")
 VALIDATION_FRACTION = 0.1  # of the training part, held out for early stopping (train_head)
 
 
@@ -50,10 +53,44 @@ class LabeledTexts:
     def __len__(self) -> int:
         return len(self.texts)
 
+    @classmethod
+    def from_agnews(
+        cls, items: Sequence[NewsItem], *, path: str | os.PathLike | None = None
+    ) -> LabeledTexts:
+        """AG News items (:func:`bert_repro.agnews.read_agnews_csv` or
+        :func:`~bert_repro.agnews.load_agnews_tfds`) as labelled texts.
 
-def _clean(text: str) -> str:
-    # AG News writes line breaks as a backslash ("dwindling\band"); they separate words.
-    return " ".join(text.replace("\\", " ").split())
+        The classes are the AG News topics present, in their order (World, Sports, Business,
+        Sci/Tech: labels 0..3 when all four are present); labels as written are the files'
+        ``1..4``.
+
+        Raises:
+            DataError: fewer than two topics.
+        """
+        items = list(items)
+        present = sorted({item.label for item in items})
+        if len(present) < 2:
+            names = [AGNEWS_LABELS[k] for k in present]
+            raise DataError(
+                f"only one class ({names}) in the labels: nothing to classify", path=path
+            )
+        index = {k: i for i, k in enumerate(present)}
+        from_file = all(item.line is not None for item in items)
+        return cls(
+            texts=tuple(item.text for item in items),
+            labels=np.array([index[item.label] for item in items], dtype=np.int64),
+            class_names=tuple(AGNEWS_LABELS[k] for k in present),
+            written=tuple(str(item.label + 1) for item in items) if from_file else None,
+            lines=tuple(item.line for item in items) if from_file else None,
+            path=None if path is None else str(path),
+        )
+
+
+def _looks_like_agnews(fields: list[str]) -> bool:
+    """A first row that is AG News' header, or an AG News row of a file without a header."""
+    if is_agnews_header(fields):
+        return True
+    return len(fields) == 3 and fields[0].strip() in ("1", "2", "3", "4")
 
 
 def read_labeled_csv(
@@ -65,18 +102,23 @@ def read_labeled_csv(
 ) -> LabeledTexts:
     """Read a CSV of labelled texts, e.g. ``ag-news/test.csv`` (``label,title,description``).
 
+    An AG News file (its header ``label,title,description``, or its rows without a header) is
+    read by the package's one AG News reader, :func:`bert_repro.agnews.read_agnews_csv`, which
+    undoes the corpus' escapes (:func:`~bert_repro.agnews.clean_agnews_text`); see
+    :meth:`LabeledTexts.from_agnews` for its classes. Any other file needs a header row; its
+    texts are taken as written (runs of whitespace become one space).
+
     Args:
-        path: CSV with a header row.
-        text_columns: columns joined by a space into the text; default ``("text",)`` when the
-            file has a ``text`` column, else ``("title", "description")``.
+        path: CSV with a header row (or an AG News file).
+        text_columns: columns joined by a space into the text; default ``("text",)``.
         label_column: the label column. Labels are mapped to ``0..C-1`` in sorted order (ints
-            numerically); AG News' ``1..4`` become World, Sports, Business, Sci/Tech.
+            numerically).
         limit: keep only the first ``limit`` rows.
 
     Raises:
         DataError: missing file, not UTF-8, missing columns (listing the ones present), a row
             without the header's number of fields, a blank text or label (with its line),
-            fewer than two classes.
+            fewer than two classes; for AG News a label outside 1..4.
         ConfigError: ``limit`` is not a positive int.
     """
     path = Path(path)
@@ -84,8 +126,10 @@ def read_labeled_csv(
     fields, rows = csv_rows(path)
     if not fields:
         raise DataError("empty CSV file (no header row)", path=path)
+    if text_columns is None and label_column == "label" and _looks_like_agnews(fields):
+        return LabeledTexts.from_agnews(read_agnews_csv(path, limit=limit), path=path)
     if text_columns is None:
-        text_columns = ("text",) if "text" in fields else ("title", "description")
+        text_columns = ("text",)
     missing = [c for c in (label_column, *text_columns) if c not in fields]
     if missing:
         found = ", ".join(repr(c) for c in fields)
@@ -96,7 +140,7 @@ def read_labeled_csv(
         )
     texts, raw, lines = [], [], []
     for line, row in rows:
-        text = _clean(" ".join(row[c] for c in text_columns))
+        text = " ".join(" ".join(row[c] for c in text_columns).split())
         label = row[label_column].strip()
         if not text or not label:
             raise DataError(f"blank {'text' if not text else 'label'}", path=path, line=line)
@@ -107,7 +151,7 @@ def read_labeled_csv(
             break
     if not texts:
         raise DataError("no rows after the header", path=path)
-    data = _labeled(texts, raw, path=path, ag_news=tuple(text_columns) == ("title", "description"))
+    data = _labeled(texts, raw, path=path)
     return dataclasses.replace(data, written=tuple(raw), lines=tuple(lines), path=str(path))
 
 
@@ -116,7 +160,7 @@ def _check_limit(limit: int | None) -> None:
         raise ConfigError(f"limit must be a positive int or None, got {limit!r}")
 
 
-def _labeled(texts, raw_labels, *, path=None, ag_news=False) -> LabeledTexts:
+def _labeled(texts, raw_labels, *, path=None) -> LabeledTexts:
     numeric = all(str(v).lstrip("-").isdigit() for v in raw_labels)
     values = [int(v) for v in raw_labels] if numeric else [str(v) for v in raw_labels]
     classes = sorted(set(values))
@@ -124,41 +168,7 @@ def _labeled(texts, raw_labels, *, path=None, ag_news=False) -> LabeledTexts:
         raise DataError(f"only one class ({classes}) in the labels: nothing to classify", path=path)
     index = {c: k for k, c in enumerate(classes)}
     labels = np.array([index[v] for v in values], dtype=np.int64)
-    names = tuple(str(c) for c in classes)
-    if ag_news and classes == [1, 2, 3, 4]:
-        names = AG_NEWS_CLASSES
-    return LabeledTexts(tuple(texts), labels, names)
-
-
-def load_ag_news_tfds(
-    split: str = "test", *, data_dir: str | None = None, limit: int | None = None
-) -> LabeledTexts:
-    """AG News from tensorflow-datasets (``ag_news_subset``: 120,000 train, 7,600 test).
-
-    Texts are ``title + " " + description``; labels 0..3 = World, Sports, Business, Sci/Tech.
-    Needs the dataset prepared in ``data_dir`` (or the network to download it).
-    """
-    import tensorflow_datasets as tfds
-
-    try:
-        ds = tfds.load("ag_news_subset", split=split, data_dir=data_dir, shuffle_files=False)
-    except Exception as err:  # tfds raises many kinds; name the dataset and the fix
-        raise DataError(
-            f"could not load tfds 'ag_news_subset' split {split!r}: {err}. On a machine without "
-            "internet, prepare it elsewhere and pass its data_dir, or use a CSV "
-            "(label,title,description)."
-        ) from err
-    if limit is not None:
-        ds = ds.take(limit)
-    texts, labels = [], []
-    for ex in ds.as_numpy_iterator():
-        title = ex["title"].decode("utf-8")
-        description = ex["description"].decode("utf-8")
-        texts.append(_clean(f"{title} {description}"))
-        labels.append(int(ex["label"]))
-    if not texts:
-        raise DataError(f"tfds 'ag_news_subset' split {split!r} is empty")
-    return LabeledTexts(tuple(texts), np.asarray(labels, dtype=np.int64), AG_NEWS_CLASSES)
+    return LabeledTexts(tuple(texts), labels, tuple(str(c) for c in classes))
 
 
 def truncate_texts(tokenizer, texts: Sequence[str], max_length: int) -> tuple[list[str], int]:
@@ -350,12 +360,16 @@ def train_head(
     hidden_units: int = 0,
     dropout: float = 0.0,
     seed: int = 0,
-    verbose: int = 0,
+    log: Callable[[str], None] | None = None,
 ):
     """Fit a head on fixed features.
 
     A stratified ``validation_fraction`` of the training items is held out for early stopping
     (``val_loss``, best weights restored). The Normalization statistics come from the rest.
+
+    Args:
+        log: called with one line per epoch (loss, accuracy, validation loss and accuracy),
+            e.g. ``print``; ``None`` logs nothing.
 
     Returns:
         ``(head, history_dict)``.
@@ -389,11 +403,22 @@ def train_head(
         callbacks=[
             keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=int(patience), restore_best_weights=True
-            )
+            ),
+            *([] if log is None else [_epoch_log(log)]),
         ],
-        verbose=verbose,
+        verbose=0,
     )
     return head, {k: [float(v) for v in vs] for k, vs in history.history.items()}
+
+
+def _epoch_log(log: Callable[[str], None]):
+    from .._keras import keras
+
+    def line(epoch, logs):
+        values = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items())
+        log(f"epoch {epoch + 1}  {values}")
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=line)
 
 
 def evaluate_head(
@@ -423,63 +448,200 @@ def evaluate_head(
     }
 
 
+def check_classify_study(
+    data: LabeledTexts | None = None,
+    *,
+    features: Sequence[SentencePooling] = ("cls", "mean"),
+    recipe: Recipe = "last_layer",
+    test_fraction: float = 0.2,
+    max_length: int | None = 128,
+    epochs: int = 50,
+    hidden_units: int = 0,
+    learning_rate: float = 1e-3,
+) -> None:
+    """The options of :func:`classify_study` (and, when given, that every label of ``data``
+    can be split: :func:`check_splittable`), checked before any model is loaded.
+
+    Raises:
+        ConfigError: an unknown feature kind or recipe, a fraction outside (0, 1), a
+            ``max_length`` below 3 (``[CLS]`` + a piece + ``[SEP]``), a count below 1 (0 for
+            ``hidden_units``), a learning rate that is not positive.
+        DataError: no feature kind, no texts, or a label too rare to split.
+    """
+    check_sentence_poolings(features, "features")
+    check_recipe(recipe)
+    _check_fraction("test_fraction", test_fraction)
+    check_positive("max_length", max_length, minimum=3, optional=True)
+    check_positive("epochs", epochs)
+    check_positive("hidden_units", hidden_units, minimum=0)
+    if not learning_rate > 0:
+        raise ConfigError(f"learning_rate must be positive, got {learning_rate}")
+    if data is not None:
+        if len(data) == 0:
+            raise DataError("no texts to classify")
+        check_splittable(data, test_fraction)
+
+
+@dataclass(frozen=True, eq=False)
+class ClassificationResult:
+    """Held-out results of a head trained on each kind of frozen sentence feature.
+
+    Attributes:
+        class_names: the C classes.
+        n_train, n_test: texts in the training and held-out parts.
+        n_truncated: texts cut to ``max_length`` wordpieces.
+        results: per feature kind: ``accuracy``, ``per_class`` ``{class: recall}``,
+            ``confusion`` (C, C) (rows = true class), ``n``, ``epochs_run``, ``history``.
+        settings: what made the numbers (recipe, split, head, extraction settings).
+    """
+
+    class_names: tuple[str, ...]
+    n_train: int
+    n_test: int
+    n_truncated: int
+    results: dict[str, dict[str, Any]]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def best(self) -> str:
+        """The feature kind with the highest held-out accuracy."""
+        return max(self.results, key=lambda kind: self.results[kind]["accuracy"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON."""
+        return {
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+            "n_truncated": self.n_truncated,
+            "class_names": list(self.class_names),
+            "results": self.results,
+        }
+
+    def to_frame(self):
+        """A ``pandas.DataFrame``, one row per feature kind: ``accuracy``, each class's
+        accuracy (recall) and ``epochs`` run, indexed by ``feature``."""
+        import pandas as pd
+
+        rows = {
+            kind: {"accuracy": r["accuracy"], **r["per_class"], "epochs": r["epochs_run"]}
+            for kind, r in self.results.items()
+        }
+        return pd.DataFrame(rows).T.rename_axis("feature").astype({"epochs": int})
+
+    def confusion_figure(self, kind: str | None = None):
+        """The confusion matrix of feature ``kind`` (default: :meth:`best`)."""
+        from .figures import confusion_figure
+
+        kind = self.best() if kind is None else kind
+        if kind not in self.results:
+            raise DataError(f"no results for features {kind!r}; there are {list(self.results)}")
+        return confusion_figure(
+            self.results[kind]["confusion"], self.class_names, title=f"{kind} features"
+        )
+
+    def training_figure(self):
+        """Training and validation accuracy per epoch of every head."""
+        from .figures import training_figure
+
+        return training_figure({k: r["history"] for k, r in self.results.items()})
+
+    def figures(self) -> dict[str, Any]:
+        """Plotly figures by file name: ``confusion_<kind>`` and ``training``."""
+        figs = {f"confusion_{kind}": self.confusion_figure(kind) for kind in self.results}
+        figs["training"] = self.training_figure()
+        return figs
+
+    def summary(self) -> list[str]:
+        """Lines to print: each feature kind's held-out accuracy, overall and per class."""
+        lines = []
+        for kind, res in self.results.items():
+            per = ", ".join(f"{k} {v:.3f}" for k, v in res["per_class"].items())
+            lines.append(
+                f"{kind}: accuracy {res['accuracy']:.4f} on {res['n']} held-out texts ({per})"
+            )
+        return lines
+
+    def save(
+        self, out_dir: str | os.PathLike, *, png: bool | None = None, **metadata
+    ) -> list[Path]:
+        """Write ``classify.json`` (result, settings, versions; ``metadata`` adds to the
+        settings), ``classify.csv`` (:meth:`to_frame`) and the figures (:meth:`figures`) into
+        ``out_dir``.
+
+        Returns:
+            The files written.
+        """
+        from ..io import atomic_write_json, atomic_write_text, run_metadata, save_figure
+
+        out = Path(out_dir)
+        meta = run_metadata(**{**self.settings, **metadata})
+        written = [
+            atomic_write_json(out / "classify.json", {**meta, "result": self.to_dict()}),
+            atomic_write_text(out / "classify.csv", self.to_frame().to_csv()),
+        ]
+        for name, fig in self.figures().items():
+            written += save_figure(fig, out / name, png=png)
+        return written
+
+
 def classify_study(
     model,
     tokenizer,
     data: LabeledTexts,
     *,
     features: Sequence[SentencePooling] = ("cls", "mean"),
-    strategy: Recipe = "last_layer",
+    recipe: Recipe = "last_layer",
     test_fraction: float = 0.2,
     seed: int = 0,
     max_length: int | None = 128,
-    batch_size: int | None = None,
     epochs: int = 50,
     hidden_units: int = 0,
     learning_rate: float = 1e-3,
-    progress: bool = False,
-) -> dict[str, object]:
+    log: Callable[[str], None] | None = None,
+    settings: ExtractionSettings | None = None,
+    **options,
+) -> ClassificationResult:
     """Frozen-feature classification: extract once, split, train a head per feature kind.
 
     Args:
         model, tokenizer: the frozen BERT.
-        data: labelled texts (:func:`read_labeled_csv` or :func:`load_ag_news_tfds`).
+        data: labelled texts (:func:`read_labeled_csv`, or
+            :meth:`LabeledTexts.from_agnews` of :func:`bert_repro.agnews.load_agnews_tfds`).
         features: sentence-vector kinds to compare (``cls``, ``mean``, ``pooler``), all taken
             from one extraction pass.
-        strategy: layer recipe for ``cls``/``mean`` (default the last layer).
+        recipe: layer recipe for ``cls``/``mean`` (default the last layer).
         test_fraction, seed: the held-out stratified split.
         max_length: cut texts to this many wordpieces (``None``: refuse too-long texts).
-        batch_size: at most this many texts a BERT forward pass (default: a token budget).
         epochs, hidden_units, learning_rate: the head's training (see :func:`train_head`).
+        log: called with one line per epoch of each head's training (``None``: silent).
+        settings: how BERT runs (:class:`~bert_repro.settings.ExtractionSettings`);
+            ``options`` replace some of its fields, e.g. ``max_batch=`` (texts a forward
+            pass), ``max_tokens=``, ``strategy=``, ``progress=``.
 
     Returns:
-        ``{"n_train", "n_test", "n_truncated", "class_names", "results": {feature:
-        {"accuracy", "per_class", "confusion", "n", "epochs_run", "history"}}}``.
+        A :class:`ClassificationResult`.
     """
     features = tuple(features)
-    if not features:
-        raise DataError("no feature kind asked for")
-    for f in features:
-        check_choice("features", f, ("cls", "mean", "pooler"))
-    if len(data) == 0:
-        raise DataError("no texts to classify")
-    check_splittable(data, test_fraction)
+    check_classify_study(
+        data,
+        features=features,
+        recipe=recipe,
+        test_fraction=test_fraction,
+        max_length=max_length,
+        epochs=epochs,
+        hidden_units=hidden_units,
+        learning_rate=learning_rate,
+    )
+    extraction = resolve_settings(settings, options)
     texts, n_truncated = list(data.texts), 0
     if max_length is not None:
         texts, n_truncated = truncate_texts(tokenizer, texts, max_length)
     train_idx, test_idx = stratified_split(data.labels, test_fraction, seed=seed)
-    feats = sentence_features(
-        model,
-        tokenizer,
-        texts,
-        features,
-        strategy=strategy,
-        batch_size=batch_size,
-        progress=progress,
-    )
+    feats = sentence_features(model, tokenizer, texts, features, recipe=recipe, settings=extraction)
     results = {}
     for kind in features:
         x = feats[kind]
+        if log is not None:
+            log(f"{kind} features: training the head")
         head, history = train_head(
             x[train_idx],
             data.labels[train_idx],
@@ -488,15 +650,27 @@ def classify_study(
             hidden_units=hidden_units,
             learning_rate=learning_rate,
             seed=seed,
+            log=log,
         )
         res = evaluate_head(head, x[test_idx], data.labels[test_idx], data.class_names)
         res["epochs_run"] = len(history.get("loss", []))
         res["history"] = history
         results[kind] = res
-    return {
-        "n_train": int(len(train_idx)),
-        "n_test": int(len(test_idx)),
-        "n_truncated": int(n_truncated),
-        "class_names": list(data.class_names),
-        "results": results,
-    }
+    return ClassificationResult(
+        class_names=tuple(data.class_names),
+        n_train=int(len(train_idx)),
+        n_test=int(len(test_idx)),
+        n_truncated=int(n_truncated),
+        results=results,
+        settings={
+            "features": list(features),
+            "recipe": recipe,
+            "test_fraction": test_fraction,
+            "seed": seed,
+            "max_length": max_length,
+            "epochs": epochs,
+            "hidden_units": hidden_units,
+            "learning_rate": learning_rate,
+            "extraction": extraction.describe(),
+        },
+    )

@@ -1,25 +1,43 @@
-"""``bert-repro embeddings {similarity,norms,decompose,classify}``: thin wrappers over the library.
+"""``bert-repro embeddings {similarity,norms,decompose,classify}``: parse, call the study, save.
 
-Each command writes its results as JSON (with the resolved settings, versions and wall time),
-tables as CSV, and plotly figures (HTML, PNG when a browser engine is present) into ``--out``.
-Heavy modules (TensorFlow, transformers) are imported inside the handlers only.
+Each command checks its options with the study's own check (before any model is loaded), runs
+the study (:func:`~bert_repro.embeddings.similarity_study`,
+:func:`~bert_repro.embeddings.norms_study`, :func:`~bert_repro.embeddings.decompose_study`,
+:func:`~bert_repro.embeddings.classify_study`) and saves its result object into ``--out``: a
+JSON (result, the command's settings, versions, wall time), CSV tables and plotly figures
+(HTML, PNG when a browser engine is present). Choices (``--recipe``, ``--pooling``,
+``--sentence``, ``--features``) come from the library's ``Literal`` types. Heavy modules
+(TensorFlow, transformers) are imported inside the handlers only.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from pathlib import Path
+from typing import get_args
 
 from ..cli import seed
+from ..ops import SubwordPooling
+from .recipes import RecipeName, parse_recipe
+from .sentences import SentencePooling
 
 DEFAULT_OUT = Path("runs") / "embeddings"
+RECIPE_HELP = (
+    f"word-vector recipe: {', '.join(get_args(RecipeName))}, or an int layer index "
+    "(0 = embedding output, -1 = last layer)"
+)
 
 
-def _recipe(text: str):
-    """A recipe name, or an int layer index written as digits (``-1``, ``0``, ``7``)."""
-    return int(text) if re.fullmatch(r"-?\d+", text.strip()) else text.strip()
+def recipe_arg(text: str):
+    """argparse type of ``--recipe``: a recipe name or an int layer index
+    (:func:`~bert_repro.embeddings.recipes.parse_recipe`)."""
+    from ..errors import ConfigError
+
+    try:
+        return parse_recipe(text)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _common(p: argparse.ArgumentParser, name: str) -> None:
@@ -55,7 +73,7 @@ def add_parser(subparsers) -> None:
         "similarity",
         help="cosine similarity of a word's occurrences and of sentences",
         description="Cosine similarity between every occurrence of each --word in the texts "
-        "(word vectors by --strategy) and between the texts as sentences (cls, mean, pooler).",
+        "(word vectors by --recipe) and between the texts as sentences (cls, mean, pooler).",
     )
     p.add_argument("--text", action="append", default=[], help="a text (repeatable)")
     p.add_argument(
@@ -66,18 +84,20 @@ def add_parser(subparsers) -> None:
     p.add_argument("--limit", type=int, default=None, help="use the first N texts of --texts")
     p.add_argument("--word", action="append", default=[], help="a word to compare (repeatable)")
     p.add_argument(
-        "--strategy",
-        type=_recipe,
-        default="last_layer",
-        help="word-vector recipe: first_layer, last_layer, sum_all, sum_last4, concat_last4, "
-        "mean_last4, or an int layer index (0 = embedding output)",
+        "--recipe", type=recipe_arg, default="last_layer", metavar="RECIPE", help=RECIPE_HELP
     )
-    p.add_argument("--pooling", default="mean", help="subword pooling: mean, first, last")
+    p.add_argument(
+        "--pooling",
+        choices=get_args(SubwordPooling),
+        default="mean",
+        help="how a word of several wordpieces becomes one vector (default: mean)",
+    )
     p.add_argument(
         "--sentence",
         nargs="+",
-        default=["cls", "mean", "pooler"],
-        help="sentence vectors to compare: cls mean pooler",
+        choices=get_args(SentencePooling),
+        default=list(get_args(SentencePooling)),
+        help="sentence vectors to compare (default: all)",
     )
     _common(p, "similarity")
     p.set_defaults(func=run_similarity)
@@ -112,12 +132,24 @@ def add_parser(subparsers) -> None:
         "train a Keras head per feature kind with fit, report held-out accuracy.",
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--csv", type=Path, help="CSV with label and title,description (or text)")
+    src.add_argument(
+        "--csv",
+        type=Path,
+        help="CSV with label and text, or an AG News file (label,title,description)",
+    )
     src.add_argument("--tfds-split", help="tfds ag_news_subset split, e.g. test or train[:10%%]")
     p.add_argument("--data-dir", default=None, help="tfds data_dir (with --tfds-split)")
     p.add_argument("--limit", type=int, default=None, help="use the first N rows only")
-    p.add_argument("--features", nargs="+", default=["cls", "mean"], help="cls mean pooler")
-    p.add_argument("--strategy", type=_recipe, default="last_layer", help="layer recipe")
+    p.add_argument(
+        "--features",
+        nargs="+",
+        choices=get_args(SentencePooling),
+        default=["cls", "mean"],
+        help="sentence-vector kinds, one head each (default: cls mean)",
+    )
+    p.add_argument(
+        "--recipe", type=recipe_arg, default="last_layer", metavar="RECIPE", help=RECIPE_HELP
+    )
     p.add_argument("--test-fraction", type=float, default=0.2)
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--max-length", type=int, default=128, help="wordpieces per text (cut)")
@@ -126,12 +158,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--learning-rate", type=float, default=1e-3)
     _common(p, "classify")
     p.set_defaults(func=run_classify)
-
-
-def _load(args):
-    from ..models import load_bert
-
-    return load_bert(args.model)
 
 
 def _check_common(args) -> None:
@@ -146,208 +172,112 @@ def _check_common(args) -> None:
     model_config(args.model)  # a missing model folder fails now, not after reading the data
 
 
-def _write_json(out: Path, name: str, settings: dict, results: dict, started: float) -> Path:
-    from ..io import atomic_write_json, run_metadata
+def _load(args):
+    from ..models import load_bert
 
-    meta = run_metadata(**settings)
-    meta["wall_time_s"] = round(time.perf_counter() - started, 2)
-    return atomic_write_json(out / name, {**meta, **results})
+    return load_bert(args.model)
 
 
 def _settings(args) -> dict:
+    """The command's options, recorded in the JSON."""
     return {k: v for k, v in vars(args).items() if k != "func"}
 
 
+def _save(result, args, started: float) -> None:
+    written = result.save(
+        args.out, **_settings(args), wall_time_s=round(time.perf_counter() - started, 2)
+    )
+    for line in result.summary():
+        print(line)
+    print(f"wrote {written[0]}")
+
+
 def run_similarity(args) -> int:
-    from ..errors import DataError, check_choice
-    from ..io import save_figure
-    from ..ops import SUBWORD_POOLINGS
+    from ..errors import DataError
     from ..text import load_texts
-    from .figures import similarity_heatmap
-    from .recipes import check_recipe
-    from .sentences import SENTENCE_POOLINGS
-    from .similarity import occurrence_similarity, sentence_similarity
+    from .similarity import check_similarity_study, similarity_study
 
     started = time.perf_counter()
-    check_recipe(args.strategy)
-    check_choice("--pooling", args.pooling, SUBWORD_POOLINGS)
-    for how in args.sentence:
-        check_choice("--sentence", how, SENTENCE_POOLINGS)
-    for word in args.word:
-        if not word.strip():
-            raise DataError(f"--word {word!r} is blank")
+    check_similarity_study(args.word, recipe=args.recipe, pooling=args.pooling, hows=args.sentence)
     _check_common(args)
     texts = list(args.text)
     if args.texts:
-        texts += list(load_texts(args.texts, n=args.limit))
+        texts += list(load_texts(args.texts, limit=args.limit))
     if not texts:
         raise DataError("no texts: give --text (repeatable) or --texts SOURCE")
     model, tokenizer = _load(args)
-    results: dict = {"texts": texts, "words": {}, "sentences": {}}
-    for word in args.word:
-        occ, matrix = occurrence_similarity(
-            model,
-            tokenizer,
-            texts,
-            word,
-            args.strategy,
-            pooling=args.pooling,
-            batch_size=args.batch_size,
-        )
-        results["words"][word] = {
-            "pieces": list(occ.pieces),
-            "occurrences": [
-                {"text": int(t), "positions": p.tolist()}
-                for t, p in zip(occ.text_index, occ.positions, strict=True)
-            ],
-            "similarity": matrix,
-        }
-        save_figure(
-            similarity_heatmap(
-                matrix, occ.labels(), title=f"{word!r} occurrences ({args.strategy})"
-            ),
-            args.out / f"word_{re.sub(r'[^A-Za-z0-9_-]+', '_', word)}",
-        )
-        print(f"{word!r}: {len(occ)} occurrence(s)")
-        if len(occ) > 1:
-            print("  similarity:", " ".join(f"{v:.4f}" for v in matrix[0, 1:]), "(first vs rest)")
-    if len(texts) > 1 and args.sentence:
-        sims = sentence_similarity(
-            model, tokenizer, texts, hows=args.sentence, batch_size=args.batch_size
-        )
-        labels = [f"text {i}" for i in range(len(texts))]
-        for how, matrix in sims.items():
-            results["sentences"][how] = matrix
-            save_figure(
-                similarity_heatmap(matrix, labels, title=f"sentence similarity ({how})"),
-                args.out / f"sentences_{how}",
-            )
-            print(f"sentences ({how}): text 0 vs 1 = {matrix[0, 1]:.4f}")
-    path = _write_json(args.out, "similarity.json", _settings(args), results, started)
-    print(f"wrote {path}")
+    result = similarity_study(
+        model,
+        tokenizer,
+        texts,
+        args.word,
+        recipe=args.recipe,
+        pooling=args.pooling,
+        hows=args.sentence,
+        max_batch=args.batch_size,
+        progress=False,
+    )
+    _save(result, args, started)
     return 0
 
 
 def run_norms(args) -> int:
-    from ..io import atomic_write_text, save_figure
-    from .figures import norms_figure
-    from .norms import describe_norms, norms_study, read_word_definitions
+    from .norms import norms_study, read_word_definitions
 
     started = time.perf_counter()
     _check_common(args)
     table = read_word_definitions(args.csv, limit=args.limit)
     model, tokenizer = _load(args)
-    norms = norms_study(model, tokenizer, table, batch_size=args.batch_size, progress=True)
-    summary = describe_norms(norms)
-    atomic_write_text(args.out / "norms.csv", norms.to_csv(index=False))
-    atomic_write_text(args.out / "norms_describe.csv", summary.to_csv())
-    save_figure(norms_figure(norms), args.out / "norms")
-    results = {"n_words": len(norms), "describe": summary.to_dict()}
-    path = _write_json(args.out, "norms.json", _settings(args), results, started)
-    print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
-    print(f"wrote {path}")
+    result = norms_study(model, tokenizer, table, max_batch=args.batch_size, progress=True)
+    _save(result, args, started)
     return 0
 
 
 def run_decompose(args) -> int:
-    import numpy as np
-
-    from ..errors import DataError
-    from ..io import atomic_write_text, save_figure
-    from .decompose import decompose_text, max_abs_difference
-    from .figures import decomposition_figure
+    from .decompose import check_decompose_study, decompose_study
 
     started = time.perf_counter()
-    for flag, text in (("--text", args.text), ("--pair", args.pair)):
-        if text is not None and not text.strip():
-            raise DataError(f"{flag} is blank: give a text to decompose")
+    check_decompose_study(args.text, args.pair)
     _check_common(args)
     model, tokenizer = _load(args)
-    parts = decompose_text(model, tokenizer, args.text, args.pair)
-    if args.pair is None:
-        from ..features import hidden_states
-
-        h0 = hidden_states(model, tokenizer, [args.text], layers=[0], progress=False)[0][0]
-    else:  # two segments: the foundation encodes single texts; ask the embedding layer itself
-        enc = tokenizer(args.text, args.pair, return_tensors="tf")
-        h0 = model.bert.embeddings(
-            input_ids=enc["input_ids"], token_type_ids=enc["token_type_ids"], training=False
-        ).numpy()[0]
-    diff = max_abs_difference(parts, h0)
-    norms = parts.norms()
-    rows = ["position,token," + ",".join(norms)]
-    for i, tok in enumerate(parts.tokens):
-        rows.append(f"{i},{tok!r}," + ",".join(f"{norms[k][i]:.6f}" for k in norms))
-    atomic_write_text(args.out / "decompose.csv", "\n".join(rows) + "\n")
-    save_figure(decomposition_figure(parts), args.out / "decompose")
-    results = {
-        "tokens": list(parts.tokens),
-        "norms": {k: np.round(v, 6) for k, v in norms.items()},
-        "max_abs_difference_vs_hidden_states_0": diff,
-    }
-    path = _write_json(args.out, "decompose.json", _settings(args), results, started)
-    print(f"{len(parts.tokens)} wordpieces; max |LayerNorm(sum) - hidden_states[0]| = {diff:.2e}")
-    print(f"wrote {path}")
+    result = decompose_study(
+        model, tokenizer, args.text, args.pair, max_batch=args.batch_size, progress=False
+    )
+    _save(result, args, started)
     return 0
 
 
 def run_classify(args) -> int:
-    from ..errors import ConfigError, check_choice, check_positive
-    from ..io import save_figure
-    from .classifier import (
-        check_splittable,
-        classify_study,
-        load_ag_news_tfds,
-        read_labeled_csv,
-    )
-    from .figures import confusion_figure, training_figure
-    from .recipes import check_recipe
-    from .sentences import SENTENCE_POOLINGS
+    from ..agnews import load_agnews_tfds
+    from .classifier import LabeledTexts, check_classify_study, classify_study, read_labeled_csv
 
     started = time.perf_counter()
-    for kind in args.features:
-        check_choice("--features", kind, SENTENCE_POOLINGS)
-    check_recipe(args.strategy)
-    if not 0.0 < args.test_fraction < 1.0:
-        raise ConfigError(f"--test-fraction must be between 0 and 1, got {args.test_fraction}")
-    check_positive("--max-length", args.max_length, minimum=3)  # [CLS] + a piece + [SEP]
-    check_positive("--epochs", args.epochs)
-    check_positive("--hidden-units", args.hidden_units, minimum=0)
-    if not args.learning_rate > 0:
-        raise ConfigError(f"--learning-rate must be positive, got {args.learning_rate}")
+    options = {
+        "features": args.features,
+        "recipe": args.recipe,
+        "test_fraction": args.test_fraction,
+        "max_length": args.max_length,
+        "epochs": args.epochs,
+        "hidden_units": args.hidden_units,
+        "learning_rate": args.learning_rate,
+    }
+    check_classify_study(**options)
     _check_common(args)
     if args.csv is not None:
         data = read_labeled_csv(args.csv, limit=args.limit)
     else:
-        data = load_ag_news_tfds(args.tfds_split, data_dir=args.data_dir, limit=args.limit)
-    check_splittable(data, args.test_fraction)  # a label too rare to split fails before the model
+        items = load_agnews_tfds(args.tfds_split, data_dir=args.data_dir, limit=args.limit)
+        data = LabeledTexts.from_agnews(items)
+    check_classify_study(data, **options)  # a label too rare to split fails before the model
     model, tokenizer = _load(args)
-    study = classify_study(
+    result = classify_study(
         model,
         tokenizer,
         data,
-        features=args.features,
-        strategy=args.strategy,
-        test_fraction=args.test_fraction,
+        **options,
         seed=args.seed,
-        max_length=args.max_length,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        hidden_units=args.hidden_units,
-        learning_rate=args.learning_rate,
+        max_batch=args.batch_size,
         progress=True,
     )
-    for kind, res in study["results"].items():
-        save_figure(
-            confusion_figure(res["confusion"], study["class_names"], title=f"{kind} features"),
-            args.out / f"confusion_{kind}",
-        )
-        per = ", ".join(f"{k} {v:.3f}" for k, v in res["per_class"].items())
-        print(f"{kind}: accuracy {res['accuracy']:.4f} on {res['n']} held-out texts ({per})")
-    save_figure(
-        training_figure({k: r["history"] for k, r in study["results"].items()}),
-        args.out / "training",
-    )
-    path = _write_json(args.out, "classify.json", _settings(args), study, started)
-    print(f"wrote {path}")
+    _save(result, args, started)
     return 0

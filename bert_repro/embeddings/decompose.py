@@ -13,12 +13,17 @@ and ``output`` equals ``hidden_states[0]``, the embedding output (dropout is off
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import DataError
+from ..settings import ExtractionSettings
+from ._extraction import resolve_settings
 
 
 def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
@@ -123,6 +128,20 @@ def input_embedding_parts(
     return InputEmbeddingParts(labels, token, segment, position, total, output)
 
 
+def check_decompose_study(text: str, text_pair: str | None = None) -> None:
+    """The texts of :func:`decompose_text` / :func:`decompose_study`, checked before any model
+    is loaded.
+
+    Raises:
+        DataError: ``text`` (or a given ``text_pair``) is not a non-blank string.
+    """
+    for what, value in (("text", text), ("text_pair", text_pair)):
+        if what == "text_pair" and value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise DataError(f"the {what} to decompose must be a non-blank string, got {value!r}")
+
+
 def decompose_text(
     model, tokenizer, text: str, text_pair: str | None = None
 ) -> InputEmbeddingParts:
@@ -131,8 +150,7 @@ def decompose_text(
     ``text_pair`` is encoded as BERT's sentence B (segment id 1), as in seed notebook 002's
     dialogue: ``[CLS] text [SEP] text_pair [SEP]``.
     """
-    if not isinstance(text, str) or not text.strip():
-        raise DataError(f"the text to decompose must be a non-blank string, got {text!r}")
+    check_decompose_study(text, text_pair)
     enc = tokenizer(text, text_pair, add_special_tokens=True, truncation=False)
     ids = enc["input_ids"]
     return input_embedding_parts(
@@ -152,3 +170,128 @@ def max_abs_difference(parts: InputEmbeddingParts, hidden_state_0: np.ndarray) -
             f"{parts.output.shape}: not the same text"
         )
     return float(np.max(np.abs(parts.output - hidden_state_0)))
+
+
+def embedding_output(
+    model,
+    tokenizer,
+    text: str,
+    text_pair: str | None = None,
+    *,
+    settings: ExtractionSettings | None = None,
+    **options,
+) -> np.ndarray:
+    """The model's own embedding output ``hidden_states[0]`` for ``text``, ``(T, H)``.
+
+    A single text goes through the package's extraction path
+    (:func:`bert_repro.features.hidden_states`, with ``settings``/``options``); a pair
+    (``[CLS] text [SEP] text_pair [SEP]``, segment ids 0 and 1) through the model's embedding
+    layer, since the extraction path encodes single texts.
+    """
+    check_decompose_study(text, text_pair)
+    if text_pair is None:
+        from ..features import hidden_states
+
+        extraction = resolve_settings(settings, options).replace(layers=(0,))
+        return hidden_states(model, tokenizer, [text], settings=extraction)[0][0]
+    enc = tokenizer(text, text_pair, return_tensors="tf")
+    out = model.bert.embeddings(
+        input_ids=enc["input_ids"], token_type_ids=enc["token_type_ids"], training=False
+    )
+    return np.asarray(out.numpy()[0], dtype=np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class DecompositionResult:
+    """The input embedding of one text taken apart, checked against the model's own.
+
+    Attributes:
+        text, text_pair: the text (and the optional sentence B).
+        parts: the parts (:class:`InputEmbeddingParts`), ``(T, H)`` each.
+        hidden_state_0: ``(T, H)`` the model's embedding output for the same wordpieces.
+        settings: what made the numbers.
+    """
+
+    text: str
+    text_pair: str | None
+    parts: InputEmbeddingParts
+    hidden_state_0: np.ndarray
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def max_abs_difference(self) -> float:
+        """``max |LayerNorm(token + segment + position) - hidden_states[0]|``."""
+        return max_abs_difference(self.parts, self.hidden_state_0)
+
+    def to_frame(self):
+        """A ``pandas.DataFrame``, one row per wordpiece: ``position``, ``token`` and the L2
+        norm of each part (``token``, ``segment``, ``position``, ``sum``, ``output``)."""
+        import pandas as pd
+
+        norms = {f"norm_{k}": v for k, v in self.parts.norms().items()}
+        tokens = list(self.parts.tokens)
+        return pd.DataFrame({"position": range(len(tokens)), "token": tokens, **norms})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON: the wordpieces, each part's norms, and the check."""
+        return {
+            "text": self.text,
+            "text_pair": self.text_pair,
+            "tokens": list(self.parts.tokens),
+            "norms": {k: np.round(v, 6).tolist() for k, v in self.parts.norms().items()},
+            "max_abs_difference_vs_hidden_states_0": self.max_abs_difference,
+        }
+
+    def figure(self, *, title: str = "Input embedding parts"):
+        """Grouped bars of the parts' per-wordpiece norms (:func:`~.figures.decomposition_figure`)."""
+        from .figures import decomposition_figure
+
+        return decomposition_figure(self.parts, title=title)
+
+    def summary(self) -> list[str]:
+        """A line to print: the wordpieces and the check."""
+        return [
+            f"{len(self.parts.tokens)} wordpieces; max |LayerNorm(sum) - hidden_states[0]| = "
+            f"{self.max_abs_difference:.2e}"
+        ]
+
+    def save(
+        self, out_dir: str | os.PathLike, *, png: bool | None = None, **metadata
+    ) -> list[Path]:
+        """Write ``decompose.json`` (result, settings, versions; ``metadata`` adds to the
+        settings), ``decompose.csv`` (:meth:`to_frame`) and ``decompose.html`` (and ``.png``)
+        into ``out_dir``.
+
+        Returns:
+            The files written.
+        """
+        from ..io import atomic_write_json, atomic_write_text, run_metadata, save_figure
+
+        out = Path(out_dir)
+        meta = run_metadata(**{**self.settings, **metadata})
+        written = [
+            atomic_write_json(out / "decompose.json", {**meta, "result": self.to_dict()}),
+            atomic_write_text(out / "decompose.csv", self.to_frame().to_csv(index=False)),
+        ]
+        return written + save_figure(self.figure(), out / "decompose", png=png)
+
+
+def decompose_study(
+    model,
+    tokenizer,
+    text: str,
+    text_pair: str | None = None,
+    *,
+    settings: ExtractionSettings | None = None,
+    **options,
+) -> DecompositionResult:
+    """Seed notebook 003 in one call: :func:`decompose_text` and the model's own
+    :func:`embedding_output`, which the parts' LayerNorm must equal.
+
+    Raises:
+        DataError: a blank text, or one longer than the model's positions.
+    """
+    parts = decompose_text(model, tokenizer, text, text_pair)
+    extraction = resolve_settings(settings, options)
+    h0 = embedding_output(model, tokenizer, text, text_pair, settings=extraction)
+    return DecompositionResult(text, text_pair, parts, h0, {"extraction": extraction.describe()})

@@ -17,10 +17,12 @@ _NORM_LABELS = {
 
 
 def norms_figure(norms, *, title: str = "Norms of word vectors before and after BERT"):
-    """Histograms (one panel each, own x scale) and box plots of the three norm columns."""
+    """Histograms (one panel each, own x scale) and box plots of the three norm columns of a
+    norms table or a :class:`~bert_repro.embeddings.norms.NormsResult`."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
+    norms = getattr(norms, "table", norms)
     cols = [c for c in NORM_COLUMNS if c in norms.columns]
     fig = make_subplots(
         rows=2,

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..settings import ExtractionSettings
 from ..text import csv_rows
+from ._extraction import resolve_settings
 from .sentences import sentence_features
 
 NORM_COLUMNS: tuple[str, ...] = ("norm_embedding", "norm_hidden", "norm_pooler")
@@ -124,19 +128,85 @@ def embedding_row_norms(model, token_ids: Sequence[int]) -> np.ndarray:
     return np.linalg.norm(table[np.asarray(token_ids, dtype=np.int64)], axis=-1)
 
 
-def norms_study(model, tokenizer, table, *, batch_size: int | None = None, progress: bool = False):
+@dataclass(frozen=True, eq=False)
+class NormsResult:
+    """The three norms of every word of a word/definition list.
+
+    Attributes:
+        table: a ``pandas.DataFrame``, one row per word: ``word``, (``pos``,) ``definition``,
+            ``norm_embedding``, ``norm_hidden``, ``norm_pooler``.
+        settings: what made the numbers (the extraction settings).
+    """
+
+    table: Any
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def describe(self):
+        """``describe()`` of the three norm columns (count, mean, std, min, quartiles, max)."""
+        return describe_norms(self.table)
+
+    def figure(self, *, title: str | None = None):
+        """Histograms and box plots of the three norms (:func:`~.figures.norms_figure`)."""
+        from .figures import norms_figure
+
+        return norms_figure(self.table, **({} if title is None else {"title": title}))
+
+    def summary(self) -> list[str]:
+        """Lines to print: the :meth:`describe` table."""
+        return self.describe().to_string(float_format=lambda v: f"{v:.4f}").splitlines()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON: the number of words and the :meth:`describe` table."""
+        return {"n_words": len(self.table), "describe": self.describe().to_dict()}
+
+    def save(
+        self, out_dir: str | os.PathLike, *, png: bool | None = None, **metadata
+    ) -> list[Path]:
+        """Write ``norms.json`` (summary, settings, versions; ``metadata`` adds to the
+        settings), ``norms.csv`` (:attr:`table`), ``norms_describe.csv`` and the figure
+        ``norms.html`` (and ``.png``) into ``out_dir``.
+
+        Returns:
+            The files written.
+        """
+        from ..io import atomic_write_json, atomic_write_text, run_metadata, save_figure
+
+        out = Path(out_dir)
+        meta = run_metadata(**{**self.settings, **metadata})
+        written = [
+            atomic_write_json(out / "norms.json", {**meta, "result": self.to_dict()}),
+            atomic_write_text(out / "norms.csv", self.table.to_csv(index=False)),
+            atomic_write_text(out / "norms_describe.csv", self.describe().to_csv()),
+        ]
+        return written + save_figure(self.figure(), out / "norms", png=png)
+
+
+def norms_study(
+    model,
+    tokenizer,
+    table,
+    *,
+    settings: ExtractionSettings | None = None,
+    **options,
+) -> NormsResult:
     """The three norms for every word of a word/definition table.
 
     Args:
         model, tokenizer: from :func:`bert_repro.models.load_bert`.
         table: a DataFrame from :func:`read_word_definitions` (or any with ``word`` and
             ``definition`` columns), or a path to such a CSV.
-        batch_size: at most this many definitions a forward pass (default: a token budget;
-            only the last layer is kept, so memory stays bounded for any number of them).
+        settings: how BERT runs over the definitions
+            (:class:`~bert_repro.settings.ExtractionSettings`); ``options`` replace some of its
+            fields, e.g. ``max_batch=`` (definitions a forward pass), ``max_tokens=``,
+            ``strategy=``, ``progress=``. Only the last layer is kept, so memory stays bounded
+            for any number of definitions.
 
     Returns:
-        A DataFrame with ``word``, ``definition`` (and ``pos`` when present) and the columns
-        ``norm_embedding``, ``norm_hidden``, ``norm_pooler``.
+        A :class:`NormsResult` whose ``table`` has ``word``, ``definition`` (and ``pos`` when
+        present) and the columns ``norm_embedding``, ``norm_hidden``, ``norm_pooler``.
     """
     if isinstance(table, (str, os.PathLike)):
         table = read_word_definitions(table)
@@ -145,24 +215,22 @@ def norms_study(model, tokenizer, table, *, batch_size: int | None = None, progr
         raise DataError(f"the table lacks the column(s) {missing}; it has {list(table.columns)}")
     if len(table) == 0:
         raise DataError("no words given (the table is empty)")
+    extraction = resolve_settings(settings, options)
     lines = table["line"].tolist() if "line" in table.columns else None
     ids = word_token_ids(tokenizer, table["word"].tolist(), lines=lines)
     feats = sentence_features(
-        model,
-        tokenizer,
-        table["definition"].tolist(),
-        ("mean", "pooler"),
-        batch_size=batch_size,
-        progress=progress,
+        model, tokenizer, table["definition"].tolist(), ("mean", "pooler"), settings=extraction
     )
     keep = [c for c in ("word", "pos", "definition") if c in table.columns]
     out = table[keep].reset_index(drop=True).copy()
     out["norm_embedding"] = embedding_row_norms(model, ids)
     out["norm_hidden"] = np.linalg.norm(feats["mean"], axis=-1)
     out["norm_pooler"] = np.linalg.norm(feats["pooler"], axis=-1)
-    return out
+    return NormsResult(out, {"extraction": extraction.describe()})
 
 
 def describe_norms(norms):
-    """``describe()`` of the three norm columns (count, mean, std, min, quartiles, max)."""
-    return norms[list(NORM_COLUMNS)].describe()
+    """``describe()`` of the three norm columns (count, mean, std, min, quartiles, max) of a
+    norms table (:attr:`NormsResult.table`) or a :class:`NormsResult`."""
+    table = norms.table if isinstance(norms, NormsResult) else norms
+    return table[list(NORM_COLUMNS)].describe()

@@ -31,43 +31,52 @@ output.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from typing import Literal, Union
+from typing import Literal, Union, get_args
 
 import numpy as np
 
 from ..errors import ConfigError, DataError, check_choice
-from ..ops import SubwordPooling, pool_wordpieces
+from ..ops import SUBWORD_POOLINGS, SubwordPooling, pool_wordpieces
 
 RecipeName = Literal[
     "first_layer", "last_layer", "sum_all", "sum_last4", "concat_last4", "mean_last4"
 ]
 Recipe = Union[RecipeName, int]  # noqa: UP007 (a runtime alias that reads well in signatures)
-RECIPES: tuple[str, ...] = (
-    "first_layer",
-    "last_layer",
-    "sum_all",
-    "sum_last4",
-    "concat_last4",
-    "mean_last4",
-)
+#: The named recipes, in the order of the module docstring's table (``RecipeName``'s values).
+RECIPES: tuple[str, ...] = get_args(RecipeName)
 
 
-def _is_layer_index(strategy: object) -> bool:
-    return isinstance(strategy, (int, np.integer)) and not isinstance(strategy, bool)
+def _is_layer_index(recipe: object) -> bool:
+    return isinstance(recipe, (int, np.integer)) and not isinstance(recipe, bool)
 
 
-def check_recipe(strategy: object) -> None:
-    """Raise :class:`ConfigError` unless ``strategy`` is a recipe name or an int layer index."""
-    if not _is_layer_index(strategy):
-        check_choice("strategy", strategy, RECIPES + ("<int layer index>",))
+def check_recipe(recipe: object) -> None:
+    """Raise :class:`ConfigError` unless ``recipe`` is a recipe name or an int layer index
+    (the message lists the valid ones)."""
+    if not _is_layer_index(recipe):
+        check_choice("recipe", recipe, RECIPES + ("<int layer index>",))
 
 
-def recipe_layers(strategy: Recipe, num_states: int) -> tuple[int, ...]:
+def parse_recipe(text: str) -> Recipe:
+    """A recipe as written on a command line: a name, or an int layer index in digits
+    (``"-1"``, ``"0"``, ``"7"``).
+
+    Raises:
+        ConfigError: neither (the message lists the valid ones).
+    """
+    text = str(text).strip()
+    recipe: Recipe = int(text) if re.fullmatch(r"-?\d+", text) else text
+    check_recipe(recipe)
+    return recipe
+
+
+def recipe_layers(recipe: Recipe, num_states: int) -> tuple[int, ...]:
     """The hidden-state indices a recipe uses, in the order it combines them.
 
     Args:
-        strategy: a recipe name (see the module docstring) or an int layer index.
+        recipe: a recipe name (see the module docstring) or an int layer index.
         num_states: number of hidden-state tensors, ``L + 1`` (embedding output included).
 
     Returns:
@@ -78,10 +87,10 @@ def recipe_layers(strategy: Recipe, num_states: int) -> tuple[int, ...]:
         ConfigError: an unknown recipe, an index outside the stack, or a model with too few
             encoder layers for the recipe.
     """
-    check_recipe(strategy)
+    check_recipe(recipe)
     n = int(num_states)
-    if _is_layer_index(strategy):
-        k = int(strategy)
+    if _is_layer_index(recipe):
+        k = int(recipe)
         if not -n <= k < n:
             raise ConfigError(
                 f"layer {k} does not exist: the hidden states are 0..{n - 1} "
@@ -89,54 +98,54 @@ def recipe_layers(strategy: Recipe, num_states: int) -> tuple[int, ...]:
             )
         return (k % n,)
     num_layers = n - 1
-    need = 4 if strategy.endswith("last4") else 1
+    need = 4 if recipe.endswith("last4") else 1
     if num_layers < need:
         raise ConfigError(
-            f"strategy={strategy!r} needs at least {need} encoder layer(s); these hidden states "
+            f"recipe={recipe!r} needs at least {need} encoder layer(s); these hidden states "
             f"hold {num_layers} (plus the embedding output). Use an int layer index instead."
         )
-    if strategy == "first_layer":
+    if recipe == "first_layer":
         return (1,)
-    if strategy == "last_layer":
+    if recipe == "last_layer":
         return (num_layers,)
-    if strategy == "sum_all":
+    if recipe == "sum_all":
         return tuple(range(1, n))
-    if strategy == "concat_last4":
+    if recipe == "concat_last4":
         return tuple(range(num_layers, num_layers - 4, -1))
     return tuple(range(num_layers - 3, n))  # sum_last4, mean_last4
 
 
-def reduce_layers(selected: np.ndarray, strategy: Recipe) -> np.ndarray:
+def reduce_layers(selected: np.ndarray, recipe: Recipe) -> np.ndarray:
     """Combine hidden states already selected by :func:`recipe_layers`.
 
     Args:
         selected: ``(K, ..., H)``, the recipe's tensors in :func:`recipe_layers` order.
-        strategy: the recipe.
+        recipe: the recipe.
 
     Returns:
         ``(..., H)`` (sum, mean or the single layer) or ``(..., K*H)`` for ``concat_last4``
         (``selected[0]`` first).
     """
-    check_recipe(strategy)
+    check_recipe(recipe)
     selected = np.asarray(selected)
-    if strategy in ("sum_all", "sum_last4"):
+    if recipe in ("sum_all", "sum_last4"):
         return selected.sum(axis=0)
-    if strategy == "mean_last4":
+    if recipe == "mean_last4":
         return selected.mean(axis=0)
-    if strategy == "concat_last4":
+    if recipe == "concat_last4":
         return np.concatenate(list(selected), axis=-1)
     if selected.shape[0] != 1:
-        raise ConfigError(f"strategy={strategy!r} uses one layer, got {selected.shape[0]}")
+        raise ConfigError(f"recipe={recipe!r} uses one layer, got {selected.shape[0]}")
     return selected[0]
 
 
-def combine_layers(hidden_states: np.ndarray, strategy: Recipe) -> np.ndarray:
+def combine_layers(hidden_states: np.ndarray, recipe: Recipe) -> np.ndarray:
     """Apply a recipe to a full hidden-state stack.
 
     Args:
         hidden_states: ``(L+1, ..., H)`` with the embedding output at index 0, e.g. one text's
             ``(L+1, T, H)`` from :func:`bert_repro.features.hidden_states` (all layers).
-        strategy: a recipe name or an int layer index (see the module docstring).
+        recipe: a recipe name or an int layer index (see the module docstring).
 
     Returns:
         ``(..., H)``, or ``(..., 4H)`` for ``concat_last4``.
@@ -144,8 +153,8 @@ def combine_layers(hidden_states: np.ndarray, strategy: Recipe) -> np.ndarray:
     hidden_states = np.asarray(hidden_states)
     if hidden_states.ndim < 2:
         raise DataError(f"hidden states must be (L+1, ..., H), got shape {hidden_states.shape}")
-    layers = recipe_layers(strategy, hidden_states.shape[0])
-    return reduce_layers(hidden_states[list(layers)], strategy)
+    layers = recipe_layers(recipe, hidden_states.shape[0])
+    return reduce_layers(hidden_states[list(layers)], recipe)
 
 
 def _positions(position: int | Sequence[int], length: int) -> np.ndarray:
@@ -166,13 +175,13 @@ def _positions(position: int | Sequence[int], length: int) -> np.ndarray:
 def word_embedding(
     hidden_states: np.ndarray,
     position: int | Sequence[int],
-    strategy: Recipe = "last_layer",
+    recipe: Recipe = "last_layer",
     *,
     pooling: SubwordPooling = "mean",
 ) -> np.ndarray:
     """One word's vector from one text's hidden states.
 
-    ``word_embedding(hs, 13, "sum_last4")`` is ``hs[-4:, 13].sum(0)`` for a 12-layer model: the
+    ``word_embedding(hs, 13, recipe="sum_last4")`` is ``hs[-4:, 13].sum(0)`` for a 12-layer model: the
     index arithmetic of the seed notebook 002, done once.
 
     Args:
@@ -181,7 +190,7 @@ def word_embedding(
             positions count ``[CLS]`` as 0).
         position: the word's wordpiece position, or the positions of all its pieces (see
             :func:`bert_repro.embeddings.word_positions`).
-        strategy: a recipe name or an int layer index (see the module docstring).
+        recipe: a recipe name or an int layer index (see the module docstring).
         pooling: how several pieces make one word: ``"mean"``, ``"first"`` or ``"last"``
             (applied to each layer before the recipe combines layers).
 
@@ -192,16 +201,16 @@ def word_embedding(
         ConfigError: unknown recipe or pooling, or a recipe the model is too small for.
         DataError: a position outside the text, or hidden states that are not ``(L+1, T, H)``.
     """
-    check_choice("pooling", pooling, ("mean", "first", "last"))
+    check_choice("pooling", pooling, SUBWORD_POOLINGS)
     hidden_states = np.asarray(hidden_states)
     if hidden_states.ndim != 3:
         raise DataError(
             f"hidden_states must be one text's (L+1, T, H) stack, got shape {hidden_states.shape}"
         )
     pos = _positions(position, hidden_states.shape[1])
-    layers = recipe_layers(strategy, hidden_states.shape[0])
+    layers = recipe_layers(recipe, hidden_states.shape[0])
     selected = hidden_states[list(layers)]  # (K, T, H)
     word_index = np.full(hidden_states.shape[1], -1, dtype=np.int64)
     word_index[pos] = 0
     pooled = pool_wordpieces(selected, word_index, n_words=1, how=pooling)[:, 0]  # (K, H)
-    return reduce_layers(pooled, strategy)
+    return reduce_layers(pooled, recipe)

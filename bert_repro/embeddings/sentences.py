@@ -13,20 +13,45 @@ pooler output, from the foundation's batched extraction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
 from ..errors import DataError, ModelError, check_choice, check_not_string
 from ..ops import masked_mean
+from ..settings import ExtractionSettings
+from ._extraction import study_settings
 from .recipes import Recipe, check_recipe, recipe_layers, reduce_layers
 
 SentencePooling = Literal["cls", "mean", "pooler"]
-SENTENCE_POOLINGS: tuple[str, ...] = ("cls", "mean", "pooler")
+SENTENCE_POOLINGS: tuple[str, ...] = get_args(SentencePooling)
+#: The sentence poolings computed from wordpiece vectors alone (``pooler`` needs the model).
+TokenPooling = Literal["cls", "mean"]
+TOKEN_POOLINGS: tuple[str, ...] = get_args(TokenPooling)
+
+
+def check_sentence_poolings(hows: Sequence[str], name: str = "hows") -> tuple[str, ...]:
+    """``hows`` as a tuple, each one of :data:`SENTENCE_POOLINGS`.
+
+    Args:
+        hows: the sentence poolings asked for.
+        name: what messages call them (the caller's keyword).
+
+    Raises:
+        DataError: none given. ConfigError: an unknown one (the message lists the valid ones).
+    """
+    check_not_string(hows, name)
+    hows = tuple(hows)
+    if not hows:
+        valid = ", ".join(repr(h) for h in SENTENCE_POOLINGS)
+        raise DataError(f"no sentence pooling given in {name} (choose from {valid})")
+    for how in hows:
+        check_choice(name, how, SENTENCE_POOLINGS)
+    return hows
 
 
 def pool_sentences(
-    hidden: np.ndarray, attention_mask: np.ndarray, how: Literal["cls", "mean"] = "cls"
+    hidden: np.ndarray, attention_mask: np.ndarray, how: TokenPooling = "cls"
 ) -> np.ndarray:
     """Sentence vectors from a padded batch of wordpiece vectors.
 
@@ -38,7 +63,7 @@ def pool_sentences(
     Returns:
         ``(B, D)``.
     """
-    check_choice("how", how, ("cls", "mean"))
+    check_choice("how", how, TOKEN_POOLINGS)
     hidden = np.asarray(hidden)
     if hidden.ndim != 3:
         raise DataError(f"hidden must be (B, T, D), got shape {hidden.shape}")
@@ -74,11 +99,11 @@ def sentence_features(
     model,
     tokenizer,
     texts: Sequence[str],
-    hows: Sequence[SentencePooling] = ("cls", "mean", "pooler"),
+    hows: Sequence[SentencePooling] = SENTENCE_POOLINGS,
     *,
-    strategy: Recipe = "last_layer",
-    batch_size: int | None = None,
-    progress: bool = False,
+    recipe: Recipe = "last_layer",
+    settings: ExtractionSettings | None = None,
+    **options,
 ) -> dict[str, np.ndarray]:
     """Several kinds of sentence vector of ``texts`` from one extraction pass.
 
@@ -86,9 +111,11 @@ def sentence_features(
         model, tokenizer: from :func:`bert_repro.models.load_bert`.
         texts: raw strings (each must fit the model; nothing is truncated).
         hows: any of ``"cls"``, ``"mean"``, ``"pooler"``.
-        strategy: the layer recipe for ``cls`` and ``mean`` (default the last layer; e.g.
+        recipe: the layer recipe for ``cls`` and ``mean`` (default the last layer; e.g.
             ``"concat_last4"`` gives ``(N, 4H)``); ``pooler`` always uses the last layer.
-        batch_size: at most this many texts a forward pass (default: a token budget).
+        settings: how BERT runs (:class:`~bert_repro.settings.ExtractionSettings`);
+            ``options`` replace some of its fields, e.g. ``max_tokens=``, ``max_batch=`` (texts
+            a forward pass), ``strategy=`` (a ``tf.distribute.Strategy``), ``progress=``.
 
     Returns:
         ``{how: (N, D) float32}`` in input order.
@@ -98,29 +125,24 @@ def sentence_features(
     """
     from ..features import iter_batches
 
-    hows = tuple(hows)
-    if not hows:
-        raise DataError("no sentence pooling asked for")
-    for how in hows:
-        check_choice("how", how, SENTENCE_POOLINGS)
-    check_recipe(strategy)
+    hows = check_sentence_poolings(hows)
+    check_recipe(recipe)
     check_not_string(texts, "texts")
     texts = list(texts)
     if not texts:
         raise DataError("no texts given (the list is empty)")
     num_states = int(model.config.num_hidden_layers) + 1
-    recipe = recipe_layers(strategy, num_states)
-    needed = list(recipe)
+    layers = recipe_layers(recipe, num_states)
+    needed = list(layers)
     if "pooler" in hows and num_states - 1 not in needed:
         needed.append(num_states - 1)
-    where = [needed.index(k) for k in recipe]
+    where = [needed.index(k) for k in layers]
     last = needed.index(num_states - 1) if "pooler" in hows else None
+    settings = study_settings(settings, options, needed)
     out: dict[str, np.ndarray | None] = dict.fromkeys(hows)
-    for batch, (hs,) in iter_batches(
-        model, tokenizer, texts, batch_size=batch_size, layers=needed, progress=progress
-    ):
+    for batch, (hs,) in iter_batches(model, tokenizer, texts, settings=settings):
         rows = {}
-        combined = reduce_layers(hs[where], strategy)  # (B, T, D)
+        combined = reduce_layers(hs[where], recipe)  # (B, T, D)
         for how in hows:
             if how == "pooler":
                 rows[how] = pooler_output(model, hs[last][:, 0])
@@ -139,17 +161,11 @@ def sentence_vectors(
     texts: Sequence[str],
     how: SentencePooling = "cls",
     *,
-    strategy: Recipe = "last_layer",
-    batch_size: int | None = None,
-    progress: bool = False,
+    recipe: Recipe = "last_layer",
+    settings: ExtractionSettings | None = None,
+    **options,
 ) -> np.ndarray:
     """One sentence vector per text, ``(N, D)``; see :func:`sentence_features`."""
     return sentence_features(
-        model,
-        tokenizer,
-        texts,
-        (how,),
-        strategy=strategy,
-        batch_size=batch_size,
-        progress=progress,
+        model, tokenizer, texts, (how,), recipe=recipe, settings=settings, **options
     )[how]

@@ -15,6 +15,8 @@ import numpy as np
 
 from ..errors import DataError, check_choice, check_not_string
 from ..ops import SUBWORD_POOLINGS, SubwordPooling, pool_wordpieces
+from ..settings import ExtractionSettings
+from ._extraction import study_settings
 from .recipes import Recipe, check_recipe, recipe_layers, reduce_layers, word_embedding
 
 
@@ -98,7 +100,7 @@ def occurrence_vectors(
     input_ids: Sequence[int],
     tokenizer,
     word: str,
-    strategy: Recipe = "last_layer",
+    recipe: Recipe = "last_layer",
     *,
     pooling: SubwordPooling = "mean",
 ) -> np.ndarray:
@@ -109,7 +111,7 @@ def occurrence_vectors(
         input_ids: ``(T,)`` the same text's wordpiece ids.
         tokenizer: the model's tokenizer.
         word: the word.
-        strategy: recipe (see :mod:`bert_repro.embeddings.recipes`).
+        recipe: recipe (see :mod:`bert_repro.embeddings.recipes`).
         pooling: ``"mean"``, ``"first"`` or ``"last"`` piece of a split word.
 
     Returns:
@@ -122,9 +124,7 @@ def occurrence_vectors(
             "(expected (L+1, T, H) of the same text)"
         )
     positions = word_positions(tokenizer, input_ids, word)
-    return np.stack(
-        [word_embedding(hidden_states, p, strategy, pooling=pooling) for p in positions]
-    )
+    return np.stack([word_embedding(hidden_states, p, recipe, pooling=pooling) for p in positions])
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ class WordOccurrences:
         vectors: ``(N, D)`` one vector per occurrence.
         text_index: ``(N,)`` the text each occurrence is in.
         positions: ``N`` arrays of wordpiece positions (``[CLS]`` = 0).
-        strategy, pooling: how the vectors were made.
+        recipe, pooling: how the vectors were made.
     """
 
     word: str
@@ -145,7 +145,7 @@ class WordOccurrences:
     vectors: np.ndarray
     text_index: np.ndarray
     positions: tuple[np.ndarray, ...]
-    strategy: Recipe
+    recipe: Recipe
     pooling: str
 
     def __len__(self) -> int:
@@ -171,11 +171,11 @@ def word_occurrences(
     tokenizer,
     texts: Sequence[str],
     word: str,
-    strategy: Recipe = "last_layer",
+    recipe: Recipe = "last_layer",
     *,
     pooling: SubwordPooling = "mean",
-    batch_size: int | None = None,
-    progress: bool = False,
+    settings: ExtractionSettings | None = None,
+    **options,
 ) -> WordOccurrences:
     """Every occurrence of ``word`` in a corpus, as vectors by recipe.
 
@@ -186,8 +186,11 @@ def word_occurrences(
         model, tokenizer: from :func:`bert_repro.models.load_bert`.
         texts: raw strings.
         word: the word to find, by its wordpieces.
-        strategy: recipe; pooling: subword pooling (see :func:`word_embedding`).
-        batch_size: at most this many texts a forward pass (default: a token budget).
+        recipe: recipe; pooling: subword pooling (see :func:`word_embedding`).
+        settings: how BERT runs (:class:`~bert_repro.settings.ExtractionSettings`);
+            ``options`` replace some of its fields, e.g. ``max_tokens=``, ``max_batch=`` (texts
+            a forward pass), ``strategy=`` (a ``tf.distribute.Strategy``), ``progress=``. The
+            layers come from the recipe.
 
     Returns:
         A :class:`WordOccurrences` in corpus order (text, then position).
@@ -197,15 +200,14 @@ def word_occurrences(
     """
     from ..features import iter_batches
 
-    check_recipe(strategy)
+    check_recipe(recipe)
     check_choice("pooling", pooling, SUBWORD_POOLINGS)
     texts = _check_texts(texts)
     pieces = word_pieces(tokenizer, word)
-    layers = recipe_layers(strategy, int(model.config.num_hidden_layers) + 1)
+    layers = recipe_layers(recipe, int(model.config.num_hidden_layers) + 1)
+    settings = study_settings(settings, options, layers)
     found: list[tuple[int, np.ndarray, np.ndarray]] = []
-    for batch, (out,) in iter_batches(
-        model, tokenizer, texts, batch_size=batch_size, layers=list(layers), progress=progress
-    ):
+    for batch, (out,) in iter_batches(model, tokenizer, texts, settings=settings):
         lengths = batch["attention_mask"].sum(axis=1)
         for row, t in enumerate(batch["index"]):
             ids = batch["input_ids"][row, : lengths[row]]
@@ -213,7 +215,7 @@ def word_occurrences(
                 index = np.full(int(lengths[row]), -1, dtype=np.int64)
                 index[pos] = 0
                 pooled = pool_wordpieces(out[:, row, : lengths[row]], index, 1, pooling)[:, 0]
-                found.append((int(t), pos, reduce_layers(pooled, strategy)))
+                found.append((int(t), pos, reduce_layers(pooled, recipe)))
     if not found:
         raise DataError(
             f"the word {word!r} (wordpieces {pieces}) does not occur in any of the {len(texts)} "
@@ -226,7 +228,7 @@ def word_occurrences(
         vectors=np.stack([f[2] for f in found]),
         text_index=np.array([f[0] for f in found], dtype=np.int64),
         positions=tuple(f[1] for f in found),
-        strategy=strategy,
+        recipe=recipe,
         pooling=pooling,
     )
 
@@ -261,35 +263,35 @@ def corpus_word_vectors(
     model,
     tokenizer,
     texts: Sequence[str],
-    strategy: Recipe = "last_layer",
+    recipe: Recipe = "last_layer",
     *,
     pooling: SubwordPooling = "mean",
-    batch_size: int | None = None,
-    progress: bool = False,
+    settings: ExtractionSettings | None = None,
+    **options,
 ) -> list[TextWords]:
     """Vectors of every word of every text, by recipe and subword pooling.
 
     Words are the tokenizer's pre-tokenised words (split on whitespace and punctuation), so
     ``"I code."`` has the words ``I``, ``code``, ``.``; ``[CLS]``/``[SEP]`` are not words.
+    ``settings``/``options``: how BERT runs, see :func:`word_occurrences`.
 
     Returns:
         One :class:`TextWords` per text, in input order.
     """
     from ..features import iter_batches
 
-    check_recipe(strategy)
+    check_recipe(recipe)
     check_choice("pooling", pooling, SUBWORD_POOLINGS)
     texts = _check_texts(texts)
-    layers = recipe_layers(strategy, int(model.config.num_hidden_layers) + 1)
+    layers = recipe_layers(recipe, int(model.config.num_hidden_layers) + 1)
+    settings = study_settings(settings, options, layers)
     result: list[TextWords | None] = [None] * len(texts)
-    for batch, (out,) in iter_batches(
-        model, tokenizer, texts, batch_size=batch_size, layers=list(layers), progress=progress
-    ):
+    for batch, (out,) in iter_batches(model, tokenizer, texts, settings=settings):
         lengths = batch["attention_mask"].sum(axis=1)
         for row, t in enumerate(batch["index"]):
             word_index, words = text_word_index(tokenizer, texts[int(t)])
             if word_index.shape[0] != lengths[row]:
                 raise DataError(f"text {int(t)}: re-tokenising gave a different length")
             pooled = pool_wordpieces(out[:, row, : lengths[row]], word_index, len(words), pooling)
-            result[int(t)] = TextWords(words, reduce_layers(pooled, strategy))
+            result[int(t)] = TextWords(words, reduce_layers(pooled, recipe))
     return result  # type: ignore[return-value]

@@ -4,7 +4,8 @@
   recipes, with their sources);
 * :mod:`.examples`: :func:`load_task_data` (tensorflow-datasets or local files, seeded hold-out
   split); :mod:`.tasks`: :func:`get_task` (head, loss, metric per task);
-* :mod:`.mnli`, :mod:`.agnews`, :mod:`.squad`: readers, SQuAD windows and span decoding;
+* :mod:`.mnli`, :mod:`.agnews`, :mod:`.squad`: readers (AG News through the package's one
+  reader, :mod:`bert_repro.agnews`), SQuAD windows and span decoding;
 * :mod:`.squad_metrics`: official SQuAD v1.1 exact match / F1; :mod:`.classification`: accuracy;
 * :mod:`.heads`, :mod:`.model`, :mod:`.optimization`: Keras heads, :class:`BertTaskModel`,
   AdamW with linear warm-up / decay;
@@ -28,6 +29,7 @@ import importlib
 
 _EXPORTS = {
     "AGNEWS_LABELS": "agnews",
+    "agnews_examples": "agnews",
     "load_agnews_tfds": "agnews",
     "read_agnews_csv": "agnews",
     "ClassificationExample": "classification",

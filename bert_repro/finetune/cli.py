@@ -11,6 +11,7 @@ have been checked.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 
@@ -111,8 +112,8 @@ def run(args: argparse.Namespace) -> int:
         train_split=args.train_split,
         eval_split=args.eval_split,
         tfds_data_dir=args.tfds_data_dir,
-        max_train=args.max_train_examples,
-        max_eval=args.max_eval_examples,
+        train_limit=args.max_train_examples,
+        eval_limit=args.max_eval_examples,
     )
     from .trainer import finetune  # TensorFlow: only once the options and the data are checked
 
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         strategy=strategy,
         overwrite=args.overwrite,
-        verbose=not args.quiet,
+        log=None if args.quiet else functools.partial(print, flush=True),
     )
     if not args.quiet:
         metrics = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.metrics.items()}

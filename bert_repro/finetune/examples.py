@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._deprecation import renamed_keyword
 from ..errors import ConfigError, check_choice
 from . import agnews, mnli, squad
 from .config import TASKS, TaskName
@@ -74,6 +75,8 @@ def load_task_data(
     train_split: str | None = None,
     eval_split: str | None = None,
     tfds_data_dir: str | os.PathLike | None = None,
+    train_limit: int | None = None,
+    eval_limit: int | None = None,
     max_train: int | None = None,
     max_eval: int | None = None,
 ) -> TaskData:
@@ -88,11 +91,15 @@ def load_task_data(
         seed: seed of the split and of the subsets below.
         train_split, eval_split: tensorflow-datasets splits (defaults per task, see table).
         tfds_data_dir: where tensorflow-datasets keeps prepared datasets.
-        max_train, max_eval: keep a seeded random subset of at most this many examples.
+        train_limit, eval_limit: keep a seeded random subset of at most this many training
+            (evaluation) examples (all when None).
+        max_train, max_eval: deprecated names of ``train_limit`` and ``eval_limit``.
 
     Returns:
         The examples and a ``source`` record for the run's JSON.
     """
+    train_limit = renamed_keyword("max_train", "train_limit", max_train, train_limit)
+    eval_limit = renamed_keyword("max_eval", "eval_limit", max_eval, eval_limit)
     check_choice("task", task, TASKS)
     load_tfds, default_train, default_eval, read_file, tfds_name = _SOURCES[task]
     if data is None:
@@ -118,9 +125,9 @@ def load_task_data(
             "eval_fraction": eval_fraction,
             "split_seed": seed,
         }
-    train = [train[i] for i in subsample(len(train), max_train, seed)]
-    evaluation = [evaluation[i] for i in subsample(len(evaluation), max_eval, seed + 1)]
+    train = [train[i] for i in subsample(len(train), train_limit, seed)]
+    evaluation = [evaluation[i] for i in subsample(len(evaluation), eval_limit, seed + 1)]
     source.update(n_train=len(train), n_eval=len(evaluation))
-    if max_train is not None or max_eval is not None:
-        source.update(max_train=max_train, max_eval=max_eval, subset_seed=seed)
+    if train_limit is not None or eval_limit is not None:
+        source.update(train_limit=train_limit, eval_limit=eval_limit, subset_seed=seed)
     return TaskData(train=train, eval=evaluation, source=source)

@@ -8,10 +8,10 @@ import io
 import os
 from pathlib import Path
 
+from ..data import as_text, tfds_records
 from ..errors import DataError
 from ..text import read_utf8
 from .classification import ClassificationExample
-from .sources import text, tfds_records
 
 # The label order of tfds glue/mnli (and of GLUE's MNLI processors).
 MNLI_LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
@@ -34,7 +34,7 @@ def load_mnli_tfds(
     """
     examples = [
         ClassificationExample(
-            text(r["premise"]), text(r["hypothesis"]), int(r["label"]), str(int(r["idx"]))
+            as_text(r["premise"]), as_text(r["hypothesis"]), int(r["label"]), str(int(r["idx"]))
         )
         for r in tfds_records(TFDS_NAME, split, data_dir=data_dir)
         if int(r["label"]) >= 0

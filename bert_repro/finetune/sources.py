@@ -1,46 +1,11 @@
-"""Where fine-tuning examples come from: tensorflow-datasets records and seeded splits."""
+"""Seeded splits and subsets of fine-tuning examples (the records themselves come from local
+files or :func:`bert_repro.data.tfds_records`)."""
 
 from __future__ import annotations
-
-import os
-from collections.abc import Iterator
 
 import numpy as np
 
 from ..errors import DataError
-
-
-def tfds_records(name: str, split: str, *, data_dir: str | os.PathLike | None = None) -> Iterator:
-    """Iterate a tensorflow-datasets split as NumPy dicts (strings as ``bytes``).
-
-    The dataset is downloaded and prepared into ``data_dir`` (tfds' default folder when
-    ``None``) the first time, which needs the network; afterwards it is read from disk.
-
-    Raises:
-        DataError: the dataset or split cannot be loaded (offline and not prepared, or an
-            unknown split); the message says which and why.
-    """
-    import tensorflow_datasets as tfds
-
-    try:
-        ds = tfds.load(
-            name,
-            split=split,
-            data_dir=None if data_dir is None else os.fspath(data_dir),
-            shuffle_files=False,
-        )
-    except Exception as err:  # tfds raises many types (network, missing split, ...)
-        raise DataError(
-            f"could not load tensorflow-datasets {name!r} split {split!r}: "
-            f"{type(err).__name__}: {err}. Prepare it on a machine with internet "
-            "(`tfds.load(name, data_dir=...)`) and pass that data_dir, or give a local file."
-        ) from err
-    yield from tfds.as_numpy(ds)
-
-
-def text(value) -> str:
-    """A tfds string field (``bytes``) as ``str``."""
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def holdout_split(n: int, eval_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

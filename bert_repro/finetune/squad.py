@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import as_text, tfds_records
 from ..errors import DataError
 from ..text import read_utf8
 from .dataset import Features
-from .sources import text, tfds_records
 
 TFDS_NAME = "squad/v1.1"
 TRAIN_SPLIT = "train"  # 87,599 questions
@@ -120,17 +120,17 @@ def load_squad_tfds(
     ``question``, ``answers: {text, answer_start}``)."""
     examples = []
     for r in tfds_records(TFDS_NAME, split, data_dir=data_dir):
-        texts = [text(t) for t in r["answers"]["text"]]
+        texts = [as_text(t) for t in r["answers"]["text"]]
         starts = [int(s) for s in r["answers"]["answer_start"]]
         n = min(len(texts), len(starts))
         examples.append(
             SquadExample(
-                id=text(r["id"]),
-                question=text(r["question"]),
-                context=text(r["context"]),
+                id=as_text(r["id"]),
+                question=as_text(r["question"]),
+                context=as_text(r["context"]),
                 answers=tuple(texts[:n]),
                 answer_starts=tuple(starts[:n]),
-                title=text(r["title"]),
+                title=as_text(r["title"]),
             )
         )
     if not examples:

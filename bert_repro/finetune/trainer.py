@@ -16,6 +16,8 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,18 +93,24 @@ class StopAtStep(keras.callbacks.Callback):
 
 
 class PeriodLog(keras.callbacks.Callback):
-    """Print one line per logging period: step, mean loss (and accuracy), elapsed time."""
+    """Log one line per logging period: step, mean loss (and accuracy), elapsed time.
 
-    def __init__(self, total_steps: int):
+    Args:
+        total_steps: the planned number of steps (shown as ``step k/total``).
+        log: called with each line (e.g. ``print``).
+    """
+
+    def __init__(self, total_steps: int, log: Callable[[str], None]):
         super().__init__()
         self.total_steps = int(total_steps)
+        self.log = log
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         step = int(self.model.optimizer.iterations.numpy())
         values = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items())
         elapsed = time.perf_counter() - self.start
-        print(f"step {step}/{self.total_steps}  {values}  ({elapsed:.0f} s)", flush=True)
+        self.log(f"step {step}/{self.total_steps}  {values}  ({elapsed:.0f} s)")
 
 
 def dummy_inputs(tokenizer) -> dict[str, np.ndarray]:
@@ -129,7 +137,8 @@ def finetune(
     out_dir: str | os.PathLike | None = None,
     strategy=None,
     overwrite: bool = False,
-    verbose: bool = False,
+    log: Callable[[str], None] | None = None,
+    verbose: bool | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``model`` on ``task`` with Keras ``fit``, evaluate, and save it.
 
@@ -147,7 +156,9 @@ def finetune(
         out_dir: folder to save into (``models/<name>``), or ``None`` not to save.
         strategy: a ``tf.distribute.Strategy``; ``config.batch_size`` is the global batch.
         overwrite: replace an existing non-empty ``out_dir``.
-        verbose: print the mean training loss of every logging period.
+        log: called with one line per logging period (step, mean training loss, time), e.g.
+            ``print``; ``None`` logs nothing.
+        verbose: deprecated; ``verbose=True`` is ``log=print``.
 
     Returns:
         The trained model, metrics, history and run record.
@@ -157,6 +168,11 @@ def finetune(
         head initialisation, dropout and shuffling repeat; multi-threaded CPU kernels may still
         differ in the last bits between runs.
     """
+    if verbose is not None:
+        warnings.warn(
+            "verbose= is now log= (verbose=True is log=print)", DeprecationWarning, stacklevel=2
+        )
+        log = print if verbose and log is None else log
     task_obj = get_task(task)
     config = config if config is not None else paper_defaults(task)
     out_path = None if out_dir is None else Path(out_dir)
@@ -196,7 +212,7 @@ def finetune(
         ds,
         epochs=math.ceil(total / period),
         steps_per_epoch=period,
-        callbacks=[StopAtStep(total)] + ([PeriodLog(total)] if verbose else []),
+        callbacks=[StopAtStep(total)] + ([PeriodLog(total, log)] if log is not None else []),
         verbose=0,
     )
     train_seconds = time.perf_counter() - start

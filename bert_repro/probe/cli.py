@@ -16,19 +16,21 @@ from pathlib import Path
 from ..cli import add_speed_options, seed
 from .config import TOO_LONG
 
-EWT_FOLDER = Path("shared") / "data" / "ud-english-ewt"
+EWT_FOLDER = "ud-english-ewt"
 
 
 def default_treebank(split: str) -> Path | None:
-    """The EWT ``split`` file in ``../shared/data`` (from the working folder or the repo), if
-    there is one."""
-    name = f"en_ewt-ud-{split}.conllu"
-    roots = [Path.cwd().parent, Path(__file__).resolve().parents[3]]
-    for root in roots:
-        candidate = root / EWT_FOLDER / name
-        if candidate.is_file():
-            return candidate
-    return None
+    """The EWT ``split`` file in the shared data folder
+    (:func:`bert_repro.data.shared_data_dir`: ``$BERT_REPRO_DATA``, else ``../shared/data``),
+    if there is one."""
+    from ..data import shared_data_dir
+    from ..errors import DataError
+
+    try:
+        candidate = shared_data_dir() / EWT_FOLDER / f"en_ewt-ud-{split}.conllu"
+    except DataError:
+        return None
+    return candidate if candidate.is_file() else None
 
 
 def _need(value, flag: str, split: str):
@@ -40,7 +42,7 @@ def _need(value, flag: str, split: str):
     if found is None:
         raise ConfigError(
             f"give {flag} (a CoNLL-U file): the default EWT {split} file was not found in "
-            f"../{EWT_FOLDER}"
+            f"the shared data folder's {EWT_FOLDER}/ (set BERT_REPRO_DATA to that folder)"
         )
     return found
 

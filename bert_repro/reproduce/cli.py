@@ -19,12 +19,15 @@ def add_parser(subparsers) -> None:
         "--preset",
         choices=["offline", "paper"],
         default="offline",
-        help="offline: shipped MiniLM + ../shared/data, ~20 min on 2 CPU cores (default); "
+        help="offline: shipped MiniLM + the shared data, ~20 min on 2 CPU cores (default); "
         "paper: bert-base-uncased, MNLI/SQuAD/wiki40b via tensorflow-datasets (a GPU job)",
     )
     p.add_argument("--out", default="runs/reproduce", help="output folder (default: %(default)s)")
     p.add_argument(
-        "--data-dir", default=None, help="the shared data folder (default: ../shared/data)"
+        "--data-dir",
+        default=None,
+        help="the shared data folder (default: $BERT_REPRO_DATA, else ../shared/data beside "
+        "the working folder or the repository)",
     )
     p.add_argument(
         "--base", default=None, help="base model (hub name or folder) instead of the preset's"

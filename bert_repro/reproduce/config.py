@@ -1,6 +1,8 @@
 """Settings of a reproduction run and the two presets: ``offline`` (this machine) and ``paper``.
 
-``offline`` uses the shipped all-MiniLM-L6-v2 and the real data in ``../shared/data`` with
+``offline`` uses the shipped all-MiniLM-L6-v2 and the real data of the shared data folder
+(:func:`bert_repro.data.shared_data_dir`: ``--data-dir``, ``$BERT_REPRO_DATA`` or
+``../shared/data``) with
 sizes chosen to finish in about 20 minutes on 2 CPU cores. ``paper`` is Merchant et al.'s
 setup: bert-base-uncased fine-tuned on MNLI and SQuAD v1.1 (tensorflow-datasets), compared over
 5,000 wiki40b paragraphs, probed on all of UD English-EWT with rank-128 probes for up to 40
@@ -12,9 +14,9 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ..errors import ConfigError, DataError, check_choice, check_positive
+from ..data import shared_data_dir
+from ..errors import ConfigError, check_choice, check_positive
 from ..models import PRECISIONS
 
 PRESETS = ("offline", "paper")
@@ -22,14 +24,16 @@ PRESETS = ("offline", "paper")
 
 @dataclass(frozen=True)
 class FinetuneJob:
-    """One fine-tuning run: ``task`` on ``data`` (a local file, or ``None`` for tfds)."""
+    """One fine-tuning run: ``task`` on ``data`` (a local file, or ``None`` for tfds); at most
+    ``train_limit`` / ``eval_limit`` examples (a seeded subset, see
+    :func:`bert_repro.finetune.load_task_data`)."""
 
     name: str
     task: str
     data: str | None = None
     max_steps: int | None = None
-    max_train: int | None = None
-    max_eval: int | None = None
+    train_limit: int | None = None
+    eval_limit: int | None = None
     max_seq_length: int | None = None
     batch_size: int | None = None
     learning_rate: float | None = None
@@ -37,11 +41,12 @@ class FinetuneJob:
 
 @dataclass(frozen=True)
 class TextSource:
-    """Texts to compare the models on: a :func:`bert_repro.text.load_texts` spec."""
+    """Texts to compare the models on: the first ``limit`` texts of a
+    :func:`bert_repro.text.load_texts` spec."""
 
     name: str
     spec: str
-    n: int
+    limit: int
     in_domain_for: tuple[str, ...] = ()
 
 
@@ -72,40 +77,21 @@ class ReproduceConfig:
         return dataclasses.asdict(self)
 
 
-def find_shared_data(data_dir: str | os.PathLike | None = None) -> Path:
-    """The folder of the shared data (EWT, AG News, SQuAD sample).
-
-    Uses ``data_dir`` when given (never silently another folder); otherwise looks at
-    ``../shared/data`` from the working directory and from the repository holding this package.
-    """
-    if data_dir is not None:
-        candidates = [Path(data_dir)]
-    else:
-        candidates = [
-            Path.cwd().parent / "shared" / "data",
-            Path(__file__).resolve().parents[3] / "shared" / "data",
-        ]
-    for c in candidates:
-        if (c / "ud-english-ewt").is_dir():
-            return c
-    where = ", ".join(str(c) for c in candidates)
-    raise DataError(
-        f"no shared data folder found (looked in {where}); pass --data-dir with the folder that "
-        "holds ud-english-ewt/, ag-news/ and squad-sample/"
-    )
-
-
 def preset(name: str = "offline", *, data_dir: str | os.PathLike | None = None) -> ReproduceConfig:
     """The settings of a named preset.
 
     Args:
-        name: ``"offline"`` (shipped MiniLM, ``../shared/data``, ~20 min on 2 CPU cores) or
+        name: ``"offline"`` (shipped MiniLM, the shared data, ~20 min on 2 CPU cores) or
             ``"paper"`` (bert-base-uncased, MNLI / SQuAD / wiki40b from tensorflow-datasets,
             full EWT; a GPU job).
-        data_dir: the shared data folder (EWT is needed by both presets).
+        data_dir: the shared data folder (EWT is needed by both presets); default
+            :func:`bert_repro.data.shared_data_dir`'s search.
+
+    Raises:
+        DataError: no shared data folder (the message says where it looked).
     """
     check_choice("preset", name, PRESETS)
-    data = find_shared_data(data_dir)
+    data = shared_data_dir(data_dir)
     ewt = data / "ud-english-ewt"
     train, dev, test = (str(ewt / f"en_ewt-ud-{s}.conllu") for s in ("train", "dev", "test"))
     if name == "offline":
@@ -123,7 +109,7 @@ def preset(name: str = "offline", *, data_dir: str | os.PathLike | None = None) 
                     max_steps=100,
                     max_seq_length=64,
                     batch_size=32,
-                    max_eval=1000,
+                    eval_limit=1000,
                 ),
                 FinetuneJob(
                     "squad",

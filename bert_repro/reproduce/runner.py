@@ -70,7 +70,7 @@ def _finetune(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say) ->
     from ..finetune import finetune, load_task_data, paper_defaults
 
     data = load_task_data(
-        job.task, job.data, seed=config.seed, max_train=job.max_train, max_eval=job.max_eval
+        job.task, job.data, seed=config.seed, train_limit=job.train_limit, eval_limit=job.eval_limit
     )
     hp = paper_defaults(
         job.task,
@@ -97,11 +97,11 @@ def _compare(
     from ..plot import BertComparator
     from ..text import load_texts
 
-    texts = list(load_texts(source.spec, source.n))
+    texts = list(load_texts(source.spec, source.limit))
     finetuned = {job.name: model_dir(out, job) for job in config.finetune}
     comparator = BertComparator.load(config.base, finetuned, settings=extraction)
     result = comparator.compare(
-        texts, source.n, sample_tokens=config.sample_tokens, seed=config.seed, too_long="skip"
+        texts, source.limit, sample_tokens=config.sample_tokens, seed=config.seed, too_long="skip"
     )
     result.save(out / "compare" / source.name, texts=source.spec)
     for name in result.names:
