@@ -227,3 +227,39 @@ def folder_fingerprint(path: str | os.PathLike) -> str:
             rel = full.relative_to(root).as_posix()
             h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
+
+
+def save_result(
+    out_dir: str | os.PathLike,
+    stem: str,
+    *,
+    settings: dict,
+    result: dict,
+    tables: dict[str, Any],
+    figures: dict[str, Any] | None = None,
+    png: bool | None = None,
+) -> list[Path]:
+    """Write a study's results into ``out_dir``, the one layout every result object uses.
+
+    ``<stem>.json`` holds ``run_metadata(**settings)`` (settings, versions, time) and
+    ``result``; each ``tables[name]`` (a pandas DataFrame) becomes ``<name>.csv``; each
+    ``figures[name]`` ``<name>.html`` (and ``.png`` as :func:`save_figure` decides). All are
+    written atomically.
+
+    Returns:
+        The files written.
+    """
+    import pandas as pd
+
+    out = Path(out_dir)
+    written = [
+        atomic_write_json(out / f"{stem}.json", {**run_metadata(**settings), "result": result})
+    ]
+    for name, frame in tables.items():
+        # a plain 0..n-1 row number is left out; a meaningful index (describe()'s statistics,
+        # a model name) is written as the first column
+        plain = frame.index.equals(pd.RangeIndex(len(frame))) and frame.index.name is None
+        written.append(atomic_write_text(out / f"{name}.csv", frame.to_csv(index=not plain)))
+    for name, fig in (figures or {}).items():
+        written += save_figure(fig, out / name, png=png)
+    return written

@@ -265,15 +265,17 @@ class DecompositionResult:
         Returns:
             The files written.
         """
-        from ..io import atomic_write_json, atomic_write_text, run_metadata, save_figure
+        from ..io import save_result
 
-        out = Path(out_dir)
-        meta = run_metadata(**{**self.settings, **metadata})
-        written = [
-            atomic_write_json(out / "decompose.json", {**meta, "result": self.to_dict()}),
-            atomic_write_text(out / "decompose.csv", self.to_frame().to_csv(index=False)),
-        ]
-        return written + save_figure(self.figure(), out / "decompose", png=png)
+        return save_result(
+            out_dir,
+            "decompose",
+            settings={**self.settings, **metadata},
+            result=self.to_dict(),
+            tables={"decompose": self.to_frame()},
+            figures={"decompose": self.figure()},
+            png=png,
+        )
 
 
 def decompose_study(

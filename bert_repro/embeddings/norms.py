@@ -172,16 +172,17 @@ class NormsResult:
         Returns:
             The files written.
         """
-        from ..io import atomic_write_json, atomic_write_text, run_metadata, save_figure
+        from ..io import save_result
 
-        out = Path(out_dir)
-        meta = run_metadata(**{**self.settings, **metadata})
-        written = [
-            atomic_write_json(out / "norms.json", {**meta, "result": self.to_dict()}),
-            atomic_write_text(out / "norms.csv", self.table.to_csv(index=False)),
-            atomic_write_text(out / "norms_describe.csv", self.describe().to_csv()),
-        ]
-        return written + save_figure(self.figure(), out / "norms", png=png)
+        return save_result(
+            out_dir,
+            "norms",
+            settings={**self.settings, **metadata},
+            result=self.to_dict(),
+            tables={"norms": self.table, "norms_describe": self.describe()},
+            figures={"norms": self.figure()},
+            png=png,
+        )
 
 
 def norms_study(

@@ -244,17 +244,17 @@ class SimilarityResult:
         Returns:
             The files written.
         """
-        from ..io import atomic_write_json, atomic_write_text, run_metadata, save_figure
+        from ..io import save_result
 
-        out = Path(out_dir)
-        meta = run_metadata(**{**self.settings, **metadata})
-        written = [
-            atomic_write_json(out / "similarity.json", {**meta, "result": self.to_dict()}),
-            atomic_write_text(out / "similarity.csv", self.to_frame().to_csv(index=False)),
-        ]
-        for name, fig in self.figures().items():
-            written += save_figure(fig, out / name, png=png)
-        return written
+        return save_result(
+            out_dir,
+            "similarity",
+            settings={**self.settings, **metadata},
+            result=self.to_dict(),
+            tables={"similarity": self.to_frame()},
+            figures=self.figures(),
+            png=png,
+        )
 
 
 def similarity_study(

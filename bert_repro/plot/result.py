@@ -121,16 +121,20 @@ class ComparisonResult:
         Returns:
             The files written.
         """
-        from ..io import atomic_write_json, atomic_write_text, run_metadata, save_figure
+        from ..io import save_result
 
-        out = Path(out_dir)
-        meta = run_metadata(**{**self.settings, **metadata})
-        written = [
-            atomic_write_json(out / "similarity.json", {**meta, "result": self.to_dict()}),
-            atomic_write_text(out / "similarity.csv", self.to_frame().to_csv(index=False)),
-        ]
-        for m in METRICS:
-            if getattr(self, m) is not None and not np.all(np.isnan(getattr(self, m))):
-                written += save_figure(self.figure(m), out / m, png=png)
-        written += save_figure(self.overview_figure(), out / "overview", png=png)
-        return written
+        figures = {
+            m: self.figure(m)
+            for m in METRICS
+            if getattr(self, m) is not None and not np.all(np.isnan(getattr(self, m)))
+        }
+        figures["overview"] = self.overview_figure()
+        return save_result(
+            out_dir,
+            "similarity",
+            settings={**self.settings, **metadata},
+            result=self.to_dict(),
+            tables={"similarity": self.to_frame()},
+            figures=figures,
+            png=png,
+        )
