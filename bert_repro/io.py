@@ -263,3 +263,41 @@ def save_result(
     for name, fig in (figures or {}).items():
         written += save_figure(fig, out / name, png=png)
     return written
+
+
+class SavesResults:
+    """Mixin giving a result object the one ``save`` of the package (:func:`save_result`).
+
+    The class sets ``stem`` (the JSON's name) and has ``settings``, ``to_dict()`` and
+    ``to_frame()``; it may override :meth:`tables` and :meth:`figures`.
+    """
+
+    stem: str = "result"
+
+    def tables(self) -> dict[str, Any]:
+        """``{name: DataFrame}`` written as ``<name>.csv`` (default ``{stem: to_frame()}``)."""
+        return {self.stem: self.to_frame()}  # type: ignore[attr-defined]
+
+    def figures(self) -> dict[str, Any]:
+        """``{name: plotly figure}`` written as ``<name>.html`` (default none)."""
+        return {}
+
+    def save(
+        self, out_dir: str | os.PathLike, *, png: bool | None = None, **metadata
+    ) -> list[Path]:
+        """Write ``<stem>.json`` (the result, the run's settings and package versions;
+        ``metadata`` adds to the settings), one CSV per table and the figures (HTML, and PNG
+        as :func:`save_figure` decides) into ``out_dir``, atomically.
+
+        Returns:
+            The files written.
+        """
+        return save_result(
+            out_dir,
+            self.stem,
+            settings={**self.settings, **metadata},  # type: ignore[attr-defined]
+            result=self.to_dict(),  # type: ignore[attr-defined]
+            tables=self.tables(),
+            figures=self.figures(),
+            png=png,
+        )

@@ -15,12 +15,13 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..agnews import AGNEWS_LABELS, NewsItem, is_agnews_header, read_agnews_csv
 from ..errors import ConfigError, DataError, check_positive
+from ..io import SavesResults
 from ..settings import ExtractionSettings
 from ..text import csv_rows
 from ._extraction import resolve_settings
@@ -483,7 +484,7 @@ def check_classify_study(
 
 
 @dataclass(frozen=True, eq=False)
-class ClassificationResult:
+class ClassificationResult(SavesResults):
     """Held-out results of a head trained on each kind of frozen sentence feature.
 
     Attributes:
@@ -494,6 +495,8 @@ class ClassificationResult:
             ``confusion`` (C, C) (rows = true class), ``n``, ``epochs_run``, ``history``.
         settings: what made the numbers (recipe, split, head, extraction settings).
     """
+
+    stem: ClassVar[str] = "classify"
 
     class_names: tuple[str, ...]
     n_train: int
@@ -559,28 +562,6 @@ class ClassificationResult:
                 f"{kind}: accuracy {res['accuracy']:.4f} on {res['n']} held-out texts ({per})"
             )
         return lines
-
-    def save(
-        self, out_dir: str | os.PathLike, *, png: bool | None = None, **metadata
-    ) -> list[Path]:
-        """Write ``classify.json`` (result, settings, versions; ``metadata`` adds to the
-        settings), ``classify.csv`` (:meth:`to_frame`) and the figures (:meth:`figures`) into
-        ``out_dir``.
-
-        Returns:
-            The files written.
-        """
-        from ..io import save_result
-
-        return save_result(
-            out_dir,
-            "classify",
-            settings={**self.settings, **metadata},
-            result=self.to_dict(),
-            tables={"classify": self.to_frame()},
-            figures=self.figures(),
-            png=png,
-        )
 
 
 def classify_study(

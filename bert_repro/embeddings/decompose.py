@@ -13,15 +13,14 @@ and ``output`` equals ``hidden_states[0]``, the embedding output (dropout is off
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import DataError
+from ..io import SavesResults
 from ..settings import ExtractionSettings
 from ._extraction import resolve_settings
 
@@ -202,7 +201,7 @@ def embedding_output(
 
 
 @dataclass(frozen=True, eq=False)
-class DecompositionResult:
+class DecompositionResult(SavesResults):
     """The input embedding of one text taken apart, checked against the model's own.
 
     Attributes:
@@ -211,6 +210,8 @@ class DecompositionResult:
         hidden_state_0: ``(T, H)`` the model's embedding output for the same wordpieces.
         settings: what made the numbers.
     """
+
+    stem: ClassVar[str] = "decompose"
 
     text: str
     text_pair: str | None
@@ -255,27 +256,8 @@ class DecompositionResult:
             f"{self.max_abs_difference:.2e}"
         ]
 
-    def save(
-        self, out_dir: str | os.PathLike, *, png: bool | None = None, **metadata
-    ) -> list[Path]:
-        """Write ``decompose.json`` (result, settings, versions; ``metadata`` adds to the
-        settings), ``decompose.csv`` (:meth:`to_frame`) and ``decompose.html`` (and ``.png``)
-        into ``out_dir``.
-
-        Returns:
-            The files written.
-        """
-        from ..io import save_result
-
-        return save_result(
-            out_dir,
-            "decompose",
-            settings={**self.settings, **metadata},
-            result=self.to_dict(),
-            tables={"decompose": self.to_frame()},
-            figures={"decompose": self.figure()},
-            png=png,
-        )
+    def figures(self) -> dict[str, Any]:
+        return {"decompose": self.figure()}
 
 
 def decompose_study(

@@ -17,11 +17,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..io import SavesResults
 from ..settings import ExtractionSettings
 from ..text import csv_rows
 from ._extraction import resolve_settings
@@ -129,7 +130,7 @@ def embedding_row_norms(model, token_ids: Sequence[int]) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class NormsResult:
+class NormsResult(SavesResults):
     """The three norms of every word of a word/definition list.
 
     Attributes:
@@ -137,6 +138,8 @@ class NormsResult:
             ``norm_embedding``, ``norm_hidden``, ``norm_pooler``.
         settings: what made the numbers (the extraction settings).
     """
+
+    stem: ClassVar[str] = "norms"
 
     table: Any
     settings: dict[str, Any] = field(default_factory=dict)
@@ -162,27 +165,11 @@ class NormsResult:
         """Plain data for JSON: the number of words and the :meth:`describe` table."""
         return {"n_words": len(self.table), "describe": self.describe().to_dict()}
 
-    def save(
-        self, out_dir: str | os.PathLike, *, png: bool | None = None, **metadata
-    ) -> list[Path]:
-        """Write ``norms.json`` (summary, settings, versions; ``metadata`` adds to the
-        settings), ``norms.csv`` (:attr:`table`), ``norms_describe.csv`` and the figure
-        ``norms.html`` (and ``.png``) into ``out_dir``.
+    def tables(self) -> dict[str, Any]:
+        return {"norms": self.table, "norms_describe": self.describe()}
 
-        Returns:
-            The files written.
-        """
-        from ..io import save_result
-
-        return save_result(
-            out_dir,
-            "norms",
-            settings={**self.settings, **metadata},
-            result=self.to_dict(),
-            tables={"norms": self.table, "norms_describe": self.describe()},
-            figures={"norms": self.figure()},
-            png=png,
-        )
+    def figures(self) -> dict[str, Any]:
+        return {"norms": self.figure()}
 
 
 def norms_study(

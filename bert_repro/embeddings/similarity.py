@@ -10,16 +10,15 @@ words, and the texts as sentences), returning a :class:`SimilarityResult` that s
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import DataError, check_choice, check_not_string
+from ..io import SavesResults
 from ..ops import SUBWORD_POOLINGS, SubwordPooling, cosine_similarity, pairwise_cosine
 from ..settings import ExtractionSettings
 from ._extraction import resolve_settings
@@ -136,7 +135,7 @@ def _file_part(word: str) -> str:
 
 
 @dataclass(frozen=True, eq=False)
-class SimilarityResult:
+class SimilarityResult(SavesResults):
     """Cosine similarities of word occurrences and of sentences over the same texts.
 
     Attributes:
@@ -147,6 +146,8 @@ class SimilarityResult:
             one text or no sentence pooling).
         settings: what made the numbers (recipe, poolings, extraction settings).
     """
+
+    stem: ClassVar[str] = "similarity"
 
     texts: tuple[str, ...]
     occurrences: dict[str, WordOccurrences] = field(default_factory=dict)
@@ -233,28 +234,6 @@ class SimilarityResult:
         for how, matrix in self.sentences.items():
             lines.append(f"sentences ({how}): text 0 vs 1 = {matrix[0, 1]:.4f}")
         return lines
-
-    def save(
-        self, out_dir: str | os.PathLike, *, png: bool | None = None, **metadata
-    ) -> list[Path]:
-        """Write ``similarity.json`` (result, settings, versions; ``metadata`` adds to the
-        settings), ``similarity.csv`` (:meth:`to_frame`) and the figures (:meth:`figures`,
-        HTML, and PNG as :func:`bert_repro.io.save_figure` decides) into ``out_dir``.
-
-        Returns:
-            The files written.
-        """
-        from ..io import save_result
-
-        return save_result(
-            out_dir,
-            "similarity",
-            settings={**self.settings, **metadata},
-            result=self.to_dict(),
-            tables={"similarity": self.to_frame()},
-            figures=self.figures(),
-            png=png,
-        )
 
 
 def similarity_study(

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import DataError
+from ..io import SavesResults
 from .figures import METRICS, layer_similarity_figure, overview_figure
 
 
 @dataclass(frozen=True)
-class ComparisonResult:
+class ComparisonResult(SavesResults):
     """Similarity of a base model to each compared model, layer by layer.
 
     Attributes:
@@ -31,6 +30,8 @@ class ComparisonResult:
         n_without_tokens: texts with no counted wordpiece (left out of the average).
         settings: the options that produced this result.
     """
+
+    stem: ClassVar[str] = "similarity"
 
     names: tuple[str, ...]
     cosine: np.ndarray
@@ -108,33 +109,12 @@ class ComparisonResult:
         """Plotly figure with a panel per available metric."""
         return overview_figure(self.to_frame(), title=title)
 
-    def save(
-        self, out_dir: str | os.PathLike, *, png: bool | None = None, **metadata
-    ) -> list[Path]:
-        """Write ``similarity.json``, ``similarity.csv`` and the figures into ``out_dir``.
-
-        Files are written atomically (:mod:`bert_repro.io`). The JSON holds the result, the
-        run's settings and package versions (``metadata`` adds to the settings). Figures:
-        ``<metric>.html`` per available metric and ``overview.html`` (``.png`` too when a
-        browser engine is available, or as ``png`` says).
-
-        Returns:
-            The files written.
-        """
-        from ..io import save_result
-
-        figures = {
+    def figures(self) -> dict[str, Any]:
+        """One figure per metric computed, and the overview."""
+        out = {
             m: self.figure(m)
             for m in METRICS
             if getattr(self, m) is not None and not np.all(np.isnan(getattr(self, m)))
         }
-        figures["overview"] = self.overview_figure()
-        return save_result(
-            out_dir,
-            "similarity",
-            settings={**self.settings, **metadata},
-            result=self.to_dict(),
-            tables={"similarity": self.to_frame()},
-            figures=figures,
-            png=png,
-        )
+        out["overview"] = self.overview_figure()
+        return out
