@@ -80,20 +80,25 @@ class ClassificationTask:
         return {"accuracy": accuracy(logits, labels), "n_examples": len(examples)}
 
 
+def _squad_features(tokenizer, examples, config: FinetuneConfig, *, training: bool):
+    """SQuAD windows of ``examples`` with the config's lengths and stride."""
+    return squad.make_squad_features(
+        tokenizer,
+        examples,
+        max_seq_length=config.max_seq_length,
+        doc_stride=config.doc_stride,
+        max_query_length=config.max_query_length,
+        training=training,
+    )
+
+
 class SquadTask:
     """Extractive question answering with a :class:`SpanHead`; metrics: exact match and F1."""
 
     name = "squad"
 
     def encode(self, tokenizer, examples, config: FinetuneConfig) -> Encoded:
-        feats = squad.make_squad_features(
-            tokenizer,
-            examples,
-            max_seq_length=config.max_seq_length,
-            doc_stride=config.doc_stride,
-            max_query_length=config.max_query_length,
-            training=True,
-        )
+        feats = _squad_features(tokenizer, examples, config, training=True)
         labels = {"start": feats.start_positions, "end": feats.end_positions}
         info = {
             "n_examples": len(examples),
@@ -117,14 +122,7 @@ class SquadTask:
 
     def predict(self, model, tokenizer, examples, config: FinetuneConfig) -> dict[str, str]:
         """Question id -> predicted answer text."""
-        feats = squad.make_squad_features(
-            tokenizer,
-            examples,
-            max_seq_length=config.max_seq_length,
-            doc_stride=config.doc_stride,
-            max_query_length=config.max_query_length,
-            training=False,
-        )
+        feats = _squad_features(tokenizer, examples, config, training=False)
         logits = predict_logits(
             model, feats.features, config.eval_batch_size, pad_id=tokenizer.pad_token_id
         )
