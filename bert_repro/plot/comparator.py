@@ -7,7 +7,6 @@ states, RSA and linear CKA between a pre-trained model and its fine-tuned versio
 
 from __future__ import annotations
 
-import contextlib
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -158,18 +157,17 @@ class BertComparator:
         settings = ExtractionSettings.create(settings, **options)
         for source in (base, *finetuned.values()):
             model_config(source)
-        scope = settings.strategy.scope() if settings.strategy else contextlib.nullcontext()
-        with scope:
-            base_model, tokenizer = load_bert(base, precision=settings.precision)
-            models, fingerprints = {}, {"base": model_fingerprint(base_model)}
-            for name, source in finetuned.items():
-                model, tok = load_bert(source, precision=settings.precision)
-                if tokenizer_fingerprint(tok) != tokenizer_fingerprint(tokenizer):
-                    raise ModelError(
-                        f"{name} ({source}) has a different tokenizer from the base: its token "
-                        "ids would not mean the same wordpieces"
-                    )
-                models[name], fingerprints[name] = model, model_fingerprint(model)
+        load = {"strategy": settings.strategy, "precision": settings.precision}
+        base_model, tokenizer = load_bert(base, **load)
+        models, fingerprints = {}, {"base": model_fingerprint(base_model)}
+        for name, source in finetuned.items():
+            model, tok = load_bert(source, **load)
+            if tokenizer_fingerprint(tok) != tokenizer_fingerprint(tokenizer):
+                raise ModelError(
+                    f"{name} ({source}) has a different tokenizer from the base: its token ids "
+                    "would not mean the same wordpieces"
+                )
+            models[name], fingerprints[name] = model, model_fingerprint(model)
         comparator = cls(base_model, models, tokenizer, settings=settings)
         comparator.fingerprints = fingerprints
         return comparator

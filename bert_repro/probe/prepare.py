@@ -115,13 +115,11 @@ class ProbeTarget:
 def load_target(spec: ModelSpec, extraction: ExtractionSettings) -> ProbeTarget:
     """Load ``spec``'s model (in ``extraction``'s precision, in its strategy's scope when it
     has one) and fingerprint it."""
-    import contextlib
-
     from ..models import load_bert, model_dims, model_fingerprint, tokenizer_fingerprint
 
-    strategy = extraction.strategy
-    with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        model, tokenizer = load_bert(spec.source, precision=extraction.precision)
+    model, tokenizer = load_bert(
+        spec.source, strategy=extraction.strategy, precision=extraction.precision
+    )
     num_layers, hidden = model_dims(model)
     return ProbeTarget(
         spec,
