@@ -14,7 +14,7 @@ from bert_repro.probe.adam import SlicedAdam, adam_update
 from bert_repro.probe.data import ProbeDataset
 from bert_repro.probe.joint import train_probes
 from bert_repro.probe.loss import depth_loss, distance_loss
-from bert_repro.probe.model import make_probe
+from bert_repro.probe.model import load_probe, make_probe, save_probe
 from bert_repro.probe.schedule import (
     PlateauState,
     StoppingState,
@@ -279,7 +279,7 @@ def test_stacked_probes_match_lone_probes_and_round_trip_config():
 # ---------------------------------------------------------------------- joint vs alone
 
 
-def test_joint_training_equals_training_alone(data):
+def test_joint_training_equals_training_alone(data, tmp_path):
     """K=3 layers x 2 kinds in one run; each probe equals its train_probe run: weights,
     loss / val_loss / lr histories, epochs, best epoch, dev loss. The settings make LR
     reductions and early stops happen at different epochs for different probes."""
@@ -312,6 +312,13 @@ def test_joint_training_equals_training_alone(data):
             got.probe.proj.numpy(), alone.probe.proj.numpy(), rtol=1e-4, atol=2e-6, err_msg=where
         )
         assert type(got.probe) is type(alone.probe)
+    # a result is used as train_probe's: it evaluates to its dev loss, saves and loads
+    got = joint[1, "depth"]
+    dev = dv.tf_dataset(dv_store, 1, "depth", batch_size=20).map(lambda f, y, n: (f, y))
+    assert got.probe.evaluate(dev, verbose=0) == pytest.approx(got.dev_loss, rel=1e-5)
+    save_probe(got.probe, tmp_path / "probe")
+    loaded = load_probe(tmp_path / "probe", "depth")
+    np.testing.assert_array_equal(loaded.proj.numpy(), got.probe.proj.numpy())
     # the cases that matter: probes decay their LR and stop early at different epochs, and
     # one runs to the end without stopping early yet gets an earlier epoch's weights back
     runs = sorted((r.epochs, r.best_epoch) for r in joint.values())

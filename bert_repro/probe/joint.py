@@ -36,7 +36,7 @@ from .adam import SlicedAdam
 from .model import ProbeKind
 from .schedule import PlateauState, StoppingState, early_stopping, reduce_on_plateau
 from .stacked import STACKED_LOSSES, StackedProbes
-from .trainer import LEARNING_RATE, MAX_EPOCHS, MIN_DELTA, PATIENCE, TrainResult
+from .trainer import LEARNING_RATE, MAX_EPOCHS, MIN_DELTA, PATIENCE, TrainResult, compile_probe
 
 __all__ = ["train_probes"]
 
@@ -75,7 +75,8 @@ def train_probes(
         print_fn: called with one line per probe and epoch (default silent).
 
     Returns:
-        ``{(layer, kind): TrainResult}``; each probe holds its best dev epoch's weights, its
+        ``{(layer, kind): TrainResult}``; each probe (compiled as :func:`compile_probe` does,
+        so ``probe.evaluate`` works) holds its best dev epoch's weights, its
         ``history`` and ``epochs`` cover the epochs it trained, ``seconds`` is the joint run's
         wall time up to its last epoch.
     """
@@ -111,10 +112,11 @@ def train_probes(
             break
     for proj, value in zip(probes.projections, best, strict=True):
         proj.assign(value)  # every probe's best epoch, as EarlyStopping restores at the end
-    return {
-        (layers[k], probes.kinds[i]): run.result(probes.probe(probes.kinds[i], k))
-        for (i, k), run in runs.items()
-    }
+    results = {}
+    for (i, k), run in runs.items():
+        probe = compile_probe(probes.probe(probes.kinds[i], k), probes.kinds[i], learning_rate)
+        results[layers[k], probes.kinds[i]] = run.result(probe)
+    return results
 
 
 @dataclass
