@@ -18,7 +18,7 @@ batches read one layer from it at a time.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +60,16 @@ def pad_labels(labels: Sequence[np.ndarray], max_words: int | None = None) -> np
         else:
             out[r, :n] = lab
     return out
+
+
+class _Epochs:
+    """A re-iterable of batches: every ``iter()`` is a new epoch, from ``epoch()``."""
+
+    def __init__(self, epoch):
+        self._epoch = epoch
+
+    def __iter__(self):
+        return iter(self._epoch())
 
 
 class ProbeDataset:
@@ -377,6 +387,38 @@ class ProbeDataset:
             labs = {kind: pad_labels([lab[i] for i in idx], w) for kind, lab in labels.items()}
             yield feats, labs, n.astype(np.int32)
 
+    def layer_batches(
+        self,
+        store,
+        layers: Sequence[int],
+        kinds: Sequence[ProbeKind] = PROBE_KINDS,
+        *,
+        batch_size: int = 20,
+        shuffle: bool = False,
+        seed: int | None = None,
+    ) -> Iterable[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]]:
+        """:meth:`iter_layer_batches` epoch after epoch: each iteration of the returned object
+        is one epoch of NumPy batches ``(features (K, B, W, H), {kind: labels}, lengths)``.
+
+        Shuffled as :meth:`tf_dataset` (a new order at every epoch, drawn from a generator
+        seeded with ``seed``), so with the same seed the batches hold the same sentences, in
+        the same order, as each layer's :meth:`tf_dataset`. The fast input of
+        :func:`bert_repro.probe.joint.train_probes`: the step converts each batch once, with
+        no ``tf.data`` generator thread competing with it for the cores
+        (``benchmarks/bench_probes.py``).
+        """
+        for kind in kinds:
+            check_choice("kind", kind, PROBE_KINDS)
+        layers = [int(k) for k in layers]
+        kinds = list(kinds)
+        rng = np.random.default_rng(seed)
+
+        def epoch():
+            order = rng.permutation(len(self)) if shuffle else None
+            return self.iter_layer_batches(store, layers, kinds, batch_size=batch_size, order=order)
+
+        return _Epochs(epoch)
+
     def tf_layers_dataset(
         self,
         store,
@@ -388,27 +430,13 @@ class ProbeDataset:
         seed: int | None = None,
         prefetch: int = 2,
     ):
-        """A ``tf.data.Dataset`` of :meth:`iter_layer_batches` batches ``(features (K, B, W,
-        H), {kind: labels}, lengths)``.
-
-        Shuffled as :meth:`tf_dataset` (a new order at every pass, drawn from a generator
-        seeded with ``seed``), so with the same seed the batches hold the same sentences, in
-        the same order, as each layer's :meth:`tf_dataset`.
-        """
+        """:meth:`layer_batches` as a ``tf.data.Dataset`` (every pass a new epoch, shuffled
+        the same way) of ``(features (K, B, W, H), {kind: labels}, lengths)``."""
         import tensorflow as tf
 
-        for kind in kinds:
-            check_choice("kind", kind, PROBE_KINDS)
-        layers = [int(k) for k in layers]
-        kinds = list(kinds)
-        rng = np.random.default_rng(seed)
-
-        def gen():
-            order = rng.permutation(len(self)) if shuffle else None
-            yield from self.iter_layer_batches(
-                store, layers, kinds, batch_size=batch_size, order=order
-            )
-
+        epochs = self.layer_batches(
+            store, layers, kinds, batch_size=batch_size, shuffle=shuffle, seed=seed
+        )
         label_specs = {
             kind: tf.TensorSpec(
                 (None, None, None) if kind == "distance" else (None, None), tf.float32
@@ -416,7 +444,7 @@ class ProbeDataset:
             for kind in kinds
         }
         ds = tf.data.Dataset.from_generator(
-            gen,
+            lambda: iter(epochs),
             output_signature=(
                 tf.TensorSpec((len(layers), None, None, int(store.hidden_size)), tf.float32),
                 label_specs,

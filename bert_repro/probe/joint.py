@@ -4,7 +4,7 @@ A probe step on cached features is tiny (one ``(B*W, H) x (H, rank)`` matmul), s
 probe at a time spends its time on per-step overhead. :func:`train_probes` trains the ``K``
 layers' probes of each kind together, as one :class:`~bert_repro.probe.stacked.StackedProbes`,
 one compiled step per batch of ``(K, B, W, H)`` features
-(:meth:`~bert_repro.probe.data.ProbeDataset.tf_layers_dataset`: each layer read once per batch).
+(:meth:`~bert_repro.probe.data.ProbeDataset.layer_batches`: each layer read once per batch).
 
 Each probe follows :func:`bert_repro.probe.trainer.train_probe`'s trajectory (same seed, same
 batch order): its slice starts as ``make_probe(kind, H, rank, seed=seed)`` does, Adam runs
@@ -56,6 +56,7 @@ def train_probes(
     learning_rate: float = LEARNING_RATE,
     patience: int = PATIENCE,
     min_delta: float = MIN_DELTA,
+    fit_extra_step: bool = True,
     print_fn: Callable[[str], None] | None = None,
     log_prefix: str = "",
 ) -> dict[tuple[int, str], TrainResult]:
@@ -67,11 +68,17 @@ def train_probes(
         layers: the ``K`` hidden-state indices the features hold, in their order (they name
             the results).
         train_data: re-iterable (once per epoch) batches ``(features (K, B, W, H), {kind:
-            labels}, lengths (B,))``, shuffled: :meth:`ProbeDataset.tf_layers_dataset` with
-            ``shuffle=True``.
+            labels}, lengths (B,))``, shuffled: :meth:`ProbeDataset.layer_batches` (fastest)
+            or :meth:`ProbeDataset.tf_layers_dataset`, with ``shuffle=True``.
         dev_data: the same for the dev set (not shuffled).
         model_dim, probe_rank, seed, epochs, learning_rate, patience, min_delta: as
             :func:`~bert_repro.probe.trainer.train_probe`.
+        fit_extra_step: count one more Adam step after the first epoch, as tf-keras ``fit``
+            does on a dataset of unknown length (:meth:`ProbeDataset.tf_dataset`): it calls its
+            train function once more to find the end of the data, and that call fails on the
+            data but still increments the optimizer's step counter, so Adam's bias correction
+            runs one step ahead from the second epoch on. True (default) matches
+            :func:`train_probe` on ``tf_dataset``; False counts real steps only.
         print_fn: called with one line per probe and epoch (default silent).
 
     Returns:
@@ -97,8 +104,8 @@ def train_probes(
     for epoch in range(epochs):
         active = {ik: run for ik, run in runs.items() if not run.stopping.stopped}
         loss = steps.train_epoch(train_data, {ik: run.lr for ik, run in active.items()})
-        if epoch == 0 and _unknown_length(train_data):
-            steps.optimizer.iterations.assign_add(1)  # as fit counts a step at the data's end
+        if epoch == 0 and fit_extra_step:
+            steps.optimizer.iterations.assign_add(1)
         val = steps.eval_epoch(dev_data)
         weights = None
         for (i, k), run in active.items():
@@ -222,20 +229,6 @@ class _JointSteps:
     def eval_epoch(self, data) -> np.ndarray:
         """The ``(kinds, K)`` mean losses over ``data``, no update."""
         return self._epoch(self._eval_step, data)
-
-
-def _unknown_length(data) -> bool:
-    """Whether tf-keras ``fit`` would count one more optimizer step after the first epoch.
-
-    On a ``tf.data.Dataset`` of unknown length (``from_generator``, as :meth:`ProbeDataset.
-    tf_dataset`), ``fit`` calls its train function once more at the end of the first epoch to
-    find the end of the data; that call fails on the data, but the optimizer's step counter
-    (which does not depend on the data) still goes up by one, so from the second epoch on
-    Adam's bias correction is one step ahead. :func:`train_probes` counts the same step.
-    """
-    return isinstance(data, tf.data.Dataset) and bool(
-        data.cardinality().numpy() == tf.data.UNKNOWN_CARDINALITY
-    )
 
 
 def _batch_signature(kinds, num_layers: int, model_dim: int) -> tuple:

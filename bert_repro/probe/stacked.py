@@ -1,7 +1,7 @@
 """``K`` structural probes of each kind as one Keras layer: stacked projections ``(K, H, rank)``.
 
 Probe ``k`` of a kind reads hidden state ``k`` of a ``(K, B, W, H)`` batch of word features (as
-:meth:`bert_repro.probe.data.ProbeDataset.tf_layers_dataset` serves them) through its own slice
+:meth:`bert_repro.probe.data.ProbeDataset.layer_batches` serves them) through its own slice
 ``B_k`` of shape ``(H, rank)``, exactly as a lone
 :class:`~bert_repro.probe.model.TwoWordProbe` (``d(h_i, h_j) = |B_k^T(h_i - h_j)|^2``) or
 :class:`~bert_repro.probe.model.OneWordProbe` (``|B_k^T h_i|^2``) would; the ``K`` losses of a
