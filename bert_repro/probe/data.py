@@ -18,7 +18,7 @@ batches read one layer from it at a time.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +61,16 @@ def pad_labels(labels: Sequence[np.ndarray], max_words: int | None = None) -> np
         else:
             out[r, :n] = lab
     return out
+
+
+class _Epochs:
+    """A re-iterable of batches: every ``iter()`` is a new epoch, from ``epoch()``."""
+
+    def __init__(self, epoch):
+        self._epoch = epoch
+
+    def __iter__(self):
+        return iter(self._epoch())
 
 
 class ProbeDataset:
@@ -312,6 +322,127 @@ class ProbeDataset:
             output_signature=(
                 tf.TensorSpec((None, None, hidden), tf.float32),
                 tf.TensorSpec(label_shape, tf.float32),
+                tf.TensorSpec((None,), tf.int32),
+            ),
+        )
+        return ds.prefetch(prefetch)
+
+    def iter_layer_batches(
+        self,
+        store,
+        layers: Sequence[int],
+        kinds: Sequence[ProbeKind] = PROBE_KINDS,
+        *,
+        batch_size: int = 20,
+        order: Sequence[int] | None = None,
+    ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]]:
+        """Padded batches of several hidden states at once: each layer read once per batch.
+
+        The same sentences, order, padding and labels as :meth:`iter_batches` gives for each
+        layer alone, with the layers stacked in front (for
+        :func:`bert_repro.probe.joint.train_probes`).
+
+        Args:
+            store: the :class:`~bert_repro.cache.WordFeatureStore` of :meth:`features`.
+            layers: the ``K`` hidden-state indices, in the order to stack them.
+            kinds: the label kinds to serve, ``"distance"`` and/or ``"depth"``.
+            batch_size, order: as :meth:`iter_batches`.
+
+        Yields:
+            ``(K, B, W, H)`` float32 features (zero on padding), ``{kind: labels}`` (``(B, W,
+            W)`` distances / ``(B, W)`` depths, ``-1`` on padding), ``(B,)`` int32 lengths.
+        """
+        for kind in kinds:
+            check_choice("kind", kind, PROBE_KINDS)
+        if not layers:
+            raise ConfigError("no layers given")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if not np.array_equal(np.asarray(store.lengths), self.lengths):
+            raise DataError(
+                f"the feature store has {len(store.lengths)} sentences whose lengths do not "
+                f"match the treebank's {len(self)} (features of another corpus?)",
+                path=self.path,
+            )
+        vectors = [store.layer(k) for k in layers]  # K x (total_words, H), memory-mapped
+        offsets = np.asarray(store.offsets)
+        labels = {kind: self.labels(kind) for kind in kinds}
+        idx_all = np.arange(len(self)) if order is None else np.asarray(order, dtype=np.int64)
+        for start in range(0, len(idx_all), batch_size):
+            idx = idx_all[start : start + batch_size]
+            n = self.lengths[idx]
+            w = int(n.max())
+            # word j of the batch's sentence r is row offsets[idx[r]] + j of every layer
+            col = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)  # (words,)
+            row = np.repeat(np.arange(len(idx)), n)
+            src = np.repeat(offsets[idx], n) + col
+            feats = np.zeros((len(vectors), len(idx), w, int(store.hidden_size)), np.float32)
+            for k, vec in enumerate(vectors):
+                feats[k, row, col] = vec[src]
+            labs = {kind: pad_labels([lab[i] for i in idx], w) for kind, lab in labels.items()}
+            yield feats, labs, n.astype(np.int32)
+
+    def layer_batches(
+        self,
+        store,
+        layers: Sequence[int],
+        kinds: Sequence[ProbeKind] = PROBE_KINDS,
+        *,
+        batch_size: int = 20,
+        shuffle: bool = False,
+        seed: int | None = None,
+    ) -> Iterable[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]]:
+        """:meth:`iter_layer_batches` epoch after epoch: each iteration of the returned object
+        is one epoch of NumPy batches ``(features (K, B, W, H), {kind: labels}, lengths)``.
+
+        Shuffled as :meth:`tf_dataset` (a new order at every epoch, drawn from a generator
+        seeded with ``seed``), so with the same seed the batches hold the same sentences, in
+        the same order, as each layer's :meth:`tf_dataset`. The fast input of
+        :func:`bert_repro.probe.joint.train_probes`: the step converts each batch once, with
+        no ``tf.data`` generator thread competing with it for the cores
+        (``benchmarks/bench_probes.py``).
+        """
+        for kind in kinds:
+            check_choice("kind", kind, PROBE_KINDS)
+        layers = [int(k) for k in layers]
+        kinds = list(kinds)
+        rng = np.random.default_rng(seed)
+
+        def epoch():
+            order = rng.permutation(len(self)) if shuffle else None
+            return self.iter_layer_batches(store, layers, kinds, batch_size=batch_size, order=order)
+
+        return _Epochs(epoch)
+
+    def tf_layers_dataset(
+        self,
+        store,
+        layers: Sequence[int],
+        kinds: Sequence[ProbeKind] = PROBE_KINDS,
+        *,
+        batch_size: int = 20,
+        shuffle: bool = False,
+        seed: int | None = None,
+        prefetch: int = 2,
+    ):
+        """:meth:`layer_batches` as a ``tf.data.Dataset`` (every pass a new epoch, shuffled
+        the same way) of ``(features (K, B, W, H), {kind: labels}, lengths)``."""
+        import tensorflow as tf
+
+        epochs = self.layer_batches(
+            store, layers, kinds, batch_size=batch_size, shuffle=shuffle, seed=seed
+        )
+        label_specs = {
+            kind: tf.TensorSpec(
+                (None, None, None) if kind == "distance" else (None, None), tf.float32
+            )
+            for kind in kinds
+        }
+        ds = tf.data.Dataset.from_generator(
+            lambda: iter(epochs),
+            output_signature=(
+                tf.TensorSpec((len(layers), None, None, int(store.hidden_size)), tf.float32),
+                label_specs,
                 tf.TensorSpec((None,), tf.int32),
             ),
         )

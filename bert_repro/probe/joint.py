@@ -1,0 +1,244 @@
+"""Train the structural probes of several layers (and both kinds) at once, each as if alone.
+
+A probe step on cached features is tiny (one ``(B*W, H) x (H, rank)`` matmul), so training one
+probe at a time spends its time on per-step overhead. :func:`train_probes` trains the ``K``
+layers' probes of each kind together, as one :class:`~bert_repro.probe.stacked.StackedProbes`,
+one compiled step per batch of ``(K, B, W, H)`` features
+(:meth:`~bert_repro.probe.data.ProbeDataset.layer_batches`: each layer read once per batch).
+
+Each probe follows :func:`bert_repro.probe.trainer.train_probe`'s trajectory (same seed, same
+batch order): its slice starts as ``make_probe(kind, H, rank, seed=seed)`` does, Adam runs
+with a learning rate per slice (:class:`~bert_repro.probe.adam.SlicedAdam`, tf-keras's update),
+and tf-keras's ``ReduceLROnPlateau(factor=0.1, patience=0)`` and ``EarlyStopping(patience,
+restore_best_weights=True)`` hold per probe (:mod:`.schedule`). A probe that has stopped is no
+longer updated (learning rate 0) while the others go on; training ends when all have stopped
+or after ``epochs``. Each probe's loss and dev loss per epoch are tf-keras's: the mean of the
+batch losses weighted by batch size, in float32.
+
+"The same trajectory" is to float rounding: the stacked matmuls add in another order than
+``fit``'s, a difference of ~1e-7 relative. Where the L1 loss's dynamics amplify rounding, it
+can grow over the epochs (seen on one MiniLM layer: 2e-3 relative in dev loss by epoch 3),
+exactly as ``train_probe`` itself moves when its input changes by one float32 ulp
+(``benchmarks/bench_probes.py`` measures both).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from ..errors import ConfigError
+from .adam import SlicedAdam
+from .model import ProbeKind
+from .schedule import PlateauState, StoppingState, early_stopping, reduce_on_plateau
+from .stacked import STACKED_LOSSES, StackedProbes
+from .trainer import LEARNING_RATE, MAX_EPOCHS, MIN_DELTA, PATIENCE, TrainResult, compile_probe
+
+__all__ = ["train_probes"]
+
+ADAM_EPSILON = 1e-8  # as compile_probe
+
+
+def train_probes(
+    kinds: Sequence[ProbeKind],
+    layers: Sequence[int],
+    train_data: Iterable,
+    dev_data: Iterable,
+    *,
+    model_dim: int,
+    probe_rank: int,
+    seed: int | None = 0,
+    epochs: int = MAX_EPOCHS,
+    learning_rate: float = LEARNING_RATE,
+    patience: int = PATIENCE,
+    min_delta: float = MIN_DELTA,
+    fit_extra_step: bool = True,
+    print_fn: Callable[[str], None] | None = None,
+    log_prefix: str = "",
+) -> dict[tuple[int, str], TrainResult]:
+    """Train a probe of each kind on each of ``layers`` at once, each as :func:`train_probe`
+    would alone (same ``seed``, same batch order).
+
+    Args:
+        kinds: ``"distance"`` and/or ``"depth"``.
+        layers: the ``K`` hidden-state indices the features hold, in their order (they name
+            the results).
+        train_data: re-iterable (once per epoch) batches ``(features (K, B, W, H), {kind:
+            labels}, lengths (B,))``, shuffled: :meth:`ProbeDataset.layer_batches` (fastest)
+            or :meth:`ProbeDataset.tf_layers_dataset`, with ``shuffle=True``.
+        dev_data: the same for the dev set (not shuffled).
+        model_dim, probe_rank, seed, epochs, learning_rate, patience, min_delta: as
+            :func:`~bert_repro.probe.trainer.train_probe`.
+        fit_extra_step: count one more Adam step after the first epoch, as tf-keras ``fit``
+            does on a dataset of unknown length (:meth:`ProbeDataset.tf_dataset`): it calls its
+            train function once more to find the end of the data, and that call fails on the
+            data but still increments the optimizer's step counter, so Adam's bias correction
+            runs one step ahead from the second epoch on. True (default) matches
+            :func:`train_probe` on ``tf_dataset``; False counts real steps only.
+        print_fn: called with one line per probe and epoch (default silent).
+
+    Returns:
+        ``{(layer, kind): TrainResult}``; each probe (compiled as :func:`compile_probe` does,
+        so ``probe.evaluate`` works) holds its best dev epoch's weights, its
+        ``history`` and ``epochs`` cover the epochs it trained, ``seconds`` is the joint run's
+        wall time up to its last epoch.
+    """
+    layers = [int(k) for k in layers]
+    if not layers or len(set(layers)) != len(layers):
+        raise ConfigError(f"layers must be distinct and not empty, got {layers}")
+    if epochs < 1:
+        raise ConfigError(f"epochs must be at least 1, got {epochs}")
+    probes = StackedProbes(len(layers), model_dim, probe_rank, kinds, seed=seed)
+    steps = _JointSteps(probes)
+    runs = {
+        (i, k): _ProbeRun(lr=np.float32(learning_rate))
+        for i in range(len(probes.kinds))
+        for k in range(len(layers))
+    }  # probe (i, k): kind i, layer k
+    best = [p.numpy() for p in probes.projections]
+    start = time.monotonic()
+    for epoch in range(epochs):
+        active = {ik: run for ik, run in runs.items() if not run.stopping.stopped}
+        loss = steps.train_epoch(train_data, {ik: run.lr for ik, run in active.items()})
+        if epoch == 0 and fit_extra_step:
+            steps.optimizer.iterations.assign_add(1)
+        val = steps.eval_epoch(dev_data)
+        weights = None
+        for (i, k), run in active.items():
+            if run.end_epoch(epoch, float(loss[i, k]), float(val[i, k]), patience, min_delta):
+                weights = weights or [p.numpy() for p in probes.projections]
+                best[i][k] = weights[i][k]
+            run.seconds = time.monotonic() - start
+            if print_fn is not None:
+                print_fn(f"{log_prefix}{probes.kinds[i]} layer {layers[k]} {run.summary()}")
+        if all(run.stopping.stopped for run in runs.values()):
+            break
+    for proj, value in zip(probes.projections, best, strict=True):
+        proj.assign(value)  # every probe's best epoch, as EarlyStopping restores at the end
+    results = {}
+    for (i, k), run in runs.items():
+        probe = compile_probe(probes.probe(probes.kinds[i], k), probes.kinds[i], learning_rate)
+        results[layers[k], probes.kinds[i]] = run.result(probe)
+    return results
+
+
+@dataclass
+class _ProbeRun:
+    """One probe's learning rate, callback states and history during joint training."""
+
+    lr: np.float32
+    plateau: PlateauState = field(default_factory=PlateauState)
+    stopping: StoppingState = field(default_factory=StoppingState)
+    history: dict[str, list[float]] = field(
+        default_factory=lambda: {"loss": [], "val_loss": [], "lr": []}
+    )
+    seconds: float = 0.0
+
+    def end_epoch(self, epoch: int, loss: float, val: float, patience, min_delta) -> bool:
+        """Log the epoch, then ReduceLROnPlateau and EarlyStopping in fit's callback order;
+        return whether to keep this epoch's weights."""
+        for key, value in (("loss", loss), ("val_loss", val), ("lr", float(self.lr))):
+            self.history[key].append(value)
+        self.plateau, self.lr = reduce_on_plateau(self.plateau, val, self.lr, min_delta=min_delta)
+        self.stopping, keep = early_stopping(
+            self.stopping, epoch, val, patience=patience, min_delta=min_delta
+        )
+        return keep
+
+    def summary(self) -> str:
+        h = self.history
+        return (
+            f"epoch {len(h['loss'])}: loss {h['loss'][-1]:.4f} dev {h['val_loss'][-1]:.4f} "
+            f"lr {h['lr'][-1]:.0e} ({self.seconds:.0f}s)"
+        )
+
+    def result(self, probe) -> TrainResult:
+        best = self.stopping.best_epoch
+        return TrainResult(
+            probe=probe,
+            epochs=len(self.history["val_loss"]),
+            best_epoch=best + 1,
+            dev_loss=self.history["val_loss"][best],
+            history=self.history,
+            seconds=self.seconds,
+        )
+
+
+class _JointSteps:
+    """The compiled train and eval steps of a :class:`StackedProbes` over whole epochs.
+
+    Per batch, one ``tf.function`` computes every probe's loss, takes one Adam step with a
+    learning rate per probe (0 for probes not in ``lrs``: they have stopped) and adds the
+    losses into tf-keras's ``Mean`` (``sum(loss * batch size) / sum(batch size)``, float32).
+    """
+
+    def __init__(self, probes: StackedProbes):
+        self.probes = probes
+        self.kinds = probes.kinds
+        self.variables = list(probes.projections)
+        self.shape = (len(self.kinds), probes.num_probes)
+        self.optimizer = SlicedAdam(epsilon=ADAM_EPSILON)
+        self.optimizer.build(self.variables)
+        self.rates = tf.Variable(tf.zeros(self.shape), trainable=False)
+        self.sums = tf.Variable(tf.zeros(self.shape), trainable=False)
+        self.count = tf.Variable(0.0, trainable=False)
+        signature = _batch_signature(self.kinds, probes.num_probes, probes.model_dim)
+        self._train_step = tf.function(self._train_batch, input_signature=signature)
+        self._eval_step = tf.function(self._eval_batch, input_signature=signature)
+
+    def _losses(self, features, labels, lengths) -> tf.Tensor:  # (kinds, K)
+        pred = self.probes(features, lengths)
+        return tf.stack([STACKED_LOSSES[kd](pred[kd], labels[kd], lengths) for kd in self.kinds])
+
+    def _accumulate(self, losses, lengths) -> None:
+        size = tf.cast(tf.shape(lengths)[0], tf.float32)
+        self.sums.assign_add(losses * size)
+        self.count.assign_add(size)
+
+    def _train_batch(self, features, labels, lengths) -> None:
+        with tf.GradientTape() as tape:
+            losses = self._losses(features, labels, lengths)
+            total = tf.reduce_sum(losses)  # probes are independent: each slice gets its own
+        grads = tape.gradient(total, self.variables)
+        self.optimizer.apply_gradients(grads, self.variables, tf.unstack(self.rates))
+        self._accumulate(losses, lengths)
+
+    def _eval_batch(self, features, labels, lengths) -> None:
+        self._accumulate(self._losses(features, labels, lengths), lengths)
+
+    def _epoch(self, step, data) -> np.ndarray:
+        self.sums.assign(tf.zeros(self.shape))
+        self.count.assign(0.0)
+        for features, labels, lengths in data:
+            step(features, {kd: labels[kd] for kd in self.kinds}, lengths)
+        return tf.math.divide_no_nan(self.sums, self.count).numpy()
+
+    def train_epoch(self, data, lrs: dict[tuple[int, int], np.float32]) -> np.ndarray:
+        """One pass over ``data``; ``lrs`` of the probes still training. Returns the
+        ``(kinds, K)`` mean training losses (those of stopped probes are meaningless)."""
+        rates = np.zeros(self.shape, np.float32)
+        for ik, lr in lrs.items():
+            rates[ik] = lr
+        self.rates.assign(rates)
+        return self._epoch(self._train_step, data)
+
+    def eval_epoch(self, data) -> np.ndarray:
+        """The ``(kinds, K)`` mean losses over ``data``, no update."""
+        return self._epoch(self._eval_step, data)
+
+
+def _batch_signature(kinds, num_layers: int, model_dim: int) -> tuple:
+    """``tf.function`` input signature of ``(features, {kind: labels}, lengths)``."""
+    labels = {
+        kind: tf.TensorSpec((None, None, None) if kind == "distance" else (None, None), tf.float32)
+        for kind in kinds
+    }
+    return (
+        tf.TensorSpec((num_layers, None, None, model_dim), tf.float32),
+        labels,
+        tf.TensorSpec((None,), tf.int32),
+    )
