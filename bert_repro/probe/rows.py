@@ -13,11 +13,12 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from .config import METRICS, SweepSettings
+from .joint import train_probes
 from .model import load_probe, save_probe
 from .prepare import ProbeTarget
 from .results import COLUMNS
 from .specs import probe_dir
-from .trainer import evaluate_probe, train_probe
+from .trainer import evaluate_probe
 
 Log = Callable[[str], None]
 
@@ -50,33 +51,42 @@ def train_rows(
     *,
     epoch_log: Log | None = None,
 ) -> Iterator[dict]:
-    """Train the ``(layer, kind)`` probes of ``todo`` on the target's train split (best dev
-    epoch kept), save each under ``<out>/probes/<label>/<kind>-layer<k>/`` and yield its row
-    with dev (and test) metrics."""
+    """Train the ``(layer, kind)`` probes of ``todo`` on the target's train split, all at once
+    (:func:`bert_repro.probe.joint.train_probes`: one pass over each batch for every layer
+    and kind, each probe as if trained alone, best dev epoch kept), save each under
+    ``<out>/probes/<label>/<kind>-layer<k>/`` and yield its row with dev (and test) metrics.
+
+    The layers and kinds of ``todo`` are trained as their full product (a resumed run whose
+    finished probes leave holes trains a few extra ones, not kept).
+    """
+    layers = list(dict.fromkeys(k for k, _ in todo))
+    kinds = [kind for kind in settings.kinds if any(kind == kd for _, kd in todo)]
     rank = min(int(settings.rank), target.hidden)
-    for layer, kind in todo:
-        train = target.splits["train"].tf_dataset(
-            target.stores["train"],
-            layer,
-            kind,
+    batches = {
+        split: target.splits[split].layer_batches(
+            target.stores[split],
+            layers,
+            kinds,
             batch_size=settings.batch_size,
-            shuffle=True,
+            shuffle=split == "train",
             seed=settings.seed,
         )
-        dev = target.splits["dev"].tf_dataset(
-            target.stores["dev"], layer, kind, batch_size=settings.batch_size
-        )
-        result = train_probe(
-            kind,
-            train,
-            dev,
-            model_dim=target.hidden,
-            probe_rank=rank,
-            seed=settings.seed,
-            epochs=settings.epochs,
-            print_fn=epoch_log,
-            log_prefix=f"    {kind} layer {layer} ",
-        )
+        for split in ("train", "dev")
+    }
+    results = train_probes(
+        kinds,
+        layers,
+        batches["train"],
+        batches["dev"],
+        model_dim=target.hidden,
+        probe_rank=rank,
+        seed=settings.seed,
+        epochs=settings.epochs,
+        print_fn=epoch_log,
+        log_prefix="    ",
+    )
+    for layer, kind in todo:
+        result = results[layer, kind]
         folder = probe_dir(out, target.spec.label, kind, layer)
         save_probe(result.probe, folder)
         row = _row(target, layer, kind, rank, folder / "model")
