@@ -11,6 +11,7 @@ RUNS = [
     ["bench_extraction.py", "--naive-n", "100"],
     ["bench_extraction.py", "--bert-base", "--n", "200", "--naive-n", "50"],
     ["bench_costs.py"],
+    ["bench_probes.py", "--rounds", "2"],
     ["bench_scaling.py"],
     ["bench_sweep_memory.py"],
     ["bench_cache_dtype.py"],

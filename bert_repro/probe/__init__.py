@@ -28,6 +28,8 @@ _EXPORTS = {
     "L1DistanceLoss": "loss",
     "L1DepthLoss": "loss",
     "train_probe": "trainer",
+    "train_probes": "joint",
+    "SweepSettings": "config",
     "predict": "trainer",
     "evaluate_probe": "trainer",
     "uuas": "metrics",
