@@ -89,15 +89,22 @@ def test_notebook_executes(name, shared_data, tmp_path, monkeypatch):
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
 
     nb = read(name)
+    km = this_python_kernel()
     client = nbclient.NotebookClient(
         nb,
-        km=this_python_kernel(),
+        km=km,
         timeout=CELL_TIMEOUT,
         startup_timeout=120,
         resources={"metadata": {"path": str(NOTEBOOKS)}},  # the kernel's working directory
     )
     start = time.monotonic()
-    client.execute()  # raises CellExecutionError with the cell and traceback on any error
+    try:
+        client.execute()  # raises CellExecutionError with the cell and traceback on any error
+    finally:
+        # nbclient shuts down only kernels it made itself: without this, each notebook's
+        # kernel (1-2 GB) stayed alive until pytest exited
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
     total = time.monotonic() - start
 
     code = [c for c in nb.cells if c.cell_type == "code"]
