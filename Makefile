@@ -20,7 +20,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check bert_repro tests benchmarks
 	$(VENV)/bin/ruff format --check bert_repro tests benchmarks
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bert_repro tests benchmarks
