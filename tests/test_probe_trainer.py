@@ -171,3 +171,20 @@ def test_planted_vectors_are_exact():
         x = store._layer[store.offsets[i] : store.offsets[i + 1], :MAX_WORDS]
         d = ((x[:, None] - x[None]) ** 2).sum(-1)
         np.testing.assert_array_equal(d, tree_distances(ds.sentences[i].heads))
+
+
+def test_probe_training_takes_friendly_keywords_once_and_names_unknown_ones():
+    from bert_repro.errors import ConfigError
+    from bert_repro.probe.trainer import ProbeTraining
+
+    base = ProbeTraining(epochs=3)
+    training, log = ProbeTraining.create(base, seed=7, log=print)
+    assert (training.epochs, training.seed, log) == (3, 7, print)
+    assert base.seed == 0  # the caller's object is not changed
+    with pytest.warns(DeprecationWarning, match="log="):
+        _, old = ProbeTraining.create(print_fn=print)
+    assert old is print
+    with pytest.raises(ConfigError, match="epoch.*valid: .*epochs"):
+        ProbeTraining.create(epoch=3)
+    with pytest.raises(ConfigError, match="epochs must be at least 1"):
+        ProbeTraining(epochs=0)

@@ -119,3 +119,22 @@ def test_the_comparator_tokenises_its_texts_once(tiny_bert, count_tokenizer_call
     )
     assert result.n_texts == len(texts)
     assert len(count_tokenizer_calls) == 1
+
+
+def test_corpus_word_vectors_tokenises_its_texts_once(tiny_bert, count_tokenizer_calls):
+    """One tokenizer call gives both the model's input and each wordpiece's word; the words
+    pooled from it equal pooling by hand over the hidden states of each text alone."""
+    from bert_repro.embeddings.words import corpus_word_vectors
+    from bert_repro.features import hidden_states
+
+    model, tok = tiny_bert
+    texts = ["the cat sat", "a dog ran off quickly", "hi"]
+    out = corpus_word_vectors(model, tok, texts, "last_layer", progress=False)
+    assert len(count_tokenizer_calls) == 1, count_tokenizer_calls
+    assert [tw.words for tw in out] == [tuple(t.split()) for t in texts]
+    enc = tok(texts[1], add_special_tokens=True)
+    hs = hidden_states(model, tok, [texts[1]], progress=False)[0][-1]  # (T, H) last layer
+    wids = enc.word_ids()
+    for w in range(len(out[1].words)):
+        rows = [i for i, x in enumerate(wids) if x == w]
+        np.testing.assert_allclose(out[1].vectors[w], hs[rows].mean(axis=0), atol=1e-5)

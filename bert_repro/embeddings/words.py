@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import DataError, check_choice, check_not_string
 from ..ops import SUBWORD_POOLINGS, SubwordPooling, pool_wordpieces
+from ..pipeline import Encoded, EncodedCorpus, as_fast_tokenizer
 from ..settings import ExtractionSettings
 from ._extraction import study_settings
 from .recipes import Recipe, check_recipe, recipe_layers, reduce_layers, word_embedding
@@ -246,17 +247,44 @@ class TextWords:
     vectors: np.ndarray
 
 
+def encode_text_words(
+    tokenizer, texts: Sequence[str]
+) -> tuple[EncodedCorpus, list[tuple[str, ...]]]:
+    """Tokenise raw texts once, keeping each wordpiece's word.
+
+    Returns:
+        ``(corpus, words)``: an :class:`~bert_repro.pipeline.EncodedCorpus` of the texts whose
+        items carry ``word_index`` ``(T,)`` (the word of each wordpiece, -1 = special) and
+        ``n_words``, and per text its words as the tokenizer pre-splits them.
+    """
+    tokenizer = as_fast_tokenizer(tokenizer)
+    batch = tokenizer(
+        list(texts),
+        add_special_tokens=True,
+        return_offsets_mapping=True,
+        truncation=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+        verbose=False,
+    )
+    items, word_indices, all_words = [], [], []
+    for i, text in enumerate(texts):
+        wids = batch.word_ids(i)
+        word_index = np.array([-1 if w is None else w for w in wids], dtype=np.int64)
+        n = int(word_index.max()) + 1 if word_index.size else 0
+        spans = [batch.word_to_chars(i, w) for w in range(n)]
+        words = tuple(text[sp.start : sp.end] if sp is not None else "" for sp in spans)
+        ids = np.asarray(batch["input_ids"][i], dtype=np.int32)
+        items.append(Encoded(ids))
+        word_indices.append(word_index)
+        all_words.append(words)
+    return EncodedCorpus(list(texts), items, False), word_indices, all_words
+
+
 def text_word_index(tokenizer, text: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """``(word_index (T,), words)`` for a raw text: the word of each wordpiece (-1 = special)."""
-    enc = tokenizer(text, add_special_tokens=True, return_offsets_mapping=True, truncation=False)
-    wids = enc.word_ids()
-    word_index = np.array([-1 if w is None else w for w in wids], dtype=np.int64)
-    n = int(word_index.max()) + 1 if word_index.size else 0
-    words = []
-    for w in range(n):
-        span = enc.word_to_chars(w)
-        words.append(text[span.start : span.end] if span is not None else "")
-    return word_index, tuple(words)
+    _, word_index, words = encode_text_words(tokenizer, [text])
+    return word_index[0], words[0]
 
 
 def corpus_word_vectors(
@@ -285,13 +313,12 @@ def corpus_word_vectors(
     texts = _check_texts(texts)
     layers = recipe_layers(recipe, int(model.config.num_hidden_layers) + 1)
     settings = study_settings(settings, options, layers)
+    corpus, word_index, words = encode_text_words(tokenizer, texts)  # tokenised once
     result: list[TextWords | None] = [None] * len(texts)
-    for batch, (out,) in iter_batches(model, tokenizer, texts, settings=settings):
+    for batch, (out,) in iter_batches(model, tokenizer, corpus, settings=settings):
         lengths = batch["attention_mask"].sum(axis=1)
         for row, t in enumerate(batch["index"]):
-            word_index, words = text_word_index(tokenizer, texts[int(t)])
-            if word_index.shape[0] != lengths[row]:
-                raise DataError(f"text {int(t)}: re-tokenising gave a different length")
-            pooled = pool_wordpieces(out[:, row, : lengths[row]], word_index, len(words), pooling)
-            result[int(t)] = TextWords(words, reduce_layers(pooled, recipe))
+            t, n = int(t), lengths[row]
+            pooled = pool_wordpieces(out[:, row, :n], word_index[t], len(words[t]), pooling)
+            result[t] = TextWords(words[t], reduce_layers(pooled, recipe))
     return result  # type: ignore[return-value]

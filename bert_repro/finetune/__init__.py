@@ -25,7 +25,7 @@ Command line: ``bert-repro finetune {mnli,squad,agnews}``. Names are imported on
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "AGNEWS_LABELS": "agnews",
@@ -64,10 +64,4 @@ _EXPORTS = {
     "load_finetuned": "trainer",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -13,7 +13,7 @@ Names are imported on first use, so ``import bert_repro.probe`` does not load Te
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "TwoWordProbe": "model",
@@ -40,10 +40,4 @@ _EXPORTS = {
     "evaluate_saved": "sweep",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -246,6 +246,17 @@ class ProbeDataset:
 
     # ------------------------------------------------------------------ batches
 
+    def _check_batching(self, store, batch_size: int) -> None:
+        """Refuse a batch size below 1 and a feature store of another corpus."""
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if not np.array_equal(np.asarray(store.lengths), self.lengths):
+            raise DataError(
+                f"the feature store has {len(store.lengths)} sentences whose lengths do not "
+                f"match the treebank's {len(self)} (features of another corpus?)",
+                path=self.path,
+            )
+
     def iter_batches(
         self,
         store,
@@ -268,14 +279,7 @@ class ProbeDataset:
             ``(B, W, H)`` float32 features, labels (``-1`` on padding), ``(B,)`` int32 lengths.
         """
         check_choice("kind", kind, PROBE_KINDS)
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-        if not np.array_equal(np.asarray(store.lengths), self.lengths):
-            raise DataError(
-                f"the feature store has {len(store.lengths)} sentences whose lengths do not "
-                f"match the treebank's {len(self)} (features of another corpus?)",
-                path=self.path,
-            )
+        self._check_batching(store, batch_size)
         vectors = store.layer(layer)  # (total_words, H), memory-mapped
         offsets = np.asarray(store.offsets)
         labels = self.labels(kind)
@@ -356,14 +360,7 @@ class ProbeDataset:
             check_choice("kind", kind, PROBE_KINDS)
         if not layers:
             raise ConfigError("no layers given")
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-        if not np.array_equal(np.asarray(store.lengths), self.lengths):
-            raise DataError(
-                f"the feature store has {len(store.lengths)} sentences whose lengths do not "
-                f"match the treebank's {len(self)} (features of another corpus?)",
-                path=self.path,
-            )
+        self._check_batching(store, batch_size)
         vectors = [store.layer(k) for k in layers]  # K x (total_words, H), memory-mapped
         offsets = np.asarray(store.offsets)
         labels = {kind: self.labels(kind) for kind in kinds}
@@ -420,18 +417,20 @@ class ProbeDataset:
         layers: Sequence[int],
         kinds: Sequence[ProbeKind] = PROBE_KINDS,
         *,
-        batch_size: int = 20,
-        shuffle: bool = False,
-        seed: int | None = None,
         prefetch: int = 2,
+        **batching,
     ):
         """:meth:`layer_batches` as a ``tf.data.Dataset`` (every pass a new epoch, shuffled
-        the same way) of ``(features (K, B, W, H), {kind: labels}, lengths)``."""
+        the same way) of ``(features (K, B, W, H), {kind: labels}, lengths)``.
+
+        Args:
+            store, layers, kinds: as :meth:`layer_batches`.
+            prefetch: batches prepared ahead.
+            **batching: ``batch_size``, ``shuffle``, ``seed``, as :meth:`layer_batches`.
+        """
         import tensorflow as tf
 
-        epochs = self.layer_batches(
-            store, layers, kinds, batch_size=batch_size, shuffle=shuffle, seed=seed
-        )
+        epochs = self.layer_batches(store, layers, kinds, **batching)
         label_specs = {
             kind: tf.TensorSpec(
                 (None, None, None) if kind == "distance" else (None, None), tf.float32

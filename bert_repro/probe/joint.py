@@ -25,7 +25,7 @@ exactly as ``train_probe`` itself moves when its input changes by one float32 ul
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,7 +36,7 @@ from .adam import SlicedAdam
 from .model import ProbeKind
 from .schedule import PlateauState, StoppingState, early_stopping, reduce_on_plateau
 from .stacked import STACKED_LOSSES, StackedProbes
-from .trainer import LEARNING_RATE, MAX_EPOCHS, MIN_DELTA, PATIENCE, TrainResult, compile_probe
+from .trainer import ProbeTraining, TrainResult, compile_probe
 
 __all__ = ["train_probes"]
 
@@ -51,14 +51,10 @@ def train_probes(
     *,
     model_dim: int,
     probe_rank: int,
-    seed: int | None = 0,
-    epochs: int = MAX_EPOCHS,
-    learning_rate: float = LEARNING_RATE,
-    patience: int = PATIENCE,
-    min_delta: float = MIN_DELTA,
+    training: ProbeTraining | None = None,
     fit_extra_step: bool = True,
-    print_fn: Callable[[str], None] | None = None,
     log_prefix: str = "",
+    **options,
 ) -> dict[tuple[int, str], TrainResult]:
     """Train a probe of each kind on each of ``layers`` at once, each as :func:`train_probe`
     would alone (same ``seed``, same batch order).
@@ -71,15 +67,15 @@ def train_probes(
             labels}, lengths (B,))``, shuffled: :meth:`ProbeDataset.layer_batches` (fastest)
             or :meth:`ProbeDataset.tf_layers_dataset`, with ``shuffle=True``.
         dev_data: the same for the dev set (not shuffled).
-        model_dim, probe_rank, seed, epochs, learning_rate, patience, min_delta: as
-            :func:`~bert_repro.probe.trainer.train_probe`.
+        model_dim, probe_rank, training, log_prefix, **options: as
+            :func:`~bert_repro.probe.trainer.train_probe` (``log`` gets one line per probe and
+            epoch).
         fit_extra_step: count one more Adam step after the first epoch, as tf-keras ``fit``
             does on a dataset of unknown length (:meth:`ProbeDataset.tf_dataset`): it calls its
             train function once more to find the end of the data, and that call fails on the
             data but still increments the optimizer's step counter, so Adam's bias correction
             runs one step ahead from the second epoch on. True (default) matches
             :func:`train_probe` on ``tf_dataset``; False counts real steps only.
-        print_fn: called with one line per probe and epoch (default silent).
 
     Returns:
         ``{(layer, kind): TrainResult}``; each probe (compiled as :func:`compile_probe` does,
@@ -90,18 +86,17 @@ def train_probes(
     layers = [int(k) for k in layers]
     if not layers or len(set(layers)) != len(layers):
         raise ConfigError(f"layers must be distinct and not empty, got {layers}")
-    if epochs < 1:
-        raise ConfigError(f"epochs must be at least 1, got {epochs}")
-    probes = StackedProbes(len(layers), model_dim, probe_rank, kinds, seed=seed)
+    training, log = ProbeTraining.create(training, **options)
+    probes = StackedProbes(len(layers), model_dim, probe_rank, kinds, seed=training.seed)
     steps = _JointSteps(probes)
     runs = {
-        (i, k): _ProbeRun(lr=np.float32(learning_rate))
+        (i, k): _ProbeRun(lr=np.float32(training.learning_rate))
         for i in range(len(probes.kinds))
         for k in range(len(layers))
     }  # probe (i, k): kind i, layer k
     best = [p.numpy() for p in probes.projections]
     start = time.monotonic()
-    for epoch in range(epochs):
+    for epoch in range(training.epochs):
         active = {ik: run for ik, run in runs.items() if not run.stopping.stopped}
         loss = steps.train_epoch(train_data, {ik: run.lr for ik, run in active.items()})
         if epoch == 0 and fit_extra_step:
@@ -109,19 +104,20 @@ def train_probes(
         val = steps.eval_epoch(dev_data)
         weights = None
         for (i, k), run in active.items():
-            if run.end_epoch(epoch, float(loss[i, k]), float(val[i, k]), patience, min_delta):
+            if run.end_epoch(epoch, float(loss[i, k]), float(val[i, k]), training):
                 weights = weights or [p.numpy() for p in probes.projections]
                 best[i][k] = weights[i][k]
             run.seconds = time.monotonic() - start
-            if print_fn is not None:
-                print_fn(f"{log_prefix}{probes.kinds[i]} layer {layers[k]} {run.summary()}")
+            if log is not None:
+                log(f"{log_prefix}{probes.kinds[i]} layer {layers[k]} {run.summary()}")
         if all(run.stopping.stopped for run in runs.values()):
             break
     for proj, value in zip(probes.projections, best, strict=True):
         proj.assign(value)  # every probe's best epoch, as EarlyStopping restores at the end
     results = {}
     for (i, k), run in runs.items():
-        probe = compile_probe(probes.probe(probes.kinds[i], k), probes.kinds[i], learning_rate)
+        kind = probes.kinds[i]
+        probe = compile_probe(probes.probe(kind, k), kind, training.learning_rate)
         results[layers[k], probes.kinds[i]] = run.result(probe)
     return results
 
@@ -138,14 +134,15 @@ class _ProbeRun:
     )
     seconds: float = 0.0
 
-    def end_epoch(self, epoch: int, loss: float, val: float, patience, min_delta) -> bool:
+    def end_epoch(self, epoch: int, loss: float, val: float, training: ProbeTraining) -> bool:
         """Log the epoch, then ReduceLROnPlateau and EarlyStopping in fit's callback order;
         return whether to keep this epoch's weights."""
         for key, value in (("loss", loss), ("val_loss", val), ("lr", float(self.lr))):
             self.history[key].append(value)
-        self.plateau, self.lr = reduce_on_plateau(self.plateau, val, self.lr, min_delta=min_delta)
+        delta = training.min_delta
+        self.plateau, self.lr = reduce_on_plateau(self.plateau, val, self.lr, min_delta=delta)
         self.stopping, keep = early_stopping(
-            self.stopping, epoch, val, patience=patience, min_delta=min_delta
+            self.stopping, epoch, val, patience=training.patience, min_delta=delta
         )
         return keep
 

@@ -82,7 +82,7 @@ def train_rows(
         probe_rank=rank,
         seed=settings.seed,
         epochs=settings.epochs,
-        print_fn=epoch_log,
+        log=epoch_log,
         log_prefix="    ",
     )
     for layer, kind in todo:

@@ -11,8 +11,10 @@ where Keras's is absolute (``loss < best - 1e-4``); at dev losses of order 1 the
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +25,7 @@ from .loss import LOSS_CLASSES, build_label_mask, build_word_mask
 from .model import PROBE_KINDS, ProbeKind, make_probe
 
 __all__ = [
+    "ProbeTraining",
     "TrainResult",
     "build_label_mask",
     "build_word_mask",
@@ -36,6 +39,57 @@ BATCH_SIZE = 20
 LEARNING_RATE = 1e-3
 PATIENCE = 5
 MIN_DELTA = 1e-4
+
+
+@dataclass(frozen=True)
+class ProbeTraining:
+    """How a probe trains: Hewitt & Manning's regimen, one frozen object.
+
+    Attributes:
+        seed: seeds the probe's initialisation (the data's shuffling has its own seed).
+        epochs: the most epochs to run (40).
+        learning_rate: Adam's initial learning rate (1e-3).
+        patience: epochs without improvement before stopping (5).
+        min_delta: the smallest dev-loss decrease that counts as an improvement (1e-4).
+    """
+
+    seed: int | None = 0
+    epochs: int = MAX_EPOCHS
+    learning_rate: float = LEARNING_RATE
+    patience: int = PATIENCE
+    min_delta: float = MIN_DELTA
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.patience < 0 or self.min_delta < 0:
+            raise ConfigError("patience and min_delta must not be negative")
+
+    @classmethod
+    def create(
+        cls, training: ProbeTraining | None = None, **options
+    ) -> tuple[ProbeTraining, Callable[[str], None] | None]:
+        """``(training, log)`` from an optional object and friendly keywords (``seed=``,
+        ``epochs=``, ...; ``log=`` or its old name ``print_fn=``), each applied once.
+
+        Raises:
+            ConfigError: an unknown keyword (the message lists the valid ones).
+        """
+        log = options.pop("log", None)
+        if "print_fn" in options:
+            warnings.warn("print_fn= is now log=", DeprecationWarning, stacklevel=3)
+            log = log or options.pop("print_fn")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(options) - names)
+        if unknown:
+            valid = ", ".join(sorted(names | {"log"}))
+            raise ConfigError(f"unknown option(s) {', '.join(unknown)}; valid: {valid}")
+        training = training or cls()
+        if options:
+            training = dataclasses.replace(training, **options)
+        return training, log
 
 
 @dataclass
@@ -102,14 +156,10 @@ def train_probe(
     *,
     model_dim: int,
     probe_rank: int,
-    seed: int | None = 0,
-    epochs: int = MAX_EPOCHS,
-    learning_rate: float = LEARNING_RATE,
-    patience: int = PATIENCE,
-    min_delta: float = MIN_DELTA,
+    training: ProbeTraining | None = None,
     checkpoint_path: str | None = None,
-    print_fn=None,
     log_prefix: str = "",
+    **options,
 ) -> TrainResult:
     """Train a new distance or depth probe until dev loss stops improving.
 
@@ -120,28 +170,29 @@ def train_probe(
             (:meth:`ProbeDataset.tf_dataset` with ``shuffle=True``).
         dev_data: the same for the dev set (not shuffled).
         model_dim: word-vector width; probe_rank: rank of ``B``.
-        seed: seeds the probe's initialisation (the data's shuffling has its own seed).
-        epochs: the most epochs to run (40).
-        learning_rate: Adam's initial learning rate (1e-3).
-        patience: epochs without improvement before stopping (5).
-        min_delta: the smallest dev-loss decrease that counts as an improvement (1e-4).
+        training: a :class:`ProbeTraining` (default: the paper's regimen).
         checkpoint_path: also save the best weights there (``save_weights`` format).
-        print_fn: called with one line per epoch (default silent).
+        log_prefix: put before each log line.
+        **options: :class:`ProbeTraining` fields (``seed``, ``epochs``, ``learning_rate``,
+            ``patience``, ``min_delta``) over ``training``; ``log``: called with one line per
+            epoch (default silent; ``print_fn`` is its old name).
 
     Returns:
         A :class:`TrainResult` whose probe holds the best dev epoch's weights.
     """
     check_choice("kind", kind, PROBE_KINDS)
-    if epochs < 1:
-        raise ConfigError(f"epochs must be at least 1, got {epochs}")
-    probe = make_probe(kind, model_dim, probe_rank, seed=seed)
-    compile_probe(probe, kind, learning_rate)
+    training, log = ProbeTraining.create(training, **options)
+    probe = make_probe(kind, model_dim, probe_rank, seed=training.seed)
+    compile_probe(probe, kind, training.learning_rate)
     stopper = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=patience, min_delta=min_delta, restore_best_weights=True
+        monitor="val_loss",
+        patience=training.patience,
+        min_delta=training.min_delta,
+        restore_best_weights=True,
     )
     callbacks = [
         keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=0.1, patience=0, min_delta=min_delta, min_lr=0.0
+            monitor="val_loss", factor=0.1, patience=0, min_delta=training.min_delta, min_lr=0.0
         ),
         stopper,
     ]
@@ -151,13 +202,13 @@ def train_probe(
                 checkpoint_path, monitor="val_loss", save_best_only=True, save_weights_only=True
             )
         )
-    if print_fn is not None:
-        callbacks.append(_EpochLog(print_fn, log_prefix))
+    if log is not None:
+        callbacks.append(_EpochLog(log, log_prefix))
     start = time.monotonic()
     hist = probe.fit(
         _xy(train_data),
         validation_data=_xy(dev_data),
-        epochs=epochs,
+        epochs=training.epochs,
         callbacks=callbacks,
         verbose=0,
     )
