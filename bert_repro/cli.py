@@ -59,6 +59,12 @@ def add_speed_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bert-repro",
@@ -66,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         "structural probes, study word and sentence embeddings.",
     )
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module, _ in AREAS:

@@ -50,3 +50,20 @@ def test_folder_fingerprint_follows_names_sizes_and_times(tmp_path):
         folder_fingerprint(tmp_path / "missing")
     with pytest.raises(NotADirectoryError):
         folder_fingerprint(model / "config.json")
+
+
+def test_figures_of_a_folder_share_one_offline_copy_of_plotly_js(tmp_path):
+    import plotly
+    import plotly.graph_objects as go
+
+    from bert_repro.io import save_figure
+
+    for name in ("a", "b"):
+        save_figure(go.Figure(go.Scatter(x=[0, 1], y=[1, 0])), tmp_path / name, png=False)
+    scripts = sorted(p.name for p in tmp_path.glob("*.js"))
+    assert scripts == [f"plotly-{plotly.__version__}.min.js"]
+    assert "plotly.js v" in (tmp_path / scripts[0]).read_text()[:1000]
+    for name in ("a", "b"):
+        html = (tmp_path / f"{name}.html").read_text()
+        assert f'src="{scripts[0]}"' in html  # loaded from beside the figure: works offline
+        assert len(html) < 50_000  # not the 4.8 MB library again
