@@ -269,10 +269,8 @@ def test_parsing_reaches_deeper():
     assert parsing_reaches_deeper(full_inputs(similarity={"wiki": late_parser})).verdict == (
         "not supported"
     )
-    # flip one number: the parser falls below the threshold at layer 9, lower than 10
+    # flip one number: the parser falls below the threshold at layer 9, lower than the 10
     flat[9] = CKA_CHANGED - 0.01
-    flipped = parsing_reaches_deeper(full_inputs(similarity={"wiki": late_parser}))
-    assert flipped.verdict == "not supported"  # late_parser holds a copy of the old list
     early = sims(mnli=SHALLOW, squad=SHALLOW, parser=flat)
     assert parsing_reaches_deeper(full_inputs(similarity={"wiki": early})).verdict == "supported"
     one_source_each = {
