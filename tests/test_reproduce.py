@@ -51,9 +51,20 @@ def test_reproduce_writes_a_report_and_reuses_finished_steps(tiny_bert_dir, shar
     lines: list[str] = []
     report = run_reproduction(config, tmp_path, say=lines.append)
     page = report.read_text()
-    for needle in ("Fine-tuning", "Which layers", "Structural probes", "plotly"):
+    for needle in ("Fine-tuning", "Which layers", "Structural probes", "plotly", "<h2>Claims"):
         assert needle in page
     results = read_json(tmp_path / "results.json")
+    claims = {c["id"]: c for c in results["claims"]}
+    assert set(claims) == {
+        "no_forgetting",
+        "top_layers",
+        "parsing_deeper",
+        "out_of_domain",
+        "ablations",
+    }
+    assert claims["parsing_deeper"]["reason"] == "no parsing model in this run"
+    # the probes ran on the base and agnews: the forgetting check has numbers to judge
+    assert claims["no_forgetting"]["evidence"]["UUAS"]["agnews"]["base_best"] is not None
     assert set(results["finetune"]) == {"agnews"}
     cos = results["compare"]["ewt"]["models"]["agnews"]["cosine"]
     assert len(cos) == 3 and all(-1 <= c <= 1 for c in cos)
@@ -108,6 +119,8 @@ def test_a_changed_input_reruns_its_step_and_says_which(tiny_bert_dir, tmp_path)
     )
     out = tmp_path / "run"
     run_reproduction(config, out, say=print)
+    claims = read_json(out / "results.json")["claims"]
+    assert {c["verdict"] for c in claims} == {"inconclusive"}  # no fine-tuned model
     lines: list[str] = []
     run_reproduction(config, out, say=lines.append)
     assert any(line.startswith("[probes] done in an earlier run") for line in lines), lines

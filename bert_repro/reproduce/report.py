@@ -2,19 +2,23 @@
 
 The report is one self-contained HTML file (plotly.js inlined once), readable offline: what
 was run, the fine-tuning metrics, the layer-wise comparison curves, the probe curves per
-model and layer, tables of every number, and a short text that reads the numbers against the
-paper's findings. Every figure is also written to ``figures/`` (HTML, and PNG where a browser
+model and layer, tables of every number, a short text that reads the numbers against the
+paper's findings, and the paper's claims each checked by a fixed rule (:mod:`.claims`; also
+``claims`` in ``results.json``). Every figure is also written to ``figures/`` (HTML, and PNG where a browser
 engine is available).
 """
 
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 import numpy as np
 
 from ..io import atomic_write_json, atomic_write_text, read_json, run_metadata, save_figure
+from .claim_inputs import claim_inputs
+from .claims import check_claims
 from .config import ReproduceConfig
 
 PAPER = {
@@ -189,6 +193,35 @@ def probe_findings(rows: list[dict]) -> list[str]:
     return lines
 
 
+#: Background colour of each verdict in the claims table.
+VERDICT_COLOURS = {"supported": "#1a7f37", "not supported": "#cf222e", "inconclusive": "#6e7781"}
+
+
+def claims_section(claims: list[dict]) -> str:
+    """The "Claims" section: one row per claim (:func:`.claims.check_claims` as dicts) with
+    its verdict colour-coded, the reason and numbers behind it, and the rule that decided."""
+    rows = []
+    for c in claims:
+        numbers = html.escape(json.dumps(c["evidence"], indent=1))
+        rows.append(
+            f"<tr><td>{html.escape(c['claim'])}</td>"
+            f'<td><span class="verdict" style="background:{VERDICT_COLOURS[c["verdict"]]}">'
+            f"{html.escape(c['verdict'])}</span></td>"
+            f"<td>{html.escape(c['reason'])}<details><summary>numbers</summary>"
+            f"<pre>{numbers}</pre></details></td>"
+            f"<td>{html.escape(c['rule'])}</td></tr>"
+        )
+    head = "".join(f"<th>{h}</th>" for h in ("claim", "verdict", "evidence", "rule"))
+    return (
+        "<h2>Claims</h2><p>The paper's claims, each checked by a fixed rule on this run's "
+        "numbers only (<code>bert_repro/reproduce/claims.py</code>; also under "
+        "<code>claims</code> in <code>results.json</code>). <i>Inconclusive</i> says what is "
+        "missing or why the numbers do not decide.</p>"
+        f'<table class="claims"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}'
+        "</tbody></table>"
+    )
+
+
 def write_report(config: ReproduceConfig, out: Path, state, seconds: float) -> Path:
     """Write ``results.json``, the figures and ``report.html``; return the report's path."""
     from plotly.offline import get_plotlyjs
@@ -199,10 +232,9 @@ def write_report(config: ReproduceConfig, out: Path, state, seconds: float) -> P
     data = collect(config, out)
     meta = run_metadata(**config.to_dict())
     durations = {name: step["seconds"] for name, step in state.steps.items()}
-    atomic_write_json(
-        out / "results.json",
-        {**meta, "durations_seconds": durations, "report_seconds": round(seconds, 1), **data},
-    )
+    results = {**meta, "durations_seconds": durations, "report_seconds": round(seconds, 1), **data}
+    claims = [claim.to_dict() for claim in check_claims(claim_inputs(results))]
+    atomic_write_json(out / "results.json", {**results, "claims": claims})
     figures_dir = out / "figures"
     sections = []
 
@@ -307,6 +339,9 @@ th, td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
 th {{ background: #f3f3f3; }} td:first-child, th:first-child {{ text-align: left; }}
 h2 {{ border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }}
 code {{ background: #f5f5f5; padding: 0 3px; }}
+table.claims td {{ text-align: left; vertical-align: top; }}
+.verdict {{ color: #fff; padding: 1px 6px; border-radius: 3px; white-space: nowrap; }}
+pre {{ font-size: 0.9em; max-height: 20em; overflow: auto; }}
 </style></head><body>
 <h1>What happens to BERT embeddings during fine-tuning?</h1>
 <p>A reproduction of Merchant, Rahimtoroghi, Pavlick &amp; Tenney (BlackboxNLP 2020) with
@@ -316,6 +351,7 @@ took {sum(durations.values()) / 60:.1f} minutes in all when they ran; this invoc
 {seconds / 60:.1f} minutes (finished steps are reused, not redone).</p>
 <h2>In short</h2><ul>{"".join(f"<li>{line}</li>" for line in summary(data))}</ul>
 <p>Texts: {"; ".join(_describe_source(t) for t in config.texts)}.</p>
+{claims_section(claims)}
 {"".join(sections)}
 </body></html>
 """
