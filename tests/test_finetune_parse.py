@@ -317,3 +317,36 @@ def test_cli_finetune_parse_on_an_ewt_slice_with_minilm(shared_data, tmp_path, c
     model, _, _ = load_finetuned(out)
     assert model.head.relations == tuple(record["settings"]["data"]["relations"])
     assert model.head.arc_mlp_size == 64 and model.head.rel_mlp_size == 32
+
+
+def test_parse_data_must_be_local_treebanks_with_relations(tmp_path):
+    from bert_repro.errors import ConfigError, DataError
+    from bert_repro.finetune import load_task_data
+    from bert_repro.finetune.tasks import get_task
+
+    with pytest.raises(ConfigError, match="CoNLL-U"):
+        load_task_data("parse")
+    path = tmp_path / "t.conllu"
+    path.write_text(toy_treebank(10, 0))
+    data = load_task_data("parse", path, eval_data=path, test_data=path)
+    assert len(data.train) == len(data.eval) == len(data.test) == 10
+    no_rel = CONLLU.replace("\tnsubj\t", "\t_\t")
+    with pytest.raises(DataError, match="without a relation"):
+        get_task("parse").encode(None, parse_conllu(no_rel), None)
+
+
+def test_scaled_adamw_moves_the_scaled_variables_factor_times_as_far():
+    import tensorflow as tf
+
+    from bert_repro.finetune.optimization import ScaledAdamW
+
+    start = np.array([1.0, -2.0], np.float32)
+    plain, fast = tf.Variable(start), tf.Variable(start)
+    opt = ScaledAdamW(learning_rate=0.01, weight_decay=0.0)
+    opt.scale([fast], 5.0)
+    for g in ([0.3, -0.7], [0.1, 0.2], [-0.5, 0.4]):
+        grad = tf.constant(g, tf.float32)
+        opt.apply_gradients([(grad, plain), (grad, fast)])
+    moved = plain.numpy() - start
+    assert np.abs(moved).min() > 1e-3
+    np.testing.assert_allclose(fast.numpy() - start, 5 * moved, rtol=1e-5)

@@ -1,18 +1,18 @@
 """Dozat & Manning's biaffine dependency parser (ICLR 2017) as a head on a BERT encoder.
 
 Each word ``i`` gets a vector ``r_i`` (its first wordpiece's last hidden state; ROOT is
-``[CLS]``, position 0). Four MLPs (one dense layer, leaky ReLU, dropout) give it a *dependent*
-and a *head* view for arcs (``d_i``, ``h_j``, ``arc_mlp_size`` units) and for relations
+``[CLS]``, position 0). Four MLPs (one dense layer, leaky ReLU of slope 0.1 as in the SuPar
+implementation, dropout) give it a *dependent* and a *head* view for arcs (``d_i``, ``h_j``, ``arc_mlp_size`` units) and for relations
 (``d'_i``, ``h'_j``, ``rel_mlp_size`` units). Then
 
-* arc score of head ``j`` for dependent ``i`` (biaffine, Dozat & Manning eq. 3-5):
+* arc score of head ``j`` for dependent ``i`` (biaffine):
   ``s_ij = h_j^T U d_i + h_j^T u``, ``U (a, a)``, ``u (a,)``; the second term is the prior
   of ``j`` being a head at all;
-* relation score of label ``k`` for the arc ``j -> i`` (bilinear plus linear, eq. 6):
+* relation score of label ``k`` for the arc ``j -> i`` (bilinear plus linear):
   ``t_ijk = h'_j^T U_k d'_i + w_k^T [d'_i ; h'_j] + b_k``.
 
-Relation scores are computed for every pair (cheap next to the encoder: ``B W^2 R r`` with
-``r ~ 100``); the loss reads them at the *gold* head (training), decoding at the *predicted*
+Relation scores are computed for every pair (cheap next to the encoder: about
+``B W R r (r + W)`` multiply-adds with ``r ~ 100``); the loss reads them at the *gold* head (training), decoding at the *predicted*
 head (:func:`bert_repro.finetune.parse.decode`), as the paper prescribes.
 
 Loss (:class:`ArcLoss` + :class:`RelationLoss`): cross-entropy of the gold head over
@@ -34,9 +34,10 @@ LABEL_PAD = -1
 def gather_words(sequence, word_starts):
     """ROOT and word vectors from wordpiece states: ``[CLS]`` then each word's first piece.
 
-    The first wordpiece is the usual choice with BERT for tagging and parsing (Devlin et al.
-    2019, §5.3 for NER; Kondratyuk & Straka 2019 for UD parsing): under self-attention it can
-    already see the rest of its word, and it needs no averaging over pieces of varying number.
+    Why the first wordpiece: it is BERT's own recipe for word-level tasks (Devlin et al. 2019,
+    §5.3: NER tags are predicted from each word's first sub-token) and the usual one in BERT
+    parsers; every layer's self-attention already lets it see the word's other pieces, and it
+    needs no averaging over a varying number of pieces (mean pooling also works, about as well).
 
     Args:
         sequence: ``(B, T, H)`` last hidden states.

@@ -86,6 +86,12 @@ def add_parser(subparsers) -> None:
     hp.add_argument("--log-every", type=int, default=None, help="steps per logged loss value")
     hp.add_argument("--arc-mlp-size", type=int, default=None, help="parse: arc MLP units")
     hp.add_argument("--rel-mlp-size", type=int, default=None, help="parse: relation MLP units")
+    hp.add_argument(
+        "--head-lr-multiplier",
+        type=float,
+        default=None,
+        help="the head's learning rate as a multiple of --learning-rate (parse default 20)",
+    )
     hp.add_argument("--seed", type=seed, default=0)
     p.add_argument(
         "--strategy",
@@ -120,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         log_every=args.log_every,
         arc_mlp_size=args.arc_mlp_size,
         rel_mlp_size=args.rel_mlp_size,
+        head_lr_multiplier=args.head_lr_multiplier,
         max_steps=args.max_steps,
         seed=args.seed,
     )

@@ -203,7 +203,7 @@ def finetune(
         head = task_obj.make_head(config, encoder.config, encoded)
         task_model = BertTaskModel(encoder, head, name=f"bert_{task}")
         task_model(dummy_inputs(tokenizer, head))
-        optimizer = build_optimizer(config, total)
+        optimizer = build_optimizer(config, total, head.trainable_variables)
         task_model.compile(optimizer=optimizer, **task_obj.compile_args())
 
     ds = training_dataset(
