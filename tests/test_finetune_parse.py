@@ -260,6 +260,7 @@ def test_parser_on_the_tiny_bert_learns_a_trivial_treebank(tiny_bert_dir, tmp_pa
         arc_mlp_size=32,
         rel_mlp_size=16,
         dropout=0.0,
+        head_lr_multiplier=1.0,  # the rate is already high for the tiny model
         warmup_fraction=0.05,
         log_every=20,
     )
