@@ -1,4 +1,5 @@
-"""Fine-tune a BERT on MNLI, SQuAD v1.1 or AG News with Keras ``fit``, and save the encoder.
+"""Fine-tune a BERT on MNLI, SQuAD v1.1, AG News or dependency parsing with Keras ``fit``, and
+save the encoder.
 
 * :mod:`.config`: :class:`FinetuneConfig` and :func:`paper_defaults` (the standard BERT
   recipes, with their sources);
@@ -7,6 +8,8 @@
 * :mod:`.mnli`, :mod:`.agnews`, :mod:`.squad`: readers (AG News through the package's one
   reader, :mod:`bert_repro.agnews`), SQuAD windows and span decoding;
 * :mod:`.squad_metrics`: official SQuAD v1.1 exact match / F1; :mod:`.classification`: accuracy;
+* :mod:`.biaffine`: Dozat & Manning's biaffine parser head and losses; :mod:`.mst`:
+  Chu-Liu/Edmonds decoding; :mod:`.parse`: treebank encoding, decoding, UAS/LAS;
 * :mod:`.heads`, :mod:`.model`, :mod:`.optimization`: Keras heads, :class:`BertTaskModel`,
   AdamW with linear warm-up / decay;
 * :mod:`.trainer`: :func:`finetune`, :func:`load_finetuned`, :func:`evaluate_finetuned`.
@@ -19,7 +22,7 @@
 >>> from bert_repro.models import load_bert
 >>> bert_agnews, tokenizer = load_bert("models/minilm-agnews")    # the fine-tuned encoder
 
-Command line: ``bert-repro finetune {mnli,squad,agnews}``. Names are imported on first use, so
+Command line: ``bert-repro finetune {mnli,squad,agnews,parse}``. Names are imported on first use, so
 ``import bert_repro.finetune`` does not load TensorFlow.
 """
 
@@ -32,6 +35,9 @@ _EXPORTS = {
     "agnews_examples": "agnews",
     "load_agnews_tfds": "agnews",
     "read_agnews_csv": "agnews",
+    "ArcLoss": "biaffine",
+    "BiaffineParserHead": "biaffine",
+    "RelationLoss": "biaffine",
     "ClassificationExample": "classification",
     "accuracy": "classification",
     "encode_classification": "classification",
@@ -46,6 +52,9 @@ _EXPORTS = {
     "BertTaskModel": "model",
     "LinearWarmupDecay": "optimization",
     "build_optimizer": "optimization",
+    "max_spanning_tree": "mst",
+    "attachment_scores": "parse",
+    "parse_scores": "parse",
     "holdout_split": "sources",
     "SquadExample": "squad",
     "load_squad_tfds": "squad",
@@ -57,6 +66,7 @@ _EXPORTS = {
     "squad_scores": "squad_metrics",
     "TaskData": "examples",
     "get_task": "tasks",
+    "ParseTask": "tasks",
     "load_task_data": "examples",
     "FinetuneResult": "trainer",
     "evaluate_finetuned": "trainer",

@@ -1,9 +1,13 @@
-"""``bert-repro finetune {mnli,squad,agnews}``: fine-tune a BERT and save it to ``--out``.
+"""``bert-repro finetune {mnli,squad,agnews,parse}``: fine-tune a BERT and save it to ``--out``.
 
 Defaults are the paper's (standard BERT) hyper-parameters per task
 (:mod:`bert_repro.finetune.config`); any of them can be overridden. Without ``--data`` the
 task's tensorflow-datasets splits are used (network needed the first time); with ``--data`` a
 local file is read and, without ``--eval-data``, split 80/20 by a seeded permutation.
+``parse`` reads CoNLL-U treebanks only: ``bert-repro finetune parse --train en_ewt-ud-train.conllu
+--dev en_ewt-ud-dev.conllu --test en_ewt-ud-test.conllu --out models/NAME`` (``--train`` and
+``--dev`` are other names of ``--data`` and ``--eval-data``; ``--test`` is scored after
+training, for any task, and saved as ``test_metrics`` in ``finetune.json``).
 Heavy modules are imported inside the handler only, TensorFlow after the options and the data
 have been checked.
 """
@@ -23,7 +27,8 @@ def add_parser(subparsers) -> None:
     """Register ``finetune`` on the main ``bert-repro`` parser."""
     p = subparsers.add_parser(
         "finetune",
-        help="fine-tune a BERT on MNLI, SQuAD v1.1 or AG News and save it as a model folder",
+        help="fine-tune a BERT on MNLI, SQuAD v1.1, AG News or dependency parsing (CoNLL-U) "
+        "and save it as a model folder",
         description="Fine-tune a BERT with Keras fit (paper hyper-parameters by default), report "
         "the task metric on the evaluation split, and save the encoder, tokenizer, head and "
         "finetune.json to --out (load the encoder back with bert_repro.models.load_bert).",
@@ -35,12 +40,28 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder, e.g. models/NAME")
     p.add_argument(
         "--data",
+        "--train",
+        dest="data",
         type=Path,
         default=None,
         help="local training file (agnews: CSV label,title,description; squad: SQuAD JSON; "
-        "mnli: GLUE .tsv); default: tensorflow-datasets",
+        "mnli: GLUE .tsv; parse: CoNLL-U); default: tensorflow-datasets (not for parse)",
     )
-    p.add_argument("--eval-data", type=Path, default=None, help="separate local evaluation file")
+    p.add_argument(
+        "--eval-data",
+        "--dev",
+        dest="eval_data",
+        type=Path,
+        default=None,
+        help="separate local evaluation (dev) file",
+    )
+    p.add_argument(
+        "--test",
+        dest="test_data",
+        type=Path,
+        default=None,
+        help="local test file, scored after training as well (test_metrics in finetune.json)",
+    )
     p.add_argument(
         "--eval-fraction",
         type=float,
@@ -63,6 +84,14 @@ def add_parser(subparsers) -> None:
     hp.add_argument("--weight-decay", type=float, default=None)
     hp.add_argument("--eval-batch-size", type=int, default=None)
     hp.add_argument("--log-every", type=int, default=None, help="steps per logged loss value")
+    hp.add_argument("--arc-mlp-size", type=int, default=None, help="parse: arc MLP units")
+    hp.add_argument("--rel-mlp-size", type=int, default=None, help="parse: relation MLP units")
+    hp.add_argument(
+        "--head-lr-multiplier",
+        type=float,
+        default=None,
+        help="the head's learning rate as a multiple of --learning-rate (parse default 20)",
+    )
     hp.add_argument("--seed", type=seed, default=0)
     p.add_argument(
         "--strategy",
@@ -95,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay,
         eval_batch_size=args.eval_batch_size,
         log_every=args.log_every,
+        arc_mlp_size=args.arc_mlp_size,
+        rel_mlp_size=args.rel_mlp_size,
+        head_lr_multiplier=args.head_lr_multiplier,
         max_steps=args.max_steps,
         seed=args.seed,
     )
@@ -107,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         args.task,
         args.data,
         eval_data=args.eval_data,
+        test_data=args.test_data,
         eval_fraction=args.eval_fraction,
         seed=args.seed,
         train_split=args.train_split,
@@ -139,9 +172,15 @@ def run(args: argparse.Namespace) -> int:
         log=None if args.quiet else functools.partial(print, flush=True),
     )
     if not args.quiet:
-        metrics = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.metrics.items()}
+        test = ""
+        if result.test_metrics is not None:
+            test = f"; test: {json.dumps(_rounded(result.test_metrics))}"
         print(
             f"{args.task}: {result.steps} steps in {result.train_seconds:.0f} s; "
-            f"evaluation: {json.dumps(metrics)}; saved to {result.out_dir}"
+            f"evaluation: {json.dumps(_rounded(result.metrics))}{test}; saved to {result.out_dir}"
         )
     return 0
+
+
+def _rounded(metrics: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}

@@ -9,7 +9,7 @@ and the outputs are put back in the items' order.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,14 +28,19 @@ class Features:
     Attributes:
         input_ids: ``N`` int32 arrays ``(T_i,)``, ``[CLS]``/``[SEP]`` included.
         token_type_ids: ``N`` int32 arrays ``(T_i,)``, 0 on the first segment, 1 on the second.
+        extra: further model inputs, name -> ``N`` int32 arrays of any length per item (e.g.
+            the parser's ``word_starts``), padded with :data:`PAD_LABEL` in batches.
     """
 
     input_ids: tuple[np.ndarray, ...]
     token_type_ids: tuple[np.ndarray, ...]
+    extra: Mapping[str, tuple[np.ndarray, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.input_ids) != len(self.token_type_ids):
             raise ValueError("input_ids and token_type_ids must have one array per item")
+        if any(len(v) != len(self.input_ids) for v in self.extra.values()):
+            raise ValueError("every extra input must have one array per item")
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -48,8 +53,23 @@ class Features:
     def take(self, index: Sequence[int]) -> Features:
         """The items at ``index``, in that order."""
         return Features(
-            tuple(self.input_ids[i] for i in index), tuple(self.token_type_ids[i] for i in index)
+            tuple(self.input_ids[i] for i in index),
+            tuple(self.token_type_ids[i] for i in index),
+            {k: tuple(v[i] for i in index) for k, v in self.extra.items()},
         )
+
+
+PAD_LABEL = -1
+"""Padding of per-item variable-length labels and extra inputs (e.g. per-word heads)."""
+
+
+def _is_ragged(labels) -> bool:
+    """Per-item arrays (a list/tuple of ``N`` arrays) rather than one ``(N,)`` array."""
+    return isinstance(labels, (list, tuple)) and bool(labels) and isinstance(labels[0], np.ndarray)
+
+
+def _label_tensor(labels):
+    return _ragged(labels) if _is_ragged(labels) else np.asarray(labels, dtype=np.int32)
 
 
 def _ragged(arrays: Sequence[np.ndarray]) -> tf.RaggedTensor:
@@ -76,14 +96,17 @@ def training_dataset(
 
     Args:
         features: the inputs.
-        labels: ``(N,)`` int labels, or a dict of such arrays (e.g. ``start``/``end``).
+        labels: ``(N,)`` int labels, or a dict of such arrays (e.g. ``start``/``end``); a
+            label may also be a tuple of ``N`` int arrays ``(n_i, ...)`` (e.g. one head per
+            word), padded with :data:`PAD_LABEL` to the batch's longest.
         batch_size: global batch size ``B``.
         seed: shuffling seed.
         pad_id: the tokenizer's padding id.
 
     Returns:
         Dataset of ``(inputs, labels)``: inputs a dict of ``(B, T)`` int32 ``input_ids``,
-        ``attention_mask`` (1 on real tokens) and ``token_type_ids``; ``T`` the batch maximum.
+        ``attention_mask`` (1 on real tokens) and ``token_type_ids``; ``T`` the batch maximum;
+        ``features.extra`` inputs padded with :data:`PAD_LABEL`.
     """
     import tensorflow as tf
 
@@ -93,11 +116,12 @@ def training_dataset(
     inputs = {
         "input_ids": _ragged(features.input_ids),
         "token_type_ids": _ragged(features.token_type_ids),
+        **{k: _ragged(v) for k, v in features.extra.items()},
     }
     if isinstance(labels, Mapping):
-        labels = {k: np.asarray(v, dtype=np.int32) for k, v in labels.items()}
+        labels = {k: _label_tensor(v) for k, v in labels.items()}
     else:
-        labels = np.asarray(labels, dtype=np.int32)
+        labels = _label_tensor(labels)
 
     def with_mask(x, y):
         return {**x, "attention_mask": tf.ones_like(x["input_ids"])}, y
@@ -110,8 +134,12 @@ def training_dataset(
             "input_ids": tf.constant(pad_id, tf.int32),
             "token_type_ids": tf.constant(0, tf.int32),
             "attention_mask": tf.constant(0, tf.int32),
+            **{k: tf.constant(PAD_LABEL, tf.int32) for k in features.extra},
         },
-        tf.nest.map_structure(lambda _: tf.constant(0, tf.int32), labels),
+        tf.nest.map_structure(
+            lambda v: tf.constant(PAD_LABEL if isinstance(v, tf.RaggedTensor) else 0, tf.int32),
+            labels,
+        ),
     )
     ds = ds.padded_batch(batch_size, padding_values=padding, drop_remainder=True)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -121,7 +149,8 @@ def pad_inputs(
     features: Features, index: Sequence[int], *, pad_id: int = 0, pad_multiple: int = 8
 ) -> dict[str, np.ndarray]:
     """Right-pad the items at ``index`` into ``(B, T)`` int32 arrays (``T`` rounded up to a
-    multiple of ``pad_multiple``, so compiled calls see few shapes)."""
+    multiple of ``pad_multiple``, so compiled calls see few shapes); each ``features.extra``
+    input likewise into ``(B, W)`` padded with :data:`PAD_LABEL`."""
     longest = max(len(features.input_ids[i]) for i in index)
     t = -(-longest // pad_multiple) * pad_multiple
     b = len(index)
@@ -133,7 +162,14 @@ def pad_inputs(
         ids[row, :n] = features.input_ids[i]
         types[row, :n] = features.token_type_ids[i]
         mask[row, :n] = 1
-    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    out = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    for key, arrays in features.extra.items():
+        w = -(-max(1, max(len(arrays[i]) for i in index)) // pad_multiple) * pad_multiple
+        padded = np.full((b, w), PAD_LABEL, dtype=np.int32)
+        for row, i in enumerate(index):
+            padded[row, : len(arrays[i])] = arrays[i]
+        out[key] = padded
+    return out
 
 
 def predict_logits(model, features: Features, batch_size: int, *, pad_id: int = 0):

@@ -15,6 +15,7 @@ from typing import Any
 
 from .._deprecation import renamed_keyword
 from ..errors import ConfigError, check_choice
+from ..treebank import read_conllu
 from . import agnews, mnli, squad
 from .config import TASKS, TaskName
 from .sources import holdout_split, subsample
@@ -28,11 +29,20 @@ class TaskData:
         train: training examples.
         eval: evaluation examples.
         source: description for the run's JSON (origin, splits, sizes, seed).
+        test: test examples, evaluated after training too (empty: none).
     """
 
     train: Sequence[Any]
     eval: Sequence[Any]
     source: dict = field(default_factory=dict)
+    test: Sequence[Any] = ()
+
+
+def _no_tfds_treebank(split: str, *, data_dir=None):
+    raise ConfigError(
+        "parse has no tensorflow-datasets source: give local CoNLL-U files (e.g. UD "
+        "English-EWT en_ewt-ud-train.conllu, --train/--dev)"
+    )
 
 
 # task -> (tfds loader, train split, eval split, file reader, tfds name)
@@ -58,6 +68,7 @@ _SOURCES: dict[str, tuple[Callable, str, str, Callable, str]] = {
         squad.read_squad_json,
         squad.TFDS_NAME,
     ),
+    "parse": (_no_tfds_treebank, "train", "dev", read_conllu, ""),
 }
 
 
@@ -70,6 +81,7 @@ def load_task_data(
     data: str | os.PathLike | None = None,
     *,
     eval_data: str | os.PathLike | None = None,
+    test_data: str | os.PathLike | None = None,
     eval_fraction: float = 0.2,
     seed: int = 0,
     train_split: str | None = None,
@@ -83,10 +95,11 @@ def load_task_data(
     """Training and evaluation examples for ``task`` (sources in the module docstring).
 
     Args:
-        task: ``"mnli"``, ``"squad"`` or ``"agnews"``.
+        task: ``"mnli"``, ``"squad"``, ``"agnews"`` or ``"parse"`` (local CoNLL-U files only).
         data: a local file; ``None`` reads tensorflow-datasets.
         eval_data: a separate local evaluation file; without it a local ``data`` file is
             split by :func:`holdout_split` (``eval_fraction``, ``seed``).
+        test_data: a local test file, read whole and evaluated after training too.
         eval_fraction: share of a single file held out for evaluation.
         seed: seed of the split and of the subsets below.
         train_split, eval_split: tensorflow-datasets splits (defaults per task, see table).
@@ -130,4 +143,8 @@ def load_task_data(
     source.update(n_train=len(train), n_eval=len(evaluation))
     if train_limit is not None or eval_limit is not None:
         source.update(train_limit=train_limit, eval_limit=eval_limit, subset_seed=seed)
-    return TaskData(train=train, eval=evaluation, source=source)
+    test = ()
+    if test_data is not None:
+        test = read_file(test_data)
+        source.update(test_file=_where(test_data), n_test=len(test))
+    return TaskData(train=train, eval=evaluation, source=source, test=test)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .._keras import keras
+from .biaffine import BiaffineParserHead
 from .heads import ClassificationHead, SpanHead
 
 INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
@@ -14,25 +15,33 @@ class BertTaskModel(keras.Model):
 
     Args:
         encoder: a ``transformers.TFBertModel`` (its weights are trained too).
-        head: a :class:`ClassificationHead` (fed the ``(B, H)`` pooler output) or a
-            :class:`SpanHead` (fed the ``(B, T, H)`` last hidden states and the mask).
+        head: a :class:`ClassificationHead` (fed the ``(B, H)`` pooler output), a
+            :class:`SpanHead` (fed the ``(B, T, H)`` last hidden states and the mask) or a
+            :class:`~bert_repro.finetune.biaffine.BiaffineParserHead` (fed the last hidden
+            states and ``inputs["word_starts"]``).
 
     Call args:
-        inputs: dict of ``(B, T)`` int32 ``input_ids``, ``attention_mask``, ``token_type_ids``.
+        inputs: dict of ``(B, T)`` int32 ``input_ids``, ``attention_mask``, ``token_type_ids``
+            (and ``(B, W)`` ``word_starts`` for the parser).
 
     Returns:
-        ``(B, C)`` logits for classification; ``{"start", "end"}`` ``(B, T)`` logits for spans.
+        ``(B, C)`` logits for classification; ``{"start", "end"}`` ``(B, T)`` logits for spans;
+        ``{"arc": (B, W, W + 1), "rel": (B, W, W + 1, R)}`` for parsing.
     """
 
     def __init__(self, encoder, head, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(head, (ClassificationHead, SpanHead)):
-            raise TypeError(f"head must be a ClassificationHead or SpanHead, not {type(head)}")
+        if not isinstance(head, (ClassificationHead, SpanHead, BiaffineParserHead)):
+            raise TypeError(
+                f"head must be a ClassificationHead, SpanHead or BiaffineParserHead, not "
+                f"{type(head)}"
+            )
         self.encoder = encoder
         self.head = head
-        if isinstance(head, SpanHead) and getattr(encoder, "bert", None) is not None:
-            # Span prediction does not use the pooler (BertForQuestionAnswering has none): keep
-            # it as it was rather than leave it without gradients.
+        uses_pooler = isinstance(head, ClassificationHead)
+        if not uses_pooler and getattr(encoder, "bert", None) is not None:
+            # Span prediction and parsing do not use the pooler (BertForQuestionAnswering has
+            # none): keep it as it was rather than leave it without gradients.
             encoder.bert.pooler.trainable = False
 
     def call(self, inputs, training=None):
@@ -45,6 +54,8 @@ class BertTaskModel(keras.Model):
         )
         if isinstance(self.head, SpanHead):
             return self.head(out.last_hidden_state, inputs["attention_mask"])
+        if isinstance(self.head, BiaffineParserHead):
+            return self.head(out.last_hidden_state, inputs["word_starts"], training=training)
         return self.head(out.pooler_output, training=training)
 
     def get_config(self) -> dict:

@@ -1,4 +1,4 @@
-"""The three fine-tuning tasks: their data sources, heads, losses and evaluation metric.
+"""The fine-tuning tasks: their data sources, heads, losses and evaluation metric.
 
 ==========  =========================  ==================================  ====================
 task        tensorflow-datasets        local file (``data=``)              metric
@@ -9,6 +9,8 @@ task        tensorflow-datasets        local file (``data=``)              metri
             validation                 .qas[]``)
 ``agnews``  ``ag_news_subset`` train   CSV ``label,title,description``,    accuracy
             / test                     labels 1..4
+``parse``   --                         CoNLL-U treebank (UD English-EWT    UAS, LAS, with and
+                                       ``en_ewt-ud-{train,dev,test}``)     without punctuation
 ==========  =========================  ==================================  ====================
 
 A single local file is split into a training and an evaluation part by a seeded permutation
@@ -24,8 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._keras import keras
-from ..errors import check_choice
-from . import agnews, mnli, squad
+from ..errors import DataError, check_choice
+from . import agnews, mnli, parse, squad
+from .biaffine import ArcLoss, BiaffineParserHead, RelationLoss
 from .classification import accuracy, check_labels, encode_classification
 from .config import TASKS, FinetuneConfig, TaskName
 from .dataset import Features, predict_logits
@@ -55,7 +58,9 @@ class ClassificationTask:
         features, labels = encode_classification(tokenizer, examples, config.max_seq_length)
         return Encoded(features, labels, {"n_examples": len(examples)})
 
-    def make_head(self, config: FinetuneConfig, encoder_config) -> ClassificationHead:
+    def make_head(
+        self, config: FinetuneConfig, encoder_config, encoded: Encoded | None = None
+    ) -> ClassificationHead:
         dropout = encoder_config.hidden_dropout_prob if config.dropout is None else config.dropout
         return ClassificationHead(
             len(self.labels),
@@ -107,7 +112,9 @@ class SquadTask:
         }
         return Encoded(feats.features, labels, info)
 
-    def make_head(self, config: FinetuneConfig, encoder_config) -> SpanHead:
+    def make_head(
+        self, config: FinetuneConfig, encoder_config, encoded: Encoded | None = None
+    ) -> SpanHead:
         return SpanHead(initializer_range=encoder_config.initializer_range, name="span_head")
 
     def compile_args(self) -> dict:
@@ -131,14 +138,77 @@ class SquadTask:
         )
 
 
+class ParseTask:
+    """Dependency parsing with a :class:`BiaffineParserHead` (Dozat & Manning, 2017) on the
+    words' first wordpieces; metrics: UAS and LAS with and without punctuation
+    (:mod:`bert_repro.finetune.parse`).
+
+    The examples are :class:`bert_repro.treebank.Sentence` objects. The relation labels are
+    those of the training sentences (subtypes kept, e.g. ``nsubj:pass``); the head stores them
+    (``head.relations``), so a saved model decodes with its own label set.
+    """
+
+    name = "parse"
+
+    def encode(self, tokenizer, examples, config: FinetuneConfig) -> Encoded:
+        """Inputs, per-word gold heads and (head, relation) labels of the sentences that fit
+        in ``config.max_seq_length`` wordpieces (the others are left out and counted)."""
+        parse.check_sentences(examples, "training")
+        enc = parse.encode_sentences(tokenizer, examples, config.max_seq_length, drop_long=True)
+        if len(enc.kept) == 0:
+            raise DataError(
+                f"no training sentence fits in max_seq_length={config.max_seq_length} "
+                "wordpieces; raise it"
+            )
+        relations = parse.relation_vocabulary(examples)
+        kept = [examples[i] for i in enc.kept]
+        heads, rels = parse.gold_labels(kept, relations)
+        info = {
+            "n_sentences": len(examples),
+            "n_train_sentences": len(kept),
+            "n_skipped_too_long": len(examples) - len(kept),
+            "n_train_words": int(sum(len(s) for s in kept)),
+            "relations": list(relations),
+        }
+        return Encoded(enc.features, {"arc": heads, "rel": rels}, info)
+
+    def make_head(
+        self, config: FinetuneConfig, encoder_config, encoded: Encoded | None = None
+    ) -> BiaffineParserHead:
+        if encoded is None or "relations" not in encoded.info:
+            raise ValueError("the parser head needs the encoded training data (its relations)")
+        dropout = 0.33 if config.dropout is None else config.dropout
+        return BiaffineParserHead(
+            encoded.info["relations"],
+            arc_mlp_size=config.arc_mlp_size,
+            rel_mlp_size=config.rel_mlp_size,
+            dropout=dropout,
+            initializer_range=encoder_config.initializer_range,
+            name="biaffine_parser_head",
+        )
+
+    def compile_args(self) -> dict:
+        # Dozat & Manning: the sum of the arc and the relation cross-entropies.
+        return {"loss": {"arc": ArcLoss(), "rel": RelationLoss()}}
+
+    def evaluate(self, model, tokenizer, examples, config: FinetuneConfig) -> dict:
+        """UAS/LAS of ``model``'s maximum-spanning-tree parses of ``examples``: every word
+        (CoNLL 2018: ``uas``, ``las``) and without punctuation (PTB: ``uas_no_punct``,
+        ``las_no_punct``); relations compared by their universal part."""
+        parse.check_sentences(examples, "evaluation")
+        heads, labels = parse.predict_trees(model, tokenizer, examples, config.eval_batch_size)
+        return parse.parse_scores(examples, heads, labels)
+
+
 _TASKS = {
     "mnli": ClassificationTask("mnli", mnli.MNLI_LABELS),
     "agnews": ClassificationTask("agnews", agnews.AGNEWS_LABELS),
     "squad": SquadTask(),
+    "parse": ParseTask(),
 }
 
 
-def get_task(name: TaskName) -> ClassificationTask | SquadTask:
-    """The task object for ``"mnli"``, ``"squad"`` or ``"agnews"``."""
+def get_task(name: TaskName) -> ClassificationTask | SquadTask | ParseTask:
+    """The task object for ``"mnli"``, ``"squad"``, ``"agnews"`` or ``"parse"``."""
     check_choice("task", name, TASKS)
     return _TASKS[name]

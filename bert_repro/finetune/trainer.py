@@ -27,6 +27,7 @@ from .._keras import keras
 from ..errors import ConfigError, DataError, ModelError
 from ..io import atomic_write_bytes, atomic_write_json, read_json, run_metadata
 from ..models import load_bert, model_fingerprint
+from .biaffine import BiaffineParserHead
 from .config import FinetuneConfig, TaskName, paper_defaults
 from .dataset import Features, pad_inputs, training_dataset
 from .model import BertTaskModel
@@ -46,12 +47,14 @@ class FinetuneResult:
         tokenizer: its tokenizer.
         task: the task name.
         config: the hyper-parameters used.
-        metrics: evaluation metrics (``accuracy``; or ``exact_match``/``f1`` in percent).
+        metrics: evaluation metrics (``accuracy``; or ``exact_match``/``f1`` in percent; or
+            ``uas``/``las``/``uas_no_punct``/``las_no_punct``).
         history: training loss (and accuracy) averaged over each logging period.
         steps: optimizer steps run.
         train_seconds: wall time of ``fit``.
         out_dir: the saved folder, or ``None``.
         record: the content of ``finetune.json``.
+        test_metrics: the same metrics on ``data.test``, or ``None`` when there is none.
     """
 
     model: BertTaskModel
@@ -64,6 +67,7 @@ class FinetuneResult:
     train_seconds: float
     out_dir: Path | None = None
     record: dict = field(default_factory=dict)
+    test_metrics: dict | None = None
 
 
 def plan_steps(n_train: int, config: FinetuneConfig) -> tuple[int, int]:
@@ -113,10 +117,12 @@ class PeriodLog(keras.callbacks.Callback):
         self.log(f"step {step}/{self.total_steps}  {values}  ({elapsed:.0f} s)")
 
 
-def dummy_inputs(tokenizer) -> dict[str, np.ndarray]:
-    """A one-item ``[CLS] [SEP]`` batch, to build a model's variables."""
+def dummy_inputs(tokenizer, head=None) -> dict[str, np.ndarray]:
+    """A one-item ``[CLS] [SEP]`` batch, to build a model's variables (with a one-word
+    ``word_starts`` for a parser ``head``)."""
     ids = np.asarray([tokenizer.cls_token_id, tokenizer.sep_token_id], np.int32)
-    return pad_inputs(Features((ids,), (np.zeros(2, np.int32),)), [0])
+    extra = {"word_starts": (np.ones(1, np.int32),)} if isinstance(head, BiaffineParserHead) else {}
+    return pad_inputs(Features((ids,), (np.zeros(2, np.int32),), extra), [0])
 
 
 def _scope(strategy):
@@ -145,10 +151,11 @@ def finetune(
     Steps: load the encoder and tokenizer (:func:`~bert_repro.models.load_bert`); encode the
     training examples; build the task head, :class:`BertTaskModel`, BERT's AdamW and schedule
     (in ``strategy.scope()`` when given); ``fit`` on a shuffled, repeated ``tf.data`` stream for
-    ``plan_steps(...)[1]`` steps; evaluate on ``data.eval``; save to ``out_dir``.
+    ``plan_steps(...)[1]`` steps; evaluate on ``data.eval`` (and ``data.test`` when given,
+    as ``test_metrics``); save to ``out_dir``.
 
     Args:
-        task: ``"mnli"``, ``"squad"`` or ``"agnews"``.
+        task: ``"mnli"``, ``"squad"``, ``"agnews"`` or ``"parse"``.
         model: base model name or folder; ``None`` is the shipped MiniLM.
         data: examples (:func:`~bert_repro.finetune.tasks.load_task_data`); ``None`` loads the
             task's tensorflow-datasets train / evaluation splits.
@@ -193,10 +200,10 @@ def finetune(
     per_epoch, total = plan_steps(len(encoded.features), config)
 
     with _scope(strategy):
-        head = task_obj.make_head(config, encoder.config)
+        head = task_obj.make_head(config, encoder.config, encoded)
         task_model = BertTaskModel(encoder, head, name=f"bert_{task}")
-        task_model(dummy_inputs(tokenizer))
-        optimizer = build_optimizer(config, total)
+        task_model(dummy_inputs(tokenizer, head))
+        optimizer = build_optimizer(config, total, head.trainable_variables)
         task_model.compile(optimizer=optimizer, **task_obj.compile_args())
 
     ds = training_dataset(
@@ -221,6 +228,9 @@ def finetune(
 
     start = time.perf_counter()
     metrics = task_obj.evaluate(task_model, tokenizer, data.eval, config) if data.eval else {}
+    test_metrics = None
+    if data.test:
+        test_metrics = task_obj.evaluate(task_model, tokenizer, data.test, config)
     eval_seconds = time.perf_counter() - start
 
     record = run_metadata(
@@ -242,6 +252,7 @@ def finetune(
         log_every=period,
         history=history,
         metrics=metrics,
+        **({} if test_metrics is None else {"test_metrics": test_metrics}),
         train_seconds=train_seconds,
         eval_seconds=eval_seconds,
         head=keras.layers.serialize(head),
@@ -256,6 +267,7 @@ def finetune(
         steps=steps,
         train_seconds=train_seconds,
         record=record,
+        test_metrics=test_metrics,
     )
     if out_path is not None:
         result.out_dir = save_finetuned(
@@ -337,7 +349,7 @@ def load_finetuned(path: str | os.PathLike, *, strategy=None):
     with _scope(strategy):
         head = keras.layers.deserialize(record["head"])
         task_model = BertTaskModel(encoder, head, name=f"bert_{record['settings']['task']}")
-        task_model(dummy_inputs(tokenizer))
+        task_model(dummy_inputs(tokenizer, head))
         head.set_weights(arrays)
     return task_model, tokenizer, record
 
