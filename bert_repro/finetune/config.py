@@ -63,6 +63,10 @@ class FinetuneConfig:
         seed: seeds the Python, NumPy and TensorFlow generators (head init, dropout, shuffling).
         eval_batch_size: batch size for predictions on the evaluation split.
         log_every: steps per logged training-loss value; ``None``: one data epoch.
+        freeze_layers: keep the embeddings and the bottom ``k`` encoder layers at their
+            pre-trained values (0: train everything; ``k >= 1``: embeddings + layers
+            ``0..k-1``, as :func:`bert_repro.encoder_parts.ablated_parts`); at most the
+            model's number of layers.
     """
 
     learning_rate: float
@@ -81,6 +85,7 @@ class FinetuneConfig:
     seed: int = 0
     eval_batch_size: int = 64
     log_every: int | None = None
+    freeze_layers: int = 0
 
     def __post_init__(self) -> None:
         _positive("learning_rate", self.learning_rate)
@@ -102,6 +107,10 @@ class FinetuneConfig:
             if value is not None:
                 _positive(name, value)
         _positive("doc_stride", self.doc_stride)
+        if isinstance(self.freeze_layers, bool) or not isinstance(self.freeze_layers, int):
+            raise ConfigError(f"freeze_layers={self.freeze_layers!r} must be an int")
+        if self.freeze_layers < 0:
+            raise ConfigError(f"freeze_layers={self.freeze_layers} must be >= 0")
 
     def replace(self, **changes) -> FinetuneConfig:
         """A copy with some fields changed (``None`` values are ignored)."""
