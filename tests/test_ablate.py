@@ -14,7 +14,6 @@ from bert_repro.ablate import (
     AblationResult,
     check_same_architecture,
     encoder_arrays,
-    freeze_sweep,
     metric_values,
     mix_weights,
     restore_layers,
@@ -273,32 +272,42 @@ def test_recorded_data_that_changed_is_refused(ft_dir, tmp_path):
 # --- freeze --------------------------------------------------------------------------------
 
 
-def test_freeze_keeps_the_bottom_bit_identical_and_trains_the_rest(tiny_bert_dir, data, tmp_path):
+def test_freeze_keeps_the_bottom_bit_identical_and_trains_the_rest(
+    tiny_bert_dir, news_csv, data, tmp_path
+):
+    """Through ``bert-repro ablate freeze`` (which calls freeze_sweep) with the models kept."""
+    from bert_repro.cli import main
     from bert_repro.models import load_bert
 
-    res = freeze_sweep(
-        "agnews", tiny_bert_dir, data=data, ks=(1,), config=_config(max_steps=4),
-        models_dir=tmp_path / "models",
-    )  # fmt: skip
+    out = tmp_path / "freeze"
+    argv = ["ablate", "freeze", "agnews", "--model", str(tiny_bert_dir), "--data", str(news_csv),
+            "--ks", "1", "--max-steps", "4", "--batch-size", "16", "--max-seq-length", "16",
+            "--learning-rate", "1e-2", "--save-models", "--out", str(out), "--quiet"]  # fmt: skip
+    assert main(argv) == 0
     base = encoder_arrays(load_bert(tiny_bert_dir)[0])
-    trained = encoder_arrays(load_bert(tmp_path / "models" / "freeze-1")[0])
+    trained = encoder_arrays(load_bert(out / "models" / "freeze-1")[0])
     for key, value in trained.items():
         if variable_part(key) in ("embeddings", "layer_0"):
             np.testing.assert_array_equal(value, base[key], err_msg=key)
         else:  # layer_1 and the pooler trained
             assert not np.array_equal(value, base[key]), f"{key} did not train"
-    model, _, record = load_finetuned(tmp_path / "models" / "freeze-1")
+    model, _, record = load_finetuned(out / "models" / "freeze-1")
     assert record["frozen_parts"] == ["embeddings", "layer_0"]
     assert record["settings"]["config"]["freeze_layers"] == 1
-    n_trainable = res.settings["runs"]["1"]["trainable_weights"]
+    assert record["settings"]["data"]["n_eval"] == len(data.eval)  # read as `finetune` reads it
+
+    saved = json.loads((out / "results.json").read_text())
+    n_trainable = saved["settings"]["runs"]["1"]["trainable_weights"]
     frozen = sum(v.size for k, v in base.items() if variable_part(k) in ("embeddings", "layer_0"))
     head = sum(w.shape.num_elements() for w in model.head.weights)
     assert n_trainable == sum(v.size for v in base.values()) - frozen + head
-    assert [(r["k"], r["direction"], r["parts"]) for r in res.rows] == [
-        (1, "bottom", "embeddings+layer_0")
+    rows = saved["result"]["rows"]
+    assert [(r["mode"], r["k"], r["direction"], r["parts"]) for r in rows] == [
+        ("freeze", 1, "bottom", "embeddings+layer_0")
     ]
-    assert res.rows[0]["value"] == record["metrics"]["accuracy"] and res.levels == ()  # no k=0
-    assert "freeze_accuracy" in res.figures()
+    assert rows[0]["value"] == record["metrics"]["accuracy"]
+    assert saved["result"]["levels"] == []  # no k = 0 run, no fine-tuned level
+    assert (out / "results.csv").is_file() and (out / "freeze_accuracy.html").is_file()
 
 
 def test_freeze_layers_is_checked(tiny_bert):

@@ -49,14 +49,14 @@ def _data_options(p: argparse.ArgumentParser, *, restore: bool) -> None:
     p.add_argument("--eval-batch-size", type=int, default=None)
 
 
-def _common(p: argparse.ArgumentParser, *, out: str) -> None:
+def _common(p: argparse.ArgumentParser, *, out: str, ks: str) -> None:
     p.add_argument(
         "--ks",
         type=int,
         nargs="+",
         default=None,
         metavar="K",
-        help="numbers of layers to restore / freeze, 0..L",
+        help=f"numbers of layers, each from 0 to the model's L (default: {ks})",
     )
     p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -92,7 +92,7 @@ def add_parser(subparsers) -> None:
         help="which end to restore from (default: both)",
     )
     _data_options(p, restore=True)
-    _common(p, out="runs/ablate-restore")
+    _common(p, out="runs/ablate-restore", ks="0..L")
     p.set_defaults(func=run_restore)
 
     p = sub.add_parser(
@@ -115,7 +115,7 @@ def add_parser(subparsers) -> None:
         "--save-models", action="store_true", help="keep each model in <out>/models/freeze-<k>"
     )
     p.add_argument("--overwrite", action="store_true", help="replace saved models")
-    _common(p, out="runs/ablate-freeze")
+    _common(p, out="runs/ablate-freeze", ks="0 2 4")
     p.set_defaults(func=run_freeze)
 
 
