@@ -115,7 +115,7 @@ def restore_layers(
         {k: v.shape for k, v in base_arrays.items()},
         finetuned_config=encoder.config.to_dict(),
         base_config=base_encoder.config.to_dict(),
-        names=(f"the fine-tuned model {name!r}", f"the base model {base or 'MiniLM'!r}"),
+        names=(f"the fine-tuned model {name!r}", f"the base model {str(base or 'MiniLM')!r}"),
     )
     base_fingerprint = model_fingerprint(base_encoder)
     del base_encoder
