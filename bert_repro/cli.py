@@ -22,6 +22,7 @@ AREAS = (
     ("bert_repro.finetune.cli", "finetune"),
     ("bert_repro.embeddings.cli", "embeddings"),
     ("bert_repro.reproduce.cli", "reproduce"),
+    ("bert_repro.ablate.cli", "ablate"),
 )
 
 

@@ -93,6 +93,13 @@ def add_parser(subparsers) -> None:
         help="the head's learning rate as a multiple of --learning-rate (parse default 20)",
     )
     hp.add_argument("--seed", type=seed, default=0)
+    hp.add_argument(
+        "--freeze-layers",
+        type=int,
+        default=None,
+        metavar="K",
+        help="keep the embeddings and the bottom K layers at their pre-trained values (0)",
+    )
     p.add_argument(
         "--strategy",
         choices=("none", "mirrored"),
@@ -129,11 +136,17 @@ def run(args: argparse.Namespace) -> int:
         head_lr_multiplier=args.head_lr_multiplier,
         max_steps=args.max_steps,
         seed=args.seed,
+        freeze_layers=args.freeze_layers,
     )
     if config.max_seq_length > base.max_position_embeddings:
         raise ConfigError(
             f"--max-seq-length {config.max_seq_length} exceeds the model's "
             f"max_position_embeddings={base.max_position_embeddings}"
+        )
+    if config.freeze_layers > base.num_hidden_layers:
+        raise ConfigError(
+            f"--freeze-layers {config.freeze_layers} exceeds the model's "
+            f"{base.num_hidden_layers} layers"
         )
     data = load_task_data(
         args.task,

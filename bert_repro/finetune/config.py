@@ -76,6 +76,10 @@ class FinetuneConfig:
         head_lr_multiplier: the task head's learning rate is this many times
             ``learning_rate`` (same schedule); 1 for every task but ``parse`` (20, as SuPar's
             BERT parsers: a parser head from scratch learns slowly at BERT's rates).
+        freeze_layers: keep the embeddings and the bottom ``k`` encoder layers at their
+            pre-trained values (0: train everything; ``k >= 1``: embeddings + layers
+            ``0..k-1``, as :func:`bert_repro.encoder_parts.ablated_parts`); at most the
+            model's number of layers.
     """
 
     learning_rate: float
@@ -97,6 +101,7 @@ class FinetuneConfig:
     arc_mlp_size: int = 500
     rel_mlp_size: int = 100
     head_lr_multiplier: float = 1.0
+    freeze_layers: int = 0
 
     def __post_init__(self) -> None:
         _positive("learning_rate", self.learning_rate)
@@ -121,6 +126,10 @@ class FinetuneConfig:
             if value is not None:
                 _positive(name, value)
         _positive("doc_stride", self.doc_stride)
+        if isinstance(self.freeze_layers, bool) or not isinstance(self.freeze_layers, int):
+            raise ConfigError(f"freeze_layers={self.freeze_layers!r} must be an int")
+        if self.freeze_layers < 0:
+            raise ConfigError(f"freeze_layers={self.freeze_layers} must be >= 0")
 
     def replace(self, **changes) -> FinetuneConfig:
         """A copy with some fields changed (``None`` values are ignored)."""

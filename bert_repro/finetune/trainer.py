@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .._keras import keras
+from ..encoder_parts import freeze_bottom
 from ..errors import ConfigError, DataError, ModelError
 from ..io import atomic_write_bytes, atomic_write_json, read_json, run_metadata
 from ..models import load_bert, model_fingerprint
@@ -203,6 +204,7 @@ def finetune(
         head = task_obj.make_head(config, encoder.config, encoded)
         task_model = BertTaskModel(encoder, head, name=f"bert_{task}")
         task_model(dummy_inputs(tokenizer, head))
+        frozen = freeze_bottom(encoder, config.freeze_layers)  # before compile
         optimizer = build_optimizer(config, total, head.trainable_variables)
         task_model.compile(optimizer=optimizer, **task_obj.compile_args())
 
@@ -256,6 +258,7 @@ def finetune(
         train_seconds=train_seconds,
         eval_seconds=eval_seconds,
         head=keras.layers.serialize(head),
+        frozen_parts=list(frozen),
     )
     result = FinetuneResult(
         model=task_model,

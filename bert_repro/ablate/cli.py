@@ -1,0 +1,224 @@
+"""``bert-repro ablate restore|freeze``: thin argument parsing over :mod:`bert_repro.ablate`.
+
+Examples::
+
+    bert-repro ablate restore models/minilm-agnews --out runs/ablate-restore
+    bert-repro ablate restore models/mnli models/squad --base bert-base-uncased --ks 0 4 8 12
+    bert-repro ablate freeze agnews --data ../shared/data/ag-news/test.csv --ks 0 2 4 \\
+        --max-steps 200 --out runs/ablate-freeze
+
+Both write ``results.json``, ``results.csv`` and one figure per metric (``<mode>_<metric>.html``)
+into ``--out``. Data options are those of ``bert-repro finetune`` and read through the same
+:func:`bert_repro.finetune.load_task_data`; without ``--data``, ``restore`` reloads the
+evaluation examples recorded in each model's ``finetune.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from pathlib import Path
+
+from ..cli import seed
+from ..encoder_parts import DIRECTIONS
+from ..finetune.config import TASKS
+
+
+def _data_options(p: argparse.ArgumentParser, *, restore: bool) -> None:
+    default = (
+        "the evaluation examples recorded in the model's finetune.json"
+        if restore
+        else "tensorflow-datasets"
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help=f"local data file, as for `bert-repro finetune` (default: {default})",
+    )
+    p.add_argument("--eval-data", type=Path, default=None, help="separate local evaluation file")
+    p.add_argument(
+        "--eval-fraction",
+        type=float,
+        default=0.2,
+        help="share of --data held out for evaluation when no --eval-data (default 0.2)",
+    )
+    p.add_argument("--tfds-data-dir", default=None, help="tensorflow-datasets data_dir")
+    p.add_argument("--max-eval-examples", type=int, default=None, help="seeded subset size")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the split and subsets (0)")
+    p.add_argument("--eval-batch-size", type=int, default=None)
+
+
+def _common(p: argparse.ArgumentParser, *, out: str, ks: str) -> None:
+    p.add_argument(
+        "--ks",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="K",
+        help=f"numbers of layers, each from 0 to the model's L (default: {ks})",
+    )
+    p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def add_parser(subparsers) -> None:
+    """Register ``ablate`` and its sub-commands ``restore`` and ``freeze``."""
+    ablate = subparsers.add_parser(
+        "ablate",
+        help="layer ablations: restore base weights into / freeze the bottom or top k layers",
+        description="Which layers' changes does a fine-tuned task need (restore), and how far "
+        "up must fine-tuning reach (freeze)? Merchant et al. 2020.",
+    )
+    sub = ablate.add_subparsers(dest="ablate_command", metavar="ACTION")
+    sub.required = True
+
+    p = sub.add_parser(
+        "restore",
+        help="put base weights into the bottom / top k layers of fine-tuned models, score them",
+        description="For k = 0..L: replace the embeddings + bottom k layers (bottom) or the top "
+        "k layers (top) of each fine-tuned model with the base model's weights, keep its head "
+        "and pooler, and evaluate the task metric. k = 0 is the fine-tuned model itself.",
+    )
+    p.add_argument("models", nargs="+", type=Path, help="folders written by `bert-repro finetune`")
+    p.add_argument(
+        "--base", default=None, help="base model (default: the one in each finetune.json)"
+    )
+    p.add_argument(
+        "--directions",
+        nargs="+",
+        choices=DIRECTIONS,
+        default=list(DIRECTIONS),
+        help="which end to restore from (default: both)",
+    )
+    _data_options(p, restore=True)
+    _common(p, out="runs/ablate-restore", ks="0..L")
+    p.set_defaults(func=run_restore)
+
+    p = sub.add_parser(
+        "freeze",
+        help="fine-tune with the embeddings and bottom k layers frozen, for several k",
+        description="Fine-tune once per k with the embeddings and layers 0..k-1 frozen (k = 0: "
+        "nothing frozen) and evaluate; hyper-parameters default to the task's paper_defaults.",
+    )
+    p.add_argument("task", choices=TASKS, help="the task")
+    p.add_argument("--model", default=None, help="base model (default: shipped MiniLM)")
+    _data_options(p, restore=False)
+    p.add_argument("--max-train-examples", type=int, default=None, help="seeded subset size")
+    hp = p.add_argument_group("hyper-parameters (default: the task's paper_defaults)")
+    hp.add_argument("--learning-rate", type=float, default=None)
+    hp.add_argument("--batch-size", type=int, default=None)
+    hp.add_argument("--epochs", type=float, default=None)
+    hp.add_argument("--max-steps", type=int, default=None, help="cap on training steps")
+    hp.add_argument("--max-seq-length", type=int, default=None)
+    p.add_argument(
+        "--save-models", action="store_true", help="keep each model in <out>/models/freeze-<k>"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace saved models")
+    _common(p, out="runs/ablate-freeze", ks="0 2 4")
+    p.set_defaults(func=run_freeze)
+
+
+def _load(task: str, args, *, train_limit: int | None = None):
+    from ..finetune.examples import load_task_data
+
+    return load_task_data(
+        task,
+        args.data,
+        eval_data=args.eval_data,
+        eval_fraction=args.eval_fraction,
+        seed=args.seed,
+        tfds_data_dir=args.tfds_data_dir,
+        train_limit=train_limit,
+        eval_limit=args.max_eval_examples,
+    )
+
+
+def _finish(result, args) -> int:
+    written = result.save(args.out)
+    if not args.quiet:
+        print(format_table(result.rows))
+        print(f"results: {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def run_restore(args) -> int:
+    from ..errors import ConfigError
+    from ..finetune.trainer import RECORD_FILE
+    from ..io import check_out_dir, read_json
+
+    check_out_dir(args.out)
+    tasks = {}
+    for folder in args.models:  # every folder checked before any model is loaded
+        if not (folder / RECORD_FILE).is_file():
+            raise ConfigError(f"{folder} has no {RECORD_FILE}: not a folder written by finetune")
+        tasks[folder] = read_json(folder / RECORD_FILE)["settings"]["task"]
+    if args.data is None and (args.eval_data is not None or args.max_eval_examples is not None):
+        raise ConfigError(
+            "--eval-data and --max-eval-examples need --data (without it the evaluation "
+            "examples are the ones recorded in finetune.json)"
+        )
+    data = {t: _load(t, args).eval for t in set(tasks.values())} if args.data else {}
+    from .restore import restore_layers
+    from .result import AblationResult
+
+    log = None if args.quiet else functools.partial(print, flush=True)
+    results = [
+        restore_layers(
+            folder,
+            args.base,
+            data.get(task),
+            ks=args.ks,
+            directions=args.directions,
+            eval_batch_size=args.eval_batch_size,
+            tfds_data_dir=args.tfds_data_dir,
+            log=log,
+        )
+        for folder, task in tasks.items()
+    ]
+    return _finish(results[0] if len(results) == 1 else AblationResult.combine(results), args)
+
+
+def run_freeze(args) -> int:
+    from ..finetune.config import paper_defaults
+    from ..io import check_out_dir
+
+    check_out_dir(args.out)
+    config = paper_defaults(
+        args.task,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        max_seq_length=args.max_seq_length,
+        eval_batch_size=args.eval_batch_size,
+        seed=args.seed,
+    )
+    data = _load(args.task, args, train_limit=args.max_train_examples)
+    from .freeze import DEFAULT_KS, freeze_sweep
+
+    result = freeze_sweep(
+        args.task,
+        args.model,
+        data=data,
+        ks=args.ks if args.ks is not None else DEFAULT_KS,
+        config=config,
+        models_dir=args.out / "models" if args.save_models else None,
+        overwrite=args.overwrite,
+        log=None if args.quiet else functools.partial(print, flush=True),
+    )
+    return _finish(result, args)
+
+
+def format_table(rows) -> str:
+    """Plain-text table: one line per row (model, task, mode, direction, k, metric, value)."""
+    head = (
+        f"{'model':24s} {'task':8s} {'mode':8s} {'dir':6s} {'k':>3s} {'metric':12s} {'value':>8s}"
+    )
+    lines = [head]
+    for r in rows:
+        lines.append(
+            f"{r['model']:24s} {r['task']:8s} {r['mode']:8s} {r['direction']:6s} {r['k']:3d} "
+            f"{r['metric']:12s} {r['value']:8.4f}"
+        )
+    return "\n".join(lines)
