@@ -33,14 +33,29 @@ def tiny_config(tiny_bert_dir, shared_data) -> ReproduceConfig:
                 max_seq_length=32,
                 batch_size=8,
             ),
+            FinetuneJob(
+                "parse",
+                "parse",
+                str(ewt / "en_ewt-ud-dev.conllu"),
+                eval_data=str(ewt / "en_ewt-ud-test.conllu"),
+                max_steps=3,
+                train_limit=24,
+                eval_limit=12,
+                max_seq_length=64,
+                batch_size=8,
+            ),
         ),
-        texts=(TextSource("ewt", f"conllu:{ewt / 'en_ewt-ud-dev.conllu'}", 20),),
+        texts=(TextSource("ewt", f"conllu:{ewt / 'en_ewt-ud-dev.conllu'}", 20, ("parse",)),),
         probe_train=str(ewt / "en_ewt-ud-dev.conllu"),
         probe_dev=str(ewt / "en_ewt-ud-dev.conllu"),
         probe_test=str(ewt / "en_ewt-ud-test.conllu"),
         probe_limit=30,
         probe_rank=4,
         probe_epochs=2,
+        edge_epochs=1,
+        restore_ks=(0, 1, 2),
+        freeze=("parse",),
+        freeze_ks=(1,),
         sample_tokens=50,
     )
 
@@ -51,8 +66,19 @@ def test_reproduce_writes_a_report_and_reuses_finished_steps(tiny_bert_dir, shar
     lines: list[str] = []
     report = run_reproduction(config, tmp_path, say=lines.append)
     page = report.read_text()
-    for needle in ("Fine-tuning", "Which layers", "Structural probes", "plotly", "<h2>Claims"):
-        assert needle in page
+    for needle in (
+        "Fine-tuning",
+        "Dependency parsing",
+        "Which layers",
+        "Structural probes",
+        "Edge probes",
+        "Layer ablations",
+        "Restore:",
+        "Freeze:",
+        "plotly",
+        "<h2>Claims",
+    ):
+        assert needle in page, needle
     results = read_json(tmp_path / "results.json")
     claims = {c["id"]: c for c in results["claims"]}
     assert set(claims) == {
@@ -62,21 +88,37 @@ def test_reproduce_writes_a_report_and_reuses_finished_steps(tiny_bert_dir, shar
         "out_of_domain",
         "ablations",
     }
-    assert claims["parsing_deeper"]["reason"] == "no parsing model in this run"
+    assert claims["parsing_deeper"]["reason"] != "no parsing model in this run"
+    assert claims["ablations"]["evidence"], claims["ablations"]  # restore rows reached it
     # the probes ran on the base and agnews: the forgetting check has numbers to judge
     assert claims["no_forgetting"]["evidence"]["UUAS"]["agnews"]["base_best"] is not None
-    assert set(results["finetune"]) == {"agnews"}
+    assert set(results["finetune"]) == {"agnews", "parse"}
+    parse = results["finetune"]["parse"]["metrics"]
+    assert 0 <= parse["las"] <= parse["uas"] <= 1 and parse["n_words"] > 0
+    models = {"tiny", "agnews", "parse"}
+    assert {r["model"] for r in results["edge_probes"]} == models
+    assert {r["task"] for r in results["edge_probes"]} == {"pos", "deprel"}
+    restore = [r for r in results["ablations"] if r["mode"] == "restore"]
+    assert {(r["model"], r["direction"], r["k"]) for r in restore} >= {
+        (m, d, k) for m in ("agnews", "parse") for d in ("bottom", "top") for k in (0, 1, 2)
+    }
+    # k = 0 restores nothing: the fine-tuned model's own score
+    agnews_k0 = [r["value"] for r in restore if r["model"] == "agnews" and r["k"] == 0]
+    assert agnews_k0[0] == pytest.approx(results["finetune"]["agnews"]["metrics"]["accuracy"])
+    freeze = [r for r in results["ablations"] if r["mode"] == "freeze"]
+    assert {(r["model"], r["k"]) for r in freeze} == {("parse", 1)}
     cos = results["compare"]["ewt"]["models"]["agnews"]["cosine"]
     assert len(cos) == 3 and all(-1 <= c <= 1 for c in cos)
     layers = {(r["model"], r["kind"], r["layer"]) for r in results["probes"]}
-    assert len(layers) == 2 * 2 * 3  # 2 models x 2 kinds x 3 hidden states
+    assert len(layers) == 3 * 2 * 3  # 3 models x 2 kinds x 3 hidden states
     assert results["versions"]["tensorflow"]
     assert (tmp_path / "figures" / "compare-ewt-cosine.html").exists()
 
     again: list[str] = []
     run_reproduction(config, tmp_path, say=again.append)
     reused = [line for line in again if line.endswith("reused")]
-    assert len(reused) == 3, again  # finetune, compare, probes
+    # 2 fine-tunes, compare, probes, 2 restores, 1 freeze, edge
+    assert len(reused) == 8, again
 
 
 def _treebank(path, n_sentences, seed):

@@ -20,17 +20,23 @@ from ..errors import ConfigError, check_choice, check_positive
 from ..models import PRECISIONS
 
 PRESETS = ("offline", "paper")
+#: Steps of the offline parser fine-tune (batches of 16 EWT sentences, 1e-4): enough for a
+#: parser that is clearly better than a baseline in a few CPU minutes.
+PARSE_STEPS = 150
 
 
 @dataclass(frozen=True)
 class FinetuneJob:
-    """One fine-tuning run: ``task`` on ``data`` (a local file, or ``None`` for tfds); at most
-    ``train_limit`` / ``eval_limit`` examples (a seeded subset, see
+    """One fine-tuning run: ``task`` on ``data`` (a local file, or ``None`` for tfds), evaluated
+    on ``eval_data`` (default: a seeded hold-out of ``data``) and ``test_data`` (optional); at
+    most ``train_limit`` / ``eval_limit`` examples (a seeded subset, see
     :func:`bert_repro.finetune.load_task_data`)."""
 
     name: str
     task: str
     data: str | None = None
+    eval_data: str | None = None
+    test_data: str | None = None
     max_steps: int | None = None
     train_limit: int | None = None
     eval_limit: int | None = None
@@ -52,7 +58,14 @@ class TextSource:
 
 @dataclass(frozen=True)
 class ReproduceConfig:
-    """Everything a reproduction run depends on (echoed into ``results.json``)."""
+    """Everything a reproduction run depends on (echoed into ``results.json``).
+
+    Besides the fine-tuning jobs, the text sources and the structural probes (``probe_*``):
+    edge probes for ``edge_tasks`` on the same sentences and feature cache (at most
+    ``edge_epochs`` epochs), ``restore`` ablations of every fine-tuned model at ``restore_ks``
+    (``None``: every k from 0 to the number of layers; both directions), and ``freeze``
+    ablations of the jobs named in ``freeze`` at ``freeze_ks`` (k = 0 is the job's own run).
+    """
 
     preset: str
     base: str | None
@@ -66,6 +79,11 @@ class ReproduceConfig:
     probe_rank: int = 128
     probe_epochs: int = 40
     probe_layers: tuple[int, ...] | None = None
+    edge_tasks: tuple[str, ...] = ("pos", "deprel")
+    edge_epochs: int = 10
+    restore_ks: tuple[int, ...] | None = None
+    freeze: tuple[str, ...] = ()
+    freeze_ks: tuple[int, ...] = (2, 4)
     sample_tokens: int = 2000
     batch_size: int | None = None
     precision: str = "float32"
@@ -122,9 +140,21 @@ def preset(name: str = "offline", *, data_dir: str | os.PathLike | None = None) 
                     # after 42 steps); 1e-4 gives a model that changed, as fine-tuning does.
                     learning_rate=1e-4,
                 ),
+                FinetuneJob(
+                    "parse",
+                    "parse",
+                    train,
+                    eval_data=dev,
+                    test_data=test,
+                    max_steps=PARSE_STEPS,
+                    train_limit=PARSE_STEPS * 16,
+                    eval_limit=500,
+                    batch_size=16,
+                    learning_rate=1e-4,
+                ),
             ),
             texts=(
-                TextSource("ewt", f"conllu:{test}", 500),
+                TextSource("ewt", f"conllu:{test}", 500, ("parse",)),
                 TextSource("agnews", f"csv:{agnews}:description", 500, ("agnews",)),
             ),
             probe_train=train,
@@ -133,16 +163,29 @@ def preset(name: str = "offline", *, data_dir: str | os.PathLike | None = None) 
             probe_limit=2000,
             probe_rank=64,
             probe_epochs=5,
+            edge_epochs=5,
+            restore_ks=(0, 1, 2, 3, 4, 5, 6),
+            freeze=("agnews", "parse"),
+            freeze_ks=(3,),
         )
     return ReproduceConfig(
         preset=name,
         base="bert-base-uncased",
         base_label="bert-base",
-        finetune=(FinetuneJob("mnli", "mnli"), FinetuneJob("squad", "squad")),
-        texts=(TextSource("wiki40b", "wiki40b:train", 5000),),
+        finetune=(
+            FinetuneJob("mnli", "mnli"),
+            FinetuneJob("squad", "squad"),
+            FinetuneJob("parse", "parse", train, eval_data=dev, test_data=test),
+        ),
+        texts=(
+            TextSource("wiki40b", "wiki40b:train", 5000),
+            TextSource("ewt", f"conllu:{test}", 2077, ("parse",)),
+        ),
         probe_train=train,
         probe_dev=dev,
         probe_test=test,
+        freeze=("mnli", "parse"),
+        freeze_ks=(4, 8),
     )
 
 
@@ -158,7 +201,7 @@ def override(config: ReproduceConfig, **changes) -> ReproduceConfig:
     if unknown:
         raise ConfigError(f"unknown settings {unknown}; valid: {sorted(fields)}")
     new = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
-    for name in ("probe_rank", "probe_epochs"):
+    for name in ("probe_rank", "probe_epochs", "edge_epochs"):
         check_positive(name, getattr(new, name))
     check_positive("batch_size", new.batch_size, optional=True)
     check_choice("precision", new.precision, PRECISIONS)

@@ -20,6 +20,7 @@ from ..io import atomic_write_json, atomic_write_text, read_json, run_metadata, 
 from .claim_inputs import claim_inputs
 from .claims import check_claims
 from .config import ReproduceConfig
+from .sections import ablation_section, collect_extra, edge_section, parse_section
 
 PAPER = {
     "comparison": "Merchant et al. (2020) find that fine-tuning changes mostly the top layers: "
@@ -44,6 +45,7 @@ def collect(config: ReproduceConfig, out: Path) -> dict:
                 "metrics": rec.get("metrics", {}),
                 "steps": rec.get("steps"),
                 "train_seconds": rec.get("train_seconds"),
+                "test_metrics": rec.get("test_metrics"),
                 "config": rec.get("config", {}),
                 "data": rec.get("data", rec.get("source")),
             }
@@ -56,7 +58,12 @@ def collect(config: ReproduceConfig, out: Path) -> dict:
     path = out / "probes" / "results.json"
     if path.exists():
         probes = read_json(path).get("results", [])
-    return {"finetune": finetune, "compare": compare, "probes": probes}
+    return {
+        "finetune": finetune,
+        "compare": compare,
+        "probes": probes,
+        **collect_extra(config, out),
+    }
 
 
 def _frame(result: dict):
@@ -250,6 +257,7 @@ def write_report(config: ReproduceConfig, out: Path, state, seconds: float) -> P
                 "accuracy": m.get("accuracy"),
                 "exact match": m.get("exact_match"),
                 "F1": m.get("f1"),
+                "LAS": m.get("las"),
                 "eval examples": m.get("n_examples", m.get("n_questions")),
                 "train seconds": rec.get("train_seconds"),
             }
@@ -257,7 +265,9 @@ def write_report(config: ReproduceConfig, out: Path, state, seconds: float) -> P
     sections.append(
         "<h2>1. Fine-tuning</h2><p>Each model starts from the base and is trained with Keras "
         "<code>fit</code>; the metric is on held-out data (accuracy; SQuAD exact match and F1 in "
-        "percent).</p>" + _table(ft_rows, list(ft_rows[0]) if ft_rows else ["model"], "{:.3f}")
+        "percent; the parser's LAS on dev).</p>"
+        + _table(ft_rows, list(ft_rows[0]) if ft_rows else ["model"], "{:.3f}")
+        + parse_section(data["finetune"], _table)
     )
 
     # Comparison
@@ -313,11 +323,16 @@ def write_report(config: ReproduceConfig, out: Path, state, seconds: float) -> P
         texts.append(_probe_table(rows))
     sections.append("".join(texts))
 
+    sections.append(edge_section(data["edge_probes"], figures_dir, _table))
+    sections.append(
+        ablation_section(data["ablations"], data["ablation_levels"], figures_dir, _table)
+    )
+
     # Settings
     step_rows = [{"step": k, "seconds": v} for k, v in durations.items()]
     versions = meta["versions"]
     sections.append(
-        "<h2>4. How this was run</h2>"
+        "<h2>How this was run</h2>"
         f"<p>Preset <code>{html.escape(config.preset)}</code>; base model "
         f"<code>{html.escape(config.base or 'all-MiniLM-L6-v2 (shipped)')}</code>; seed "
         f"{config.seed}. Every number here is in <code>results.json</code> next to this file, "

@@ -2,7 +2,9 @@
 
 Steps (each prints its progress): ``finetune:<name>`` for every fine-tuning job,
 ``compare:<texts>`` for every text source, ``probes`` (the structural-probe sweep over every
-layer of every model, resumable probe by probe), and ``report``. ``<out>/state.json`` records
+layer of every model, resumable probe by probe), ``edge`` (edge probes on the same sentences and
+feature cache), ``restore:<name>`` for every fine-tuned model and ``freeze:<name>`` for the
+jobs the config names (layer ablations), and ``report``. ``<out>/state.json`` records
 each finished step with a hash of its settings and of the fingerprints of what it read (data
 files by content, model folders by their files' names, sizes and times: see
 :mod:`.inputs`); a second run skips the steps whose settings and inputs are unchanged and whose
@@ -66,11 +68,18 @@ def model_dir(out: Path, job: FinetuneJob) -> Path:
     return out / "models" / job.name
 
 
-def _finetune(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say) -> None:
-    from ..finetune import finetune, load_task_data, paper_defaults
+def _job_data(config: ReproduceConfig, job: FinetuneJob):
+    """``(TaskData, FinetuneConfig)`` of a fine-tuning job, as its run and its ablations use."""
+    from ..finetune import load_task_data, paper_defaults
 
     data = load_task_data(
-        job.task, job.data, seed=config.seed, train_limit=job.train_limit, eval_limit=job.eval_limit
+        job.task,
+        job.data,
+        eval_data=job.eval_data,
+        test_data=job.test_data,
+        seed=config.seed,
+        train_limit=job.train_limit,
+        eval_limit=job.eval_limit,
     )
     hp = paper_defaults(
         job.task,
@@ -80,6 +89,13 @@ def _finetune(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say) ->
         learning_rate=job.learning_rate,
         seed=config.seed,
     )
+    return data, hp
+
+
+def _finetune(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say) -> None:
+    from ..finetune import finetune
+
+    data, hp = _job_data(config, job)
     result = finetune(
         job.task, config.base, data=data, config=hp, out_dir=model_dir(out, job), overwrite=True
     )
@@ -112,10 +128,8 @@ def _compare(
 def _probes(config: ReproduceConfig, out: Path, extraction: ExtractionSettings, say: Say) -> None:
     from ..probe.sweep import run_sweep
 
-    models = [f"{config.base_label}={config.base or 'default'}"]
-    models += [f"{job.name}={model_dir(out, job)}" for job in config.finetune]
     run_sweep(
-        models,
+        _model_specs(config, out),
         config.probe_train,
         config.probe_dev,
         config.probe_test,
@@ -130,6 +144,75 @@ def _probes(config: ReproduceConfig, out: Path, extraction: ExtractionSettings, 
         limit=config.probe_limit,
         too_long="skip",
     )
+
+
+def _model_specs(config: ReproduceConfig, out: Path) -> list[str]:
+    """``label=source`` of the base and every fine-tuned model (probe and edge steps)."""
+    models = [f"{config.base_label}={config.base or 'default'}"]
+    return models + [f"{job.name}={model_dir(out, job)}" for job in config.finetune]
+
+
+def _edge(config: ReproduceConfig, out: Path, extraction: ExtractionSettings, say: Say) -> None:
+    from ..probe.edge import run_edge_probes
+
+    run_edge_probes(
+        _model_specs(config, out),
+        config.probe_train,
+        config.probe_dev,
+        config.probe_test,
+        out / "edge",
+        extraction=extraction,
+        cache_dir=out / "cache",
+        log=say,
+        layers=config.probe_layers,
+        tasks=config.edge_tasks,
+        epochs=config.edge_epochs,
+        seed=config.seed,
+        limit=config.probe_limit,
+        too_long="skip",
+    )
+
+
+def _restore(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say) -> None:
+    from ..ablate import restore_layers
+
+    result = restore_layers(
+        model_dir(out, job), config.base, ks=config.restore_ks, name=job.name, log=say
+    )
+    result.save(out / "ablate" / "restore" / job.name)
+
+
+def _freeze(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say) -> None:
+    from ..ablate import freeze_sweep
+
+    data, hp = _job_data(config, job)
+    ks = sorted(set(config.freeze_ks) - {0})  # k = 0 is the job's own run (its level)
+    result = freeze_sweep(job.task, config.base, data=data, ks=ks, config=hp, name=job.name)
+    result.save(out / "ablate" / "freeze" / job.name)
+
+
+def _ablation_steps(config, out: Path, state: StepState, say: Say, models_key, base) -> None:
+    """``restore:<job>`` for every fine-tuned model, ``freeze:<job>`` for ``config.freeze``."""
+    for job in config.finetune:
+        _step(
+            state,
+            f"restore:{job.name}",
+            {**models_key, "job": job, "ks": config.restore_ks},
+            [out / "ablate" / "restore" / job.name / "results.json"],
+            lambda job=job: _restore(config, job, out, say),
+            say,
+            inputs=input_fingerprints(folders=[base, model_dir(out, job)]),
+        )
+    for job in (j for j in config.finetune if j.name in config.freeze):
+        _step(
+            state,
+            f"freeze:{job.name}",
+            {"base": config.base, "seed": config.seed, "job": job, "ks": config.freeze_ks},
+            [out / "ablate" / "freeze" / job.name / "results.json"],
+            lambda job=job: _freeze(config, job, out, say),
+            say,
+            inputs=input_fingerprints(files=[job.data, job.eval_data], folders=[base]),
+        )
 
 
 def run_reproduction(
@@ -155,7 +238,9 @@ def run_reproduction(
             [model_dir(out, job) / "finetune.json"],
             lambda job=job: _finetune(config, job, out, say),
             say,
-            inputs=input_fingerprints(files=[job.data], folders=[base]),
+            inputs=input_fingerprints(
+                files=[job.data, job.eval_data, job.test_data], folders=[base]
+            ),
         )
     models = [base, *(model_dir(out, job) for job in config.finetune)]
     # Later steps depend on the fine-tuned models: a re-trained model re-runs them.
@@ -188,6 +273,19 @@ def run_reproduction(
         {**models_key, **probe_settings, "seed": config.seed},
         [out / "probes" / "results.json"],
         lambda: _probes(config, out, extraction, say),
+        say,
+        inputs=input_fingerprints(
+            files=[config.probe_train, config.probe_dev, config.probe_test], folders=models
+        ),
+    )
+    _ablation_steps(config, out, state, say, models_key, base)
+    edge_settings = {k: settings[k] for k in settings if k.startswith("edge_")}
+    _step(
+        state,
+        "edge",
+        {**models_key, **probe_settings, **edge_settings, "seed": config.seed},
+        [out / "edge" / "edge_results.json"],
+        lambda: _edge(config, out, extraction, say),
         say,
         inputs=input_fingerprints(
             files=[config.probe_train, config.probe_dev, config.probe_test], folders=models
