@@ -49,6 +49,8 @@ class Sentence:
         lines: ``(n,)`` 1-based line number of each word in the file.
         start_line: 1-based line number of the sentence's first line (comments included).
         path: the file read, or ``None`` for text parsed from memory.
+        deprels: ``(n,)`` dependency relations of the words to their heads (``"nsubj:pass"``;
+            ``"_"`` when absent); :func:`universal_relation` gives the universal part.
     """
 
     words: tuple[str, ...]
@@ -60,6 +62,7 @@ class Sentence:
     lines: tuple[int, ...]
     start_line: int
     path: str | None = None
+    deprels: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.words)
@@ -78,6 +81,12 @@ class Sentence:
     def depths(self) -> np.ndarray:
         """``(n,)`` int tree depths, root 0 (see :func:`tree_depths`)."""
         return tree_depths(self.heads)
+
+
+def universal_relation(deprel: str) -> str:
+    """The universal part of a UD relation, before any ``:`` subtype (``"nsubj:pass"`` ->
+    ``"nsubj"``), as the CoNLL 2018 shared task's evaluation compares relations."""
+    return deprel.split(":", 1)[0]
 
 
 def punctuation_mask(upos: Sequence[str], xpos: Sequence[str]) -> np.ndarray:
@@ -216,7 +225,7 @@ def _parse_block(block: list[tuple[int, str]], path: str | None):
 def _sentence(block: list[tuple[int, str]], start: int, path: str | None) -> Sentence:
     tokens = _parse_block(block, path)
     token_lines = [no for no, text in block if not text.startswith("#")]
-    words, heads, upos, xpos, lines = [], [], [], [], []
+    words, heads, upos, xpos, deprels, lines = [], [], [], [], [], []
     ranges: list[tuple[int, int, int]] = []  # multiword tokens: (first word, last word, line)
     for token, no in zip(tokens, token_lines, strict=True):
         tid = token["id"]
@@ -236,6 +245,7 @@ def _sentence(block: list[tuple[int, str]], start: int, path: str | None) -> Sen
         heads.append(int(token["head"]))
         upos.append(token["upos"] or ABSENT)
         xpos.append(token["xpos"] or ABSENT)
+        deprels.append(token["deprel"] or ABSENT)
         lines.append(no)
     if not words:
         raise DataError("sentence has no syntactic words", path=path, line=start)
@@ -277,6 +287,7 @@ def _sentence(block: list[tuple[int, str]], start: int, path: str | None) -> Sen
         lines=tuple(lines),
         start_line=start,
         path=path,
+        deprels=tuple(deprels),
     )
 
 
