@@ -320,3 +320,24 @@ def test_minilm_on_an_ewt_slice_via_the_cli(shared_data, tmp_path, minilm):
     entries = sorted(p.name for p in cache.iterdir() if not p.name.startswith("."))
     store = ProbeDataset(files[0], cache_dir=cache).features(*minilm, progress=False)
     assert store.path.name in entries and len(entries) == 3
+
+
+def test_settings_and_options_are_checked_once():
+    from bert_repro.cli import build_parser
+    from bert_repro.errors import ConfigError
+    from bert_repro.probe.edge_config import EdgeSettings, edge_settings
+
+    args = build_parser().parse_args(["probe", "edge", "--models", "a", "b", "--model", "c"])
+    assert args.model == ["a", "b", "c"] and args.tasks == ["pos", "deprel"]
+    assert args.mixes == "cumulative" and args.epochs == EdgeSettings().epochs
+    with pytest.raises(ConfigError, match="'ner' is not valid; choose one of 'pos', 'deprel'"):
+        EdgeSettings(tasks=["ner"])
+    with pytest.raises(ConfigError, match="'all' is not valid.*'cumulative', 'full', 'none'"):
+        EdgeSettings(mixes="all")
+    with pytest.raises(ConfigError, match="dropout"):
+        EdgeSettings(dropout=1.0)
+    with pytest.raises(ConfigError, match="unknown option.*rank"):
+        edge_settings(rank=4)
+    settings, extraction = edge_settings(tasks="pos", epochs=3, cache_dtype="float16")
+    assert settings.tasks == ("pos",) and settings.epochs == 3
+    assert extraction.cache_dtype == "float16" and extraction.layers is None

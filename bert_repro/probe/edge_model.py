@@ -121,6 +121,13 @@ class StackedEdgeProbes(keras.layers.Layer):
             allowed[i, states] = True
         self._allowed = tf.constant(allowed)
         self._is_mix = tf.constant(self.mix)
+        # single-state probes read their state directly (a gather: no gradient flows back into
+        # their input), the mixes through their coefficients; then back into probe order
+        self._single_rows = [i for i, m in enumerate(self.mix) if not m]
+        self._single_states = [self.probes[i][0] for i in self._single_rows]
+        self._mix_rows = [i for i, m in enumerate(self.mix) if m]
+        order = np.argsort(self._single_rows + self._mix_rows)
+        self._order = None if np.array_equal(order, np.arange(p)) else order.tolist()
         h, r, d = self.model_dim, self.num_spans, self.projection_dim
         f, c = self.hidden_dim, self.num_labels
         self.mix_logits = self._weight("mix_logits", (self.num_states,), "zeros")
@@ -208,8 +215,7 @@ class StackedEdgeProbes(keras.layers.Layer):
         features = tf.convert_to_tensor(features, tf.float32)
         s, r, n = tf.unstack(tf.shape(features)[:3])
         p, h, d = self.num_probes, self.model_dim, self.projection_dim
-        mixed = tf.matmul(self.coefficients(), tf.reshape(features, [s, -1]))  # (P, R*N*H)
-        x = tf.reshape(mixed, [p * r, n, h])
+        x = tf.reshape(self._inputs(tf.reshape(features, [s, -1])), [p * r, n, h])
         y = tf.matmul(x, tf.reshape(self.proj_kernel, [p * r, h, d]))  # (P*R, N, D)
         y = tf.reshape(y, [p, r, n, d]) + self.proj_bias[:, :, None]
         y = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [p, n, r * d])  # [p_1; p_2]
@@ -218,6 +224,18 @@ class StackedEdgeProbes(keras.layers.Layer):
         if training and self.dropout > 0:
             z = z * self._dropout_mask(n, step)[None]
         return tf.matmul(z, self.out_kernel) + self.out_bias[:, None]  # (P, N, C)
+
+    def _inputs(self, flat: tf.Tensor) -> tf.Tensor:
+        """``(P, R*N*H)`` each probe's input from ``(S, R*N*H)`` states: its state, or
+        ``gamma * sum_l s_l h_l`` (``coefficients() @ flat`` for the mixes only)."""
+        parts = []
+        if self._single_rows:
+            parts.append(tf.gather(flat, self._single_states))
+        if self._mix_rows:
+            coefficients = tf.gather(self.coefficients(), self._mix_rows)
+            parts.append(tf.matmul(coefficients, flat))
+        x = parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
+        return x if self._order is None else tf.gather(x, self._order)
 
     def _dropout_mask(self, n, step) -> tf.Tensor:
         """``(N, F)`` inverted-dropout mask of this step, shared by the probes."""

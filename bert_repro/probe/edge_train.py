@@ -103,7 +103,9 @@ class _EdgeSteps(_Predictor):
         with tf.GradientTape() as tape:
             losses = edge_losses(self.probes(features, training=True, step=step), labels)
             total = tf.reduce_sum(losses)  # probes are independent: each slice gets its own
-        grads = tape.gradient(total, self.variables)
+        grads = tape.gradient(
+            total, self.variables, unconnected_gradients=tf.UnconnectedGradients.ZERO
+        )  # the mix weights of a stack without mixes
         self.optimizer.apply_gradients(grads, self.variables, [self.rates] * len(grads))
         return losses
 
