@@ -50,7 +50,8 @@ class Sentence:
         start_line: 1-based line number of the sentence's first line (comments included).
         path: the file read, or ``None`` for text parsed from memory.
         deprels: ``(n,)`` dependency relation of each word to its head (DEPREL column, e.g.
-            ``nsubj:pass``; ``"_"`` when absent), or ``()`` for a sentence built without them.
+            ``nsubj:pass``; ``"_"`` when absent), or ``()`` for a sentence built without them;
+            :func:`universal_relation` gives the universal part.
     """
 
     words: tuple[str, ...]
@@ -81,6 +82,12 @@ class Sentence:
     def depths(self) -> np.ndarray:
         """``(n,)`` int tree depths, root 0 (see :func:`tree_depths`)."""
         return tree_depths(self.heads)
+
+
+def universal_relation(deprel: str) -> str:
+    """The universal part of a UD relation, before any ``:`` subtype (``"nsubj:pass"`` ->
+    ``"nsubj"``), as the CoNLL 2018 shared task's evaluation compares relations."""
+    return deprel.split(":", 1)[0]
 
 
 def punctuation_mask(upos: Sequence[str], xpos: Sequence[str]) -> np.ndarray:

@@ -6,7 +6,10 @@
 * :mod:`.data`: :class:`ProbeDataset`, gold trees of a CoNLL-U file with cached word features;
 * :mod:`.trainer`: :func:`train_probe` (Adam, LR decay on plateau, best dev epoch, early stop);
 * :mod:`.metrics`: UUAS, DSpr, root accuracy, NSpr as pure NumPy functions;
-* :mod:`.sweep`: every layer of every model, results as JSON/CSV, resumable; :mod:`.figures`.
+* :mod:`.sweep`: every layer of every model, results as JSON/CSV, resumable; :mod:`.figures`;
+* :mod:`.edge`: :func:`run_edge_probes`, edge probes (Tenney et al. 2019: POS, dependency
+  relations; :class:`StackedEdgeProbes`, :func:`train_edge_probes`) on every layer and on
+  scalar mixes (:mod:`.scalar_mix`: mix weights, expected layers), micro F1.
 
 Names are imported on first use, so ``import bert_repro.probe`` does not load TensorFlow.
 """
@@ -38,6 +41,16 @@ _EXPORTS = {
     "nspr": "metrics",
     "run_sweep": "sweep",
     "evaluate_saved": "sweep",
+    "run_edge_probes": "edge",
+    "EdgeSettings": "edge_config",
+    "StackedEdgeProbes": "edge_model",
+    "train_edge_probes": "edge_train",
+    "edge_examples": "edge_data",
+    "micro_f1": "metrics",
+    "mix_weights": "scalar_mix",
+    "scalar_mix": "scalar_mix",
+    "expected_layer": "scalar_mix",
+    "cumulative_expected_layer": "scalar_mix",
 }
 
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -6,6 +6,7 @@ Examples::
     bert-repro probe sweep --model mnli=models/mnli --model bert-base-uncased --layers 0 6 12
     bert-repro probe train --layers 3 --kinds distance --out runs/probe
     bert-repro probe evaluate --probes runs/probe --test my.conllu --out runs/probe-eval
+    bert-repro probe edge --limit 2000 --out runs/probe-edge   # edge probes: POS, deprel
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def _need(value, flag: str, split: str):
     return found
 
 
-def _common(p: argparse.ArgumentParser, *, out: str) -> None:
+def _common(p: argparse.ArgumentParser, *, out: str, kinds: bool = True) -> None:
     p.add_argument(
         "--model",
         action="append",
@@ -57,6 +58,14 @@ def _common(p: argparse.ArgumentParser, *, out: str) -> None:
         "(default: the offline all-MiniLM-L6-v2)",
     )
     p.add_argument(
+        "--models",
+        dest="model",
+        action="extend",
+        nargs="+",
+        metavar="MODEL",
+        help="several models at once (same as repeating --model)",
+    )
+    p.add_argument(
         "--layers",
         type=int,
         nargs="+",
@@ -64,13 +73,14 @@ def _common(p: argparse.ArgumentParser, *, out: str) -> None:
         metavar="K",
         help="hidden-state indices, 0 = embedding output, negative from the top (default: all)",
     )
-    p.add_argument(
-        "--kinds",
-        nargs="+",
-        choices=("distance", "depth"),
-        default=["distance", "depth"],
-        help="probe kinds (default: both)",
-    )
+    if kinds:
+        p.add_argument(
+            "--kinds",
+            nargs="+",
+            choices=("distance", "depth"),
+            default=["distance", "depth"],
+            help="probe kinds (default: both)",
+        )
     p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
     p.add_argument("--batch-size", type=int, default=20, help="sentences per batch (20)")
     p.add_argument(
@@ -101,19 +111,23 @@ def _common(p: argparse.ArgumentParser, *, out: str) -> None:
     add_speed_options(p)
 
 
-def _training(p: argparse.ArgumentParser, *, test: bool) -> None:
+def _training(
+    p: argparse.ArgumentParser, *, test: bool, rank: bool = True, epochs: int = 40
+) -> None:
     p.add_argument("--train", type=Path, default=None, help="training CoNLL-U (default EWT)")
     p.add_argument("--dev", type=Path, default=None, help="dev CoNLL-U (default EWT)")
     if test:
         p.add_argument("--test", type=Path, default=None, help="test CoNLL-U (default EWT)")
-    p.add_argument("--rank", type=int, default=128, help="probe rank (default 128)")
-    p.add_argument("--epochs", type=int, default=40, help="most epochs (40)")
+    if rank:
+        p.add_argument("--rank", type=int, default=128, help="probe rank (default 128)")
+    p.add_argument("--epochs", type=int, default=epochs, help=f"most epochs ({epochs})")
     p.add_argument("--seed", type=seed, default=0, help="seed of init and shuffling (0)")
     p.add_argument("--verbose", action="store_true", help="one line per training epoch")
 
 
 def add_parser(subparsers) -> None:
-    """Register ``probe`` and its sub-commands ``train``, ``evaluate`` and ``sweep``."""
+    """Register ``probe`` and its sub-commands ``train``, ``evaluate``, ``sweep`` and
+    ``edge``."""
     probe = subparsers.add_parser(
         "probe",
         help="structural probes (Hewitt & Manning 2019) on every layer",
@@ -148,6 +162,36 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--test", type=Path, default=None, help="CoNLL-U to evaluate on (default EWT)")
     p.set_defaults(func=run_evaluate_command)
+
+    _add_edge(sub)
+
+
+def _add_edge(sub) -> None:
+    from .edge_config import MAX_EPOCHS, MIX_MODES
+    from .edge_data import EDGE_TASKS
+
+    p = sub.add_parser(
+        "edge",
+        help="edge probes (Tenney et al. 2019): POS and dependency relations, every layer "
+        "and the scalar mixes; micro F1 and expected layers",
+        description="Train edge probes (span projection + two-layer MLP, Tenney et al. 2019) "
+        "on every layer's frozen word features and on scalar mixes of the layers: train on "
+        "--train, keep the best --dev epoch, report micro F1 on --test, and the expected "
+        "layers of the mixes.",
+    )
+    _common(p, out="runs/probe-edge", kinds=False)
+    _training(p, test=True, rank=False, epochs=MAX_EPOCHS)
+    p.add_argument(
+        "--tasks", nargs="+", choices=EDGE_TASKS, default=list(EDGE_TASKS), help="(default: both)"
+    )
+    p.add_argument(
+        "--mixes",
+        choices=MIX_MODES,
+        default="cumulative",
+        help="scalar-mix probes: cumulative (one per layer l on the mix of 0..l, Tenney's "
+        "cumulative scoring; the default), full (the mix of all layers only) or none",
+    )
+    p.set_defaults(func=run_edge_command)
 
 
 def _print(args):
@@ -225,6 +269,77 @@ def run_evaluate_command(args) -> int:
     if not args.quiet:
         print(format_table(rows, split="test"))
     return 0
+
+
+def run_edge_command(args) -> int:
+    from .edge import run_edge_probes
+
+    _check_cache_dir(args)
+    rows = run_edge_probes(
+        args.model,
+        _need(args.train, "--train", "train"),
+        _need(args.dev, "--dev", "dev"),
+        _need(args.test, "--test", "test"),
+        args.out,
+        cache_dir=args.cache_dir,
+        log=_print(args),
+        tasks=args.tasks,
+        mixes=args.mixes,
+        epochs=args.epochs,
+        seed=args.seed,
+        verbose=args.verbose,
+        layers=args.layers,
+        batch_size=args.batch_size,
+        limit=args.limit,
+        too_long="skip" if args.skip_too_long else args.too_long,
+        cache_dtype=args.cache_dtype,
+        precision=args.precision,
+        jit_compile=bool(args.xla),
+        progress=not args.quiet,
+    )
+    if not args.quiet:
+        print(format_edge_table(rows))
+        print(f"results: {args.out / 'edge_results.csv'}")
+    return 0
+
+
+def format_edge_table(rows) -> str:
+    """Plain-text table of edge-probe results: per model and layer, the test (else dev) micro
+    F1 of each task side by side; then the mixes with their expected layers."""
+    tasks = [t for t in ("pos", "deprel") if any(r["task"] == t for r in rows)]
+    split = "test" if all(r.get("f1") is not None for r in rows) else "dev"
+    column = "f1" if split == "test" else "dev_f1"
+    cumulative = "cumulative_expected_layer" if split == "test" else "dev_cumulative_expected_layer"
+    cells: dict[tuple, dict] = {}
+    for r in rows:
+        key = (
+            (r["model"], 0, int(r["layer"]))
+            if r["layer"] != "mix"
+            else (r["model"], 1, int(r["mix_upto"]))
+        )
+        cells.setdefault(key, {})[r["task"]] = r
+    head = f"{'model':24s} {'layer':>9s} " + " ".join(f"{t:>7s}" for t in tasks)
+    lines = [f"({split} micro F1)", head]
+    for (model, is_mix, k), by_task in sorted(cells.items()):
+        name = f"mix 0..{k}" if is_mix else str(k)
+        f1s = [
+            f"{by_task[t][column]:7.4f}" if by_task.get(t, {}).get(column) is not None else
+            f"{'-':>7s}"
+            for t in tasks
+        ]  # fmt: skip
+        lines.append(f"{model:24s} {name:>9s} " + " ".join(f1s))
+    summary = [
+        f"{r['model']} {r['task']}: E_s[l] {r['expected_layer']:.2f}"
+        + (f", E_Delta[l] {r[cumulative]:.2f}" if r.get(cumulative) is not None else "")
+        for r in rows
+        if r["layer"] == "mix"
+        and r.get("expected_layer") is not None
+        and int(r["mix_upto"]) == max(int(q["mix_upto"]) for q in rows if q["layer"] == "mix"
+                                      and q["model"] == r["model"] and q["task"] == r["task"])
+    ]  # fmt: skip
+    if summary:
+        lines += ["expected layers (mix of all layers):", *(f"  {s}" for s in summary)]
+    return "\n".join(lines)
 
 
 def format_table(rows, *, split: str = "test") -> str:

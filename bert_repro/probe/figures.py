@@ -1,4 +1,5 @@
-"""Figures of a probe sweep: one metric against layer, one line per model (plotly)."""
+"""Figures of a probe sweep and of the edge probes: one metric against layer, one line per
+model (plotly)."""
 
 from __future__ import annotations
 
@@ -79,4 +80,93 @@ def save_sweep_figures(
         split = "test" if any(r.get(metric) is not None for r in kind_rows) else "dev"
         fig = metric_figure(kind_rows, metric, split=split)
         written += save_figure(fig, folder / metric, png=png)
+    return written
+
+
+EDGE_TASK_TITLES = {"pos": "Part of speech (UPOS)", "deprel": "Dependency relation (universal)"}
+
+
+def edge_figure(rows: Sequence[dict], task: str, *, split: str = "test"):
+    """Edge-probe micro F1 of ``task`` against layer, one line per model.
+
+    Single-layer probes are solid lines; the probes on the scalar mixes of layers ``0..l``
+    (when there) are dashed lines of the same colour at ``x = l``, named with their
+    cumulative expected layer ``E_Delta`` and the full mix's ``E_s``.
+
+    Args:
+        rows: edge results (:data:`bert_repro.probe.results.EDGE_COLUMNS`).
+        task: ``"pos"`` or ``"deprel"``.
+        split: ``"test"`` uses ``f1``; ``"dev"`` uses ``dev_f1``.
+
+    Returns:
+        A ``plotly.graph_objects.Figure``.
+    """
+    import plotly.colors
+    import plotly.graph_objects as go
+
+    column = "f1" if split == "test" else "dev_f1"
+    cumulative = "cumulative_expected_layer" if split == "test" else "dev_cumulative_expected_layer"
+    rows = [r for r in rows if r["task"] == task and r.get(column) is not None]
+    palette = plotly.colors.qualitative.Plotly
+    fig = go.Figure()
+    for i, model in enumerate(sorted({r["model"] for r in rows})):
+        color = palette[i % len(palette)]
+        mine = [r for r in rows if r["model"] == model]
+        single = sorted((int(r["layer"]), r[column]) for r in mine if r["layer"] != "mix")
+        mixes = sorted((int(r["mix_upto"]), r) for r in mine if r["layer"] == "mix")
+        if single:
+            fig.add_trace(
+                go.Scatter(
+                    x=[p[0] for p in single],
+                    y=[p[1] for p in single],
+                    mode="lines+markers",
+                    name=model,
+                    line={"color": color},
+                )
+            )
+        if mixes:
+            full = mixes[-1][1]
+            notes = []
+            if full.get(cumulative) is not None:
+                notes.append(f"E_Δ {full[cumulative]:.2f}")
+            if full.get("expected_layer") is not None:
+                notes.append(f"E_s {full['expected_layer']:.2f}")
+            fig.add_trace(
+                go.Scatter(
+                    x=[u for u, _ in mixes],
+                    y=[r[column] for _, r in mixes],
+                    mode="lines+markers",
+                    name=f"{model}, mix of 0..l" + (f" ({', '.join(notes)})" if notes else ""),
+                    line={"color": color, "dash": "dash"},
+                    marker={"symbol": "diamond"},
+                )
+            )
+    fig.update_layout(
+        title=f"Edge probes: {EDGE_TASK_TITLES.get(task, task)} by layer ({split} micro F1)",
+        xaxis_title="layer (0 = embeddings)",
+        yaxis_title="micro F1",
+        xaxis={"dtick": 1},
+        template="plotly_white",
+        legend_title="model",
+    )
+    return fig
+
+
+def save_edge_figures(
+    rows: Sequence[dict], folder: str | os.PathLike, *, png: bool | None = None
+) -> list[Path]:
+    """Write ``edge-<task>`` (HTML, and PNG where a browser engine is available) for each task
+    in ``rows``: test F1 when the rows have it, else dev F1.
+
+    Returns:
+        The files written.
+    """
+    folder = Path(folder)
+    written: list[Path] = []
+    for task in sorted({r["task"] for r in rows}):
+        task_rows = [r for r in rows if r["task"] == task]
+        split = "test" if any(r.get("f1") is not None for r in task_rows) else "dev"
+        written += save_figure(
+            edge_figure(task_rows, task, split=split), folder / f"edge-{task}", png=png
+        )
     return written

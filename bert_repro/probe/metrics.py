@@ -14,6 +14,9 @@ padding) and returns plain floats; nothing changes its inputs.
 * **NSpr**: Spearman correlation of predicted vs gold depths per sentence, averaged within each
   length, then over lengths 5..50.
 
+And the edge probes' score (Tenney et al., ICLR 2019), :func:`micro_f1`: true positives, false
+positives and false negatives summed over all labels, then F1 of those sums.
+
 As in the reference, a per-length mean over correlations that include an undefined value (a
 constant row of predictions) is NaN: a collapsed probe is reported, not hidden. (Written to
 ``results.json`` as ``null`` and to the CSV as an empty cell.) A NaN or inf in the *predictions*
@@ -292,3 +295,35 @@ def depth_metrics(
         "root_acc": root_accuracy(predicted, gold, punctuation),
         "nspr": nspr(predicted, gold),
     }
+
+
+def micro_f1(gold: Sequence[int] | np.ndarray, predicted: Sequence[int] | np.ndarray) -> float:
+    """Micro-averaged F1 of single-label predictions (the edge probes' score).
+
+    Every example has one gold label and one predicted label. Summed over the labels ``c``:
+    ``TP = sum_c |gold = c and pred = c|``, ``FP = sum_c |pred = c and gold != c|``,
+    ``FN = sum_c |gold = c and pred != c|``; then ``P = TP / (TP + FP)``, ``R = TP / (TP +
+    FN)``, ``F1 = 2PR / (P + R)``. A wrong prediction is one false positive (of the predicted
+    label) and one false negative (of the gold label), so ``P = R = F1 = accuracy`` here.
+
+    Args:
+        gold, predicted: ``(n,)`` integer labels.
+
+    Returns:
+        The micro F1; NaN for no examples.
+    """
+    g = np.asarray(gold).reshape(-1)
+    p = np.asarray(predicted).reshape(-1)
+    if g.shape != p.shape:
+        raise ValueError(f"{g.shape[0]} gold labels but {p.shape[0]} predictions")
+    if g.size == 0:
+        return float("nan")
+    labels = np.union1d(g, p)
+    hit = g == p
+    tp = sum(int(np.sum(hit & (g == c))) for c in labels)
+    fp = sum(int(np.sum(~hit & (p == c))) for c in labels)
+    fn = sum(int(np.sum(~hit & (g == c))) for c in labels)
+    if tp == 0:
+        return 0.0
+    precision, recall = tp / (tp + fp), tp / (tp + fn)
+    return 2 * precision * recall / (precision + recall)

@@ -41,18 +41,78 @@ COLUMNS = (
 RESUME_SETTINGS = ("train", "dev", "test", "epochs", "batch_size", "seed", "limit", "cache_dtype")
 
 
-def rows_to_csv(rows: Sequence[dict]) -> str:
-    """The results as CSV text (columns :data:`COLUMNS`, empty for missing values)."""
+#: The edge probes' results (:func:`bert_repro.probe.edge.run_edge_probes`): one row a probe,
+#: ``layer`` an int or ``"mix"`` (the mix of layers ``0..mix_upto``).
+EDGE_COLUMNS = (
+    "model",
+    "task",
+    "layer",
+    "mix_upto",
+    "f1",
+    "n",
+    "dev_f1",
+    "dev_n",
+    "expected_layer",
+    "cumulative_expected_layer",
+    "dev_cumulative_expected_layer",
+    "gamma",
+    "mix_weights",
+    "dev_loss",
+    "epochs",
+    "best_epoch",
+    "train_seconds",
+    "num_labels",
+    "model_fingerprint",
+)
+#: Settings that must match for an existing ``edge_results.json`` to be continued.
+EDGE_RESUME_SETTINGS = (
+    "train",
+    "dev",
+    "test",
+    "epochs",
+    "batch_size",
+    "seed",
+    "limit",
+    "cache_dtype",
+    "learning_rate",
+    "lr_factor",
+    "patience",
+    "projection_dim",
+    "hidden_dim",
+    "dropout",
+)
+EDGE_RESULTS_NAME = "edge_results"
+
+
+def edge_row_order(row: dict) -> tuple:
+    """Rows by model, task, then single layers before the mixes (by their top layer)."""
+    layer = row["layer"]
+    if layer == "mix":
+        return (row["model"], row["task"], 1, int(row["mix_upto"]))
+    return (row["model"], row["task"], 0, int(layer))
+
+
+def _cell(v):
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return ""
+    if isinstance(v, (list, tuple)):  # e.g. mix weights: space-separated numbers
+        return " ".join(f"{x:.6g}" if isinstance(x, float) else str(x) for x in v)
+    return v
+
+
+def rows_to_csv(rows: Sequence[dict], columns: Sequence[str] = COLUMNS) -> str:
+    """The results as CSV text (``columns``, default :data:`COLUMNS`; empty for missing
+    values, lists as space-separated values)."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        clean = {}
-        for k in COLUMNS:
-            v = row.get(k)
-            clean[k] = "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else v
-        writer.writerow(clean)
+        writer.writerow({k: _cell(row.get(k)) for k in columns})
     return buf.getvalue()
+
+
+def _structural_order(row: dict) -> tuple:
+    return (row["model"], row["kind"], int(row["layer"]), int(row["rank"]))
 
 
 def treebank_fingerprints(paths: dict[str, str | os.PathLike | None]) -> dict[str, str | None]:
@@ -83,6 +143,10 @@ class ResultsFile:
             metadata. When an existing file recorded other ones (or none), its rows are dropped
             (every row depends on every input), and :attr:`notes` says why.
         redo: what dropping them means, for :attr:`notes` (``"retraining"``).
+        columns: the CSV's columns (default the structural probes' :data:`COLUMNS`).
+        identity: the columns that name a row: an added row replaces the one it names.
+        order: sort key of the rows.
+        resume: settings that must match to continue (default :data:`RESUME_SETTINGS`).
 
     Attributes:
         rows: the result rows kept from an earlier run, then added.
@@ -97,8 +161,15 @@ class ResultsFile:
         name: str = "results",
         inputs: dict | None = None,
         redo: str = "retraining",
+        columns: Sequence[str] = COLUMNS,
+        identity: Sequence[str] = ("model", "layer", "kind", "rank"),
+        order=_structural_order,
+        resume: Sequence[str] = RESUME_SETTINGS,
     ):
         self.out = Path(out)
+        self.columns = tuple(columns)
+        self.identity = tuple(identity)
+        self.order = order
         self.json_path = self.out / f"{name}.json"
         self.csv_path = self.out / f"{name}.csv"
         self.meta = run_metadata(**settings)
@@ -119,7 +190,7 @@ class ResultsFile:
                     path=self.json_path,
                 ) from None
             now = self.meta["settings"]
-            diff = [k for k in RESUME_SETTINGS if k in before and before.get(k) != now.get(k)]
+            diff = [k for k in resume if k in before and before.get(k) != now.get(k)]
             if diff:
                 raise ConfigError(
                     f"{self.json_path} was made with other settings ({', '.join(diff)}: "
@@ -181,16 +252,18 @@ class ResultsFile:
         return None
 
     def add(self, row: dict) -> None:
-        self.rows = [
-            r
-            for r in self.rows
-            if (r["model"], r["layer"], r["kind"], r["rank"])
-            != (row["model"], row["layer"], row["kind"], row["rank"])
-        ]
-        self.rows.append(row)
-        self.rows.sort(key=lambda r: (r["model"], r["kind"], int(r["layer"]), int(r["rank"])))
+        """Add ``row`` (replacing the row with the same :attr:`identity`) and rewrite."""
+        self.add_all([row])
+
+    def add_all(self, rows: Sequence[dict]) -> None:
+        """Add several rows, then rewrite the files once."""
+        for row in rows:
+            key = tuple(row.get(k) for k in self.identity)
+            self.rows = [r for r in self.rows if tuple(r.get(k) for k in self.identity) != key]
+            self.rows.append(row)
+        self.rows.sort(key=self.order)
         self.write()
 
     def write(self) -> None:
         atomic_write_json(self.json_path, {"metadata": self.meta, "results": self.rows})
-        atomic_write_text(self.csv_path, rows_to_csv(self.rows))
+        atomic_write_text(self.csv_path, rows_to_csv(self.rows, self.columns))

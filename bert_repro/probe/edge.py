@@ -1,0 +1,209 @@
+"""Edge probing (Tenney et al., ICLR 2019; ACL 2019) of every layer of one or more models.
+
+For each model: its word features for every hidden state are extracted once per split into the
+feature cache (the entries the structural probes read, :mod:`.prepare`); then, per task
+(``"pos"``, ``"deprel"``, :mod:`.edge_data`), one probe per layer asked and the scalar-mix
+probes (:class:`~bert_repro.probe.edge_config.EdgeSettings` ``mixes``) are trained together
+(:func:`~bert_repro.probe.edge_train.train_edge_probes`, each as if alone), selected on dev
+micro F1, and scored on test. Results go to ``<out>/edge_results.json`` and ``.csv``
+(:class:`~bert_repro.probe.results.ResultsFile`, rewritten after every task, so an interrupted
+run resumes: a (model, task) whose rows are all there with the same model weights and tokenizer
+is skipped), figures to ``<out>/figures/``.
+
+A row (:data:`EDGE_COLUMNS`) is one probe: ``layer`` is the hidden state (int) of a single-layer
+probe, or ``"mix"`` for a scalar mix of the layers ``0..mix_upto``; ``f1``/``n`` are its test
+micro F1 and example count, ``dev_f1``/``dev_n`` the same on dev. A mix row also has its
+weights ``mix_weights`` (over layers ``0..mix_upto``), ``gamma`` and their expected layer
+``expected_layer`` (``E_s[l] = sum_l l s_l``); the mix of all layers (``mix_upto = L``) with
+``mixes="cumulative"`` also has ``cumulative_expected_layer`` (``E_Delta[l]`` from the test
+F1s of the mixes ``0..l``; ``dev_cumulative_expected_layer`` from the dev F1s).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..io import check_out_dir
+from ..settings import ExtractionSettings
+from .edge_config import EdgeSettings, edge_settings
+from .edge_data import EDGE_TASKS, TASK_LABELS, edge_examples
+from .prepare import ProbeTarget, check_models, load_splits, load_target
+from .results import (
+    EDGE_COLUMNS,
+    EDGE_RESULTS_NAME,
+    EDGE_RESUME_SETTINGS,
+    ResultsFile,
+    edge_row_order,
+    treebank_fingerprints,
+)
+from .specs import model_specs
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EdgePlan:
+    """The probes of one (model, task) run and the hidden states their batches hold.
+
+    Attributes:
+        states: the hidden-state indices read, in batch order.
+        probes: per probe, the positions in ``states`` it reads.
+        mix: per probe, whether it is a scalar mix.
+        keys: per probe, its row's ``(layer, mix_upto)``: ``(k, None)`` or ``("mix", l)``.
+    """
+
+    states: tuple[int, ...]
+    probes: tuple[tuple[int, ...], ...]
+    mix: tuple[bool, ...]
+    keys: tuple[tuple, ...]
+
+
+def edge_plan(num_states: int, layers: Sequence[int], mixes: str) -> EdgePlan:
+    """The single-layer probes of ``layers`` and the mixes of ``mixes`` on a model with
+    ``num_states`` hidden states (``L + 1``).
+
+    ``"cumulative"``: the mixes of layers ``0..l`` for ``l = 0..L``; ``"full"``: the mix of
+    ``0..L`` only; ``"none"``: no mix.
+    """
+    top = num_states - 1
+    uppers = {"cumulative": list(range(num_states)), "full": [top], "none": []}[mixes]
+    wanted = set(int(k) for k in layers) | (set(range(num_states)) if uppers else set())
+    states = tuple(sorted(wanted))
+    pos = {k: i for i, k in enumerate(states)}
+    probes = [(pos[int(k)],) for k in layers] + [tuple(range(pos[u] + 1)) for u in uppers]
+    mix = [False] * len(layers) + [True] * len(uppers)
+    keys = [(int(k), None) for k in layers] + [("mix", u) for u in uppers]
+    return EdgePlan(states, tuple(probes), tuple(mix), tuple(keys))
+
+
+def _quiet(_line: str) -> None:
+    return None
+
+
+def _done(results: ResultsFile, target: ProbeTarget, task: str, plan: EdgePlan) -> bool:
+    have = {
+        (r["layer"], r.get("mix_upto"))
+        for r in results.rows
+        if r["model"] == target.spec.label
+        and r["task"] == task
+        and r.get("model_fingerprint") == target.fingerprint
+        and r.get("tokenizer_fingerprint") == target.tokenizer_fingerprint
+    }
+    return all(key in have for key in plan.keys)
+
+
+def run_edge_probes(
+    models: Sequence[str | None] | None,
+    train: str | os.PathLike,
+    dev: str | os.PathLike,
+    test: str | os.PathLike | None,
+    out: str | os.PathLike,
+    *,
+    settings: EdgeSettings | None = None,
+    extraction: ExtractionSettings | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    log: Log | None = print,
+    **options,
+) -> list[dict]:
+    """Train and evaluate POS and dependency-relation edge probes on every layer (and the
+    scalar mixes) of every model.
+
+    Args:
+        models: model specs (hub name, folder, ``label=source``, or ``None`` for the offline
+            default); default ``[None]``.
+        train, dev, test: CoNLL-U files: train on ``train``, keep each probe's best ``dev``
+            epoch, report on ``test`` (``None``: dev scores only).
+        out: folder of ``edge_results.json``/``.csv`` and ``figures/``.
+        settings: what to train (:class:`~bert_repro.probe.edge_config.EdgeSettings`:
+            layers, tasks, mixes, epochs, batch_size, seed, limit, too_long, figures, ...).
+        extraction: how BERT runs (:class:`~bert_repro.settings.ExtractionSettings`), as for
+            :func:`bert_repro.probe.sweep.run_sweep` (the same cache entries).
+        cache_dir: feature cache folder (default :func:`bert_repro.probe.data.default_cache_dir`).
+        log: progress lines (``None``: silent); ``verbose=True`` adds one line per probe and
+            epoch.
+        options: fields of either settings object, e.g. ``tasks=["pos"], epochs=5``.
+
+    Returns:
+        All result rows (including those of earlier, resumed runs), columns
+        :data:`EDGE_COLUMNS` (and ``tokenizer_fingerprint``).
+
+    Raises:
+        ConfigError, DataError, ModelError: bad settings, treebanks (e.g. a label outside UD's
+            inventory), models or layers; all checked before the first model is loaded.
+    """
+    verbose = bool(options.pop("verbose", False))
+    settings, extraction = edge_settings(settings, extraction, **options)
+    log = log or _quiet
+    check_out_dir(out)
+    specs = model_specs(models)
+    paths = {"train": train, "dev": dev, "test": test}
+    record = {
+        "models": [f"{s.label}={s.source}" for s in specs],
+        "cache_dtype": extraction.cache_dtype,
+        "precision": extraction.precision,
+        **{name: None if p is None else str(p) for name, p in paths.items()},
+        **settings.describe(),
+    }
+    results = ResultsFile(
+        out,
+        record,
+        name=EDGE_RESULTS_NAME,
+        inputs=treebank_fingerprints(paths),
+        columns=EDGE_COLUMNS,
+        identity=("model", "task", "layer", "mix_upto"),
+        order=edge_row_order,
+        resume=EDGE_RESUME_SETTINGS,
+    )
+    for note in results.notes:
+        log(note)
+    splits = load_splits(paths, settings.limit, cache_dir)
+    for ds in splits.values():  # a bad label fails now, not after the features
+        for task in settings.tasks:
+            edge_examples(ds.sentences, task)
+    check_models(specs, settings.layers)
+    from .edge_rows import edge_row_line, edge_rows  # TensorFlow: only after the checks
+
+    for spec in specs:
+        target = load_target(spec, extraction)
+        if results.drop_other_versions(
+            target.spec.label, target.fingerprint, target.tokenizer_fingerprint
+        ):
+            log(
+                f"model {spec.label} (weights or tokenizer) changed since the results in {out} "
+                "were made: retraining its edge probes"
+            )
+        layers = target.layers(settings.layers)
+        plan = edge_plan(target.num_layers + 1, layers, settings.mixes)
+        todo = [task for task in settings.tasks if not _done(results, target, task, plan)]
+        log(
+            f"{spec.label}: {target.num_layers} layers, hidden {target.hidden}; edge tasks to "
+            f"train: {', '.join(todo) or 'none'} ({len(plan.keys)} probes each)"
+        )
+        if not todo:
+            continue
+        target.features(splits, settings.too_long, extraction, log)
+        for task in todo:
+            rows = edge_rows(target, task, plan, settings, log, verbose=verbose)
+            results.add_all(rows)
+            for row in rows:
+                log(edge_row_line(row))
+    if settings.figures and results.rows:
+        from .figures import save_edge_figures
+
+        for path in save_edge_figures(results.rows, Path(out) / "figures"):
+            log(f"wrote {path}")
+    return results.rows
+
+
+__all__ = [
+    "EDGE_COLUMNS",
+    "EDGE_TASKS",
+    "EdgePlan",
+    "TASK_LABELS",
+    "edge_plan",
+    "edge_row_order",
+    "run_edge_probes",
+]

@@ -1,0 +1,241 @@
+"""Train the edge probes of every layer (and the scalar mixes) at once, each as if alone.
+
+A :class:`~bert_repro.probe.edge_model.StackedEdgeProbes` of ``P`` probes takes one compiled
+step per batch of ``(S, R, N, H)`` features (:func:`bert_repro.probe.edge_data.edge_batches`:
+each hidden state read once per batch): one forward pass, the ``P`` mean cross-entropies, their
+sum's gradient (probe ``p``'s slice gets its own loss's gradient: the probes share no weight)
+and one Adam step with a learning rate per probe (:class:`~bert_repro.probe.adam.SlicedAdam`).
+
+Per probe, after every epoch, on its dev micro F1 (:func:`bert_repro.probe.metrics.micro_f1`):
+the learning rate is halved when it did not improve (jiant's plateau decay factor 0.5;
+:func:`~bert_repro.probe.schedule.reduce_on_plateau`), the best epoch's weights are kept, and
+the probe stops after ``patience`` epochs without improvement
+(:func:`~bert_repro.probe.schedule.early_stopping`); a stopped probe's learning rate is 0 while
+the others go on. Training ends when all have stopped or after ``epochs``.
+
+Differences from the reference (jiant's edge probing, Tenney et al. 2019): softmax
+cross-entropy over the labels instead of a sigmoid per label (each example has exactly one
+label here, and the brief's metric is single-label micro F1), no gradient clipping (a global
+norm would couple the probes), evaluation once per epoch instead of every 1000 steps.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from ..errors import ConfigError
+from .adam import SlicedAdam
+from .edge_config import LEARNING_RATE, LR_FACTOR, MAX_EPOCHS, PATIENCE
+from .edge_model import StackedEdgeProbes, edge_losses
+from .metrics import micro_f1
+from .schedule import PlateauState, StoppingState, early_stopping, reduce_on_plateau
+
+__all__ = ["EdgeTrainResult", "LEARNING_RATE", "predict_edge", "train_edge_probes"]
+
+
+@dataclass
+class EdgeTrainResult:
+    """What training did to one probe.
+
+    Attributes:
+        epochs: epochs it trained.
+        best_epoch: 1-based epoch whose weights were kept (its best dev F1, the first of ties).
+        dev_f1, dev_loss: that epoch's dev micro F1 and mean cross-entropy.
+        history: per epoch ``loss``, ``val_loss``, ``val_f1`` and ``lr``.
+        seconds: wall time of the joint run up to this probe's last epoch.
+    """
+
+    epochs: int
+    best_epoch: int
+    dev_f1: float
+    dev_loss: float
+    history: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class _Predictor:
+    """The compiled predict step of a :class:`StackedEdgeProbes` over whole splits."""
+
+    def __init__(self, probes: StackedEdgeProbes):
+        self.probes = probes
+        self.signature = (
+            tf.TensorSpec((probes.num_states, probes.num_spans, None, probes.model_dim)),
+            tf.TensorSpec((None,), tf.int32),
+        )
+        self._predict_step = tf.function(self._predict_batch, input_signature=self.signature)
+
+    def _predict_batch(self, features, labels):
+        logits = self.probes(features)
+        return edge_losses(logits, labels), tf.argmax(logits, axis=-1, output_type=tf.int32)
+
+    def predict(self, data: Iterable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(predictions (P, n), gold (n,), mean losses (P,))`` over ``data``."""
+        preds, gold, total = [], [], np.zeros(self.probes.num_probes)
+        for features, labels in data:
+            losses, pred = self._predict_step(features, labels)
+            preds.append(pred.numpy())
+            gold.append(np.asarray(labels))
+            total += losses.numpy() * len(labels)
+        if not gold:
+            raise ConfigError("no examples to evaluate")
+        gold_all = np.concatenate(gold)
+        return np.concatenate(preds, axis=1), gold_all, total / len(gold_all)
+
+
+class _EdgeSteps(_Predictor):
+    """The compiled train step too: one Adam step of every probe per batch."""
+
+    def __init__(self, probes: StackedEdgeProbes):
+        super().__init__(probes)
+        self.variables = list(probes.trainable_weights)
+        self.optimizer = SlicedAdam()
+        self.optimizer.build(self.variables)
+        self.rates = tf.Variable(tf.zeros([probes.num_probes]), trainable=False)
+        self._train_step = tf.function(self._train_batch, input_signature=self.signature)
+
+    def _train_batch(self, features, labels):
+        step = self.optimizer.iterations
+        with tf.GradientTape() as tape:
+            losses = edge_losses(self.probes(features, training=True, step=step), labels)
+            total = tf.reduce_sum(losses)  # probes are independent: each slice gets its own
+        grads = tape.gradient(
+            total, self.variables, unconnected_gradients=tf.UnconnectedGradients.ZERO
+        )  # the mix weights of a stack without mixes
+        self.optimizer.apply_gradients(grads, self.variables, [self.rates] * len(grads))
+        return losses
+
+    def train_epoch(self, data: Iterable, rates: np.ndarray) -> np.ndarray:
+        """One pass; returns the ``(P,)`` mean training losses (per example)."""
+        self.rates.assign(rates.astype(np.float32))
+        total, count = np.zeros(self.probes.num_probes), 0
+        for features, labels in data:
+            total += self._train_step(features, labels).numpy() * len(labels)
+            count += len(labels)
+        return total / max(count, 1)
+
+
+def predict_edge(
+    probes: StackedEdgeProbes, data: Iterable
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every probe's predicted labels on ``data`` (batches ``(features, labels)``).
+
+    Returns:
+        ``predictions`` ``(P, n)`` int32, ``gold`` ``(n,)``, mean cross-entropies ``(P,)``.
+    """
+    return _Predictor(probes).predict(data)
+
+
+@dataclass
+class _ProbeRun:
+    lr: np.float32
+    plateau: PlateauState = field(default_factory=PlateauState)
+    stopping: StoppingState = field(default_factory=StoppingState)
+    history: dict[str, list[float]] = field(
+        default_factory=lambda: {"loss": [], "val_loss": [], "val_f1": [], "lr": []}
+    )
+    seconds: float = 0.0
+
+    def end_epoch(self, epoch, loss, val_loss, val_f1, patience, factor) -> bool:
+        """Log the epoch; lower the rate on a plateau, then early stopping, on ``1 - F1``;
+        return whether this epoch's weights are the best so far."""
+        for key, value in zip(
+            ("loss", "val_loss", "val_f1", "lr"),
+            (loss, val_loss, val_f1, float(self.lr)),
+            strict=True,
+        ):
+            self.history[key].append(float(value))
+        error = 1.0 - val_f1
+        self.plateau, self.lr = reduce_on_plateau(
+            self.plateau, error, self.lr, factor=factor, min_delta=0.0
+        )
+        self.stopping, keep = early_stopping(
+            self.stopping, epoch, error, patience=patience, min_delta=0.0
+        )
+        return keep
+
+    def result(self) -> EdgeTrainResult:
+        best = self.stopping.best_epoch
+        h = self.history
+        return EdgeTrainResult(
+            epochs=len(h["val_f1"]),
+            best_epoch=best + 1,
+            dev_f1=h["val_f1"][best],
+            dev_loss=h["val_loss"][best],
+            history=h,
+            seconds=self.seconds,
+        )
+
+
+def train_edge_probes(
+    probes: StackedEdgeProbes,
+    train_data: Iterable,
+    dev_data: Iterable,
+    *,
+    epochs: int = MAX_EPOCHS,
+    learning_rate: float = LEARNING_RATE,
+    patience: int = PATIENCE,
+    lr_factor: float = LR_FACTOR,
+    names: Sequence[str] | None = None,
+    print_fn: Callable[[str], None] | None = None,
+) -> list[EdgeTrainResult]:
+    """Train every probe of ``probes`` at once, each as it would train alone.
+
+    Args:
+        probes: the stacked probes (fresh: their slices hold the seeded initial weights).
+        train_data: re-iterable (once per epoch) batches ``(features (S, R, N, H), labels
+            (N,))``, shuffled (:func:`~bert_repro.probe.edge_data.edge_batches`).
+        dev_data: the same for the dev set, not shuffled.
+        epochs: the most epochs.
+        learning_rate: Adam's initial rate (tf-keras's Adam, epsilon 1e-7).
+        patience: epochs without a better dev F1 before a probe stops.
+        lr_factor: the rate is multiplied by this after each epoch without a better dev F1.
+        names: per probe, a name for the epoch lines.
+        print_fn: called with one line per probe and epoch (default silent).
+
+    Returns:
+        One :class:`EdgeTrainResult` per probe, in order; ``probes`` then holds each probe's
+        best epoch's weights.
+    """
+    if epochs < 1:
+        raise ConfigError(f"epochs must be at least 1, got {epochs}")
+    if not 0.0 < lr_factor <= 1.0:
+        raise ConfigError(f"lr_factor must be in (0, 1], got {lr_factor}")
+    count = probes.num_probes
+    names = list(names) if names is not None else [f"probe {p}" for p in range(count)]
+    steps = _EdgeSteps(probes)
+    runs = [_ProbeRun(lr=np.float32(learning_rate)) for _ in range(count)]
+    best = [v.numpy() for v in steps.variables]
+    start = time.monotonic()
+    for epoch in range(epochs):
+        active = [p for p, run in enumerate(runs) if not run.stopping.stopped]
+        rates = np.zeros(count, np.float32)
+        for p in active:
+            rates[p] = runs[p].lr
+        loss = steps.train_epoch(train_data, rates)
+        pred, gold, val_loss = steps.predict(dev_data)
+        current = None
+        for p in active:
+            run = runs[p]
+            f1 = micro_f1(gold, pred[p])
+            if run.end_epoch(epoch, loss[p], val_loss[p], f1, patience, lr_factor):
+                current = current or [v.numpy() for v in steps.variables]
+                for b, c in zip(best, current, strict=True):
+                    b[p] = c[p]
+            run.seconds = time.monotonic() - start
+            if print_fn is not None:
+                h = run.history
+                print_fn(
+                    f"{names[p]} epoch {epoch + 1}: loss {h['loss'][-1]:.4f} dev loss "
+                    f"{h['val_loss'][-1]:.4f} dev F1 {h['val_f1'][-1]:.4f} lr {h['lr'][-1]:.0e} "
+                    f"({run.seconds:.0f}s)"
+                )
+        if all(run.stopping.stopped for run in runs):
+            break
+    for var, value in zip(steps.variables, best, strict=True):
+        var.assign(value)
+    return [run.result() for run in runs]
