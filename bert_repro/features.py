@@ -277,8 +277,13 @@ def _iter_runs(extractors, corpus: EncodedCorpus, tokenizer, plan, settings, des
     extractor's outputs are ``K`` arrays ``(B, T|W, H)`` (:meth:`Extractor.run_layers`).
 
     Every extractor's outputs are checked for NaN/inf first (:func:`first_non_finite`);
-    ``corpus.sources`` and ``labels`` (one per extractor) name them in the error.
+    ``corpus.sources`` and ``labels`` (one per extractor) name them in the error. One batch
+    runs ahead: while the caller copies or writes batch ``i``'s outputs, a worker thread runs
+    the models on batch ``i + 1`` and checks them (TensorFlow releases the GIL while it
+    computes), so host work overlaps the next call; at most two batches' outputs are alive.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     strategy = settings.strategy
     ds = make_dataset(
         corpus.items,
@@ -288,24 +293,37 @@ def _iter_runs(extractors, corpus: EncodedCorpus, tokenizer, plan, settings, des
     )
     if strategy is not None:
         ds = strategy.experimental_distribute_dataset(ds)
-    with _progress(len(plan), settings.progress, desc) as bar:
-        for batch in ds:
-            outs = []
-            index = None
-            for ex in extractors:
-                o, index = ex.run_layers(batch)
-                outs.append(o)
-            if strategy is None:
-                host = {k: v.numpy() for k, v in batch.items()}
-            else:  # the global batch was split by rows: concatenate the replicas' rows back
-                host = {
-                    k: np.concatenate([t.numpy() for t in strategy.experimental_local_results(v)])
-                    for k, v in batch.items()
-                }
-            for ex, out, label in zip(extractors, outs, labels, strict=True):
-                _check_finite(ex, out, host, index, label, corpus.sources)
+
+    def run(batch):
+        outs = []
+        index = None
+        for ex in extractors:
+            o, index = ex.run_layers(batch)
+            outs.append(o)
+        if strategy is None:
+            host = {k: v.numpy() for k, v in batch.items()}
+        else:  # the global batch was split by rows: concatenate the replicas' rows back
+            host = {
+                k: np.concatenate([t.numpy() for t in strategy.experimental_local_results(v)])
+                for k, v in batch.items()
+            }
+        for ex, out, label in zip(extractors, outs, labels, strict=True):
+            _check_finite(ex, out, host, index, label, corpus.sources)
+        return host, outs, index
+
+    batches = iter(ds)
+    with (
+        _progress(len(plan), settings.progress, desc) as bar,
+        ThreadPoolExecutor(1, thread_name_prefix="bert_repro-extract") as worker,
+    ):
+        batch = next(batches, None)
+        pending = None if batch is None else worker.submit(run, batch)
+        while pending is not None:
+            result = pending.result()
+            batch = next(batches, None)
+            pending = None if batch is None else worker.submit(run, batch)
             bar.update(1)
-            yield host, outs, index
+            yield result
 
 
 def _plan(corpus: EncodedCorpus, model, max_length: int, settings: ExtractionSettings):
