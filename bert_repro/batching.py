@@ -16,8 +16,11 @@ that minimise the total cost under a memory budget of ``max_tokens`` padded word
 * :func:`bucket_widths` + :func:`bucketed_plan` (XLA, where every new shape compiles): at most
   ``max_buckets`` padded lengths, chosen from the data to minimise the padding cost, and one
   row count per length, so the compiled shapes stay few (at most ``2 * max_buckets``).
-* :func:`plan_batches`: fixed-size batches of length-sorted items (fine-tuning, where the batch
-  size is a training hyper-parameter).
+* :func:`plan_batches`: fixed-size batches of length-sorted items (fine-tuning predictions,
+  where the batch size is a training hyper-parameter).
+* :func:`length_grouped_batches`: the endless stream of fine-tuning batches, each of exactly the
+  training batch size, shuffled pass after pass but grouped by length within windows of a few
+  dozen batches, so a batch of short items is not padded to a long one.
 
 All are pure NumPy: deterministic (ties keep the input order) and testable without TensorFlow.
 """
@@ -25,7 +28,7 @@ All are pure NumPy: deterministic (ties keep the input order) and testable witho
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -38,6 +41,9 @@ DEFAULT_MAX_TOKENS = 2048
 #: Fixed cost of one forward call, in token-equivalents (measured: ~10 ms a call for MiniLM).
 DEFAULT_OVERHEAD_TOKENS = 64.0
 DEFAULT_MAX_BUCKETS = 8
+#: Batches per length-sorted window of :func:`length_grouped_batches` (transformers'
+#: ``LengthGroupedSampler`` sorts "mega-batches" of 50 batches).
+DEFAULT_WINDOW_BATCHES = 50
 
 
 class Batch(NamedTuple):
@@ -98,6 +104,75 @@ def plan_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
     order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def length_grouped_batches(
+    lengths: Sequence[int],
+    batch_size: int,
+    *,
+    seed: int,
+    window_batches: int = DEFAULT_WINDOW_BATCHES,
+) -> Iterator[np.ndarray]:
+    """Endless training batches of exactly ``batch_size`` items, grouped by length.
+
+    Pass ``p`` over the ``N`` items draws a permutation from ``default_rng([seed, p])``; cuts
+    it into windows of ``window_batches * B`` items; sorts each window by length (longest
+    first, ties in permutation order); cuts the sorted windows into batches of ``B`` and yields
+    the pass's full batches in a random order. Its last ``r < B`` items wait and are completed
+    by the first ``B - r`` items of the next pass's permutation (one mixed batch per pass), so
+
+    * every batch holds exactly ``B`` items (a fixed global batch: a distribution strategy
+      splits it over its replicas, and the optimizer's hyper-parameters keep their meaning);
+    * read in order, the stream's items ``[pN, (p+1)N)`` are every item exactly once (pass
+      ``p``), as a shuffled, repeated, batched ``tf.data`` stream gives them;
+    * a batch's items have similar lengths, so little padding is computed; with
+      ``window_batches=1`` the batches are plain random batches.
+
+    The grouping is transformers' ``LengthGroupedSampler`` (``get_length_grouped_indices``) plus
+    the fixed batch size across passes. Pure NumPy and deterministic given ``seed``.
+
+    Args:
+        lengths: ``(N,)`` wordpieces per item.
+        batch_size: ``B``.
+        seed: seeds every pass's permutation and batch order.
+        window_batches: batches per length-sorted window.
+
+    Yields:
+        ``(B,)`` int64 item indices (an item may appear twice in a batch only when ``N < B``
+        or in the mixed batch joining two passes).
+    """
+    lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
+    n = lengths.size
+    for name, v in (("batch_size", batch_size), ("window_batches", window_batches)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+            raise ConfigError(f"{name} must be a positive int, got {v!r}")
+    if n == 0:
+        raise ConfigError("no items to batch")
+    b = int(batch_size)
+    window = int(window_batches) * b
+    pending = np.zeros(0, dtype=np.int64)  # the previous passes' last items, waiting
+    p = 0
+    while True:
+        rng = np.random.default_rng([int(seed), p])
+        perm = rng.permutation(n).astype(np.int64)
+        p += 1
+        if pending.size:
+            need = b - pending.size
+            if need > n:  # fewer items than a batch: the whole pass waits too
+                pending = np.concatenate([pending, perm])
+                continue
+            yield np.concatenate([pending, perm[:need]])
+            perm = perm[need:]
+        order = np.concatenate(
+            [
+                w[np.argsort(-lengths[w], kind="stable")]
+                for w in np.split(perm, range(window, perm.size, window))
+            ]
+        )
+        full = order.size // b
+        for k in rng.permutation(full):
+            yield order[k * b : (k + 1) * b]
+        pending = order[full * b :]
 
 
 def token_budget_plan(

@@ -390,13 +390,13 @@ def _fill(final: Path, ident: dict, model, tokenizer, corpus: EncodedCorpus, set
         for index, n_words, out in features.iter_word_batches(
             model, tokenizer, corpus.subset(todo), settings=settings
         ):
-            block = out.astype(np_dtype, copy=False)  # (K, B, W, H)
+            # K arrays (B, W, H), written from the compiled call's results as they are
+            layers = [np.asarray(o).astype(np_dtype, copy=False) for o in out]
             for row, j in enumerate(index):
                 i = int(todo[int(j)])
                 at = int(offsets[i]) * row_bytes
-                vectors = block[:, row, : n_words[row]]  # (K, n, H)
-                for (fd, data_offset), layer in zip(files, vectors, strict=True):
-                    os.pwrite(fd, np.ascontiguousarray(layer).tobytes(), data_offset + at)
+                for (fd, data_offset), layer in zip(files, layers, strict=True):
+                    os.pwrite(fd, _contiguous(layer[row, : n_words[row]]), data_offset + at)
                 done[i] = True
             if time.monotonic() - last > CHECKPOINT_SECONDS:
                 _checkpoint(partial, files, done)
@@ -406,6 +406,12 @@ def _fill(final: Path, ident: dict, model, tokenizer, corpus: EncodedCorpus, set
         for fd, _ in files:
             os.close(fd)
     _finish(partial, final, ident, lengths, hidden, int(model.config.num_hidden_layers) + 1)
+
+
+def _contiguous(rows: np.ndarray) -> memoryview:
+    """The bytes of ``(n, H)`` ``rows`` (a view when they are contiguous already, as a row of a
+    ``(B, W, H)`` array is)."""
+    return memoryview(np.ascontiguousarray(rows)).cast("B")
 
 
 def _finish(partial: Path, final: Path, ident: dict, lengths, hidden: int, num_states: int):

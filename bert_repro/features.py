@@ -78,9 +78,12 @@ class Extractor:
         jit_compile: compile with XLA (one compilation per distinct padded shape).
         strategy: a ``tf.distribute.Strategy`` to split each batch across its replicas.
 
-    Calling it on a padded batch returns ``(K, B, T, H)`` float32 hidden states, or
-    ``(K, B, W, H)`` word vectors (mean of each word's wordpieces) with ``words=True``,
-    where ``K = len(layers)``.
+    Calling it on a padded batch gives ``K = len(layers)`` float32 arrays ``(B, T, H)`` of
+    hidden states, or ``(B, W, H)`` word vectors (mean of each word's wordpieces) with
+    ``words=True`` (:meth:`run_layers`); :meth:`run` stacks them into ``(K, B, T|W, H)``.
+    The compiled function returns the layers as they are, never stacked: a consumer copying
+    per text or per layer (:func:`hidden_states`, :func:`word_features`, the feature cache)
+    reads them in place.
     """
 
     def __init__(self, model, *, layers=None, words=False, jit_compile=False, strategy=None):
@@ -107,6 +110,7 @@ class Extractor:
             )
 
     def _forward(self, batch):
+        """``K`` tensors ``(B, T, H)`` (or ``(B, W, H)`` word means), one per selected layer."""
         import tensorflow as tf
 
         out = self.model(
@@ -116,31 +120,38 @@ class Extractor:
             output_hidden_states=True,
             training=False,
         )
-        hs = tf.stack([out.hidden_states[k] for k in self.layers], axis=0)  # (K, B, T, H)
-        hs = tf.cast(hs, tf.float32)
+        hs = [tf.cast(out.hidden_states[k], tf.float32) for k in self.layers]  # K x (B, T, H)
         if not self.words:
-            return hs
+            return tuple(hs)
         n_words = tf.shape(batch["word_mask"])[1]
-        onehot = tf.one_hot(batch["word_index"], depth=n_words, dtype=hs.dtype)  # (B, T, W)
-        counts = tf.reduce_sum(onehot, axis=1)  # (B, W)
-        summed = tf.einsum("btw,kbth->kbwh", onehot, hs)  # (K, B, W, H)
-        return summed / tf.maximum(counts, 1.0)[None, :, :, None]
+        onehot = tf.one_hot(batch["word_index"], depth=n_words, dtype=tf.float32)  # (B, T, W)
+        counts = tf.maximum(tf.reduce_sum(onehot, axis=1), 1.0)[:, :, None]  # (B, W, 1)
+        # word w of row b: sum_t onehot[b, t, w] h[b, t] / count[b, w]
+        return tuple(tf.matmul(onehot, h, transpose_a=True) / counts for h in hs)
 
-    def run(self, batch) -> tuple[np.ndarray, np.ndarray]:
+    def run_layers(self, batch) -> tuple[list[np.ndarray], np.ndarray]:
         """Run one batch (dict of tensors).
 
         Returns:
-            ``(outputs, index)``: outputs ``(K, B, T|W, H)`` and ``index`` ``(B,)``, in
-            matching order (under a strategy, the replicas' rows are concatenated).
+            ``(outputs, index)``: ``K`` arrays ``(B, T|W, H)`` (the compiled call's results,
+            not copied) and ``index`` ``(B,)``, in matching order (under a strategy, the
+            replicas' rows are concatenated).
         """
         feed = {k: v for k, v in batch.items() if k != "index"}
         if self.strategy is None:
-            return self._fn(feed).numpy(), np.asarray(batch["index"])
-        per_replica = self._dist(feed)
-        outs = self.strategy.experimental_local_results(per_replica)
+            return [o.numpy() for o in self._fn(feed)], np.asarray(batch["index"])
+        per_replica = self._dist(feed)  # K per-replica values
+        outs = [
+            np.concatenate([o.numpy() for o in self.strategy.experimental_local_results(v)])
+            for v in per_replica
+        ]
         idx = self.strategy.experimental_local_results(batch["index"])
-        outs = np.concatenate([o.numpy() for o in outs], axis=1)
         return outs, np.concatenate([np.asarray(i) for i in idx])
+
+    def run(self, batch) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`run_layers` with the layers stacked: ``(K, B, T|W, H)`` and ``(B,)``."""
+        outs, index = self.run_layers(batch)
+        return np.stack(outs), index
 
 
 _CACHE_ATTR = "_bert_repro_extractors"
@@ -212,12 +223,15 @@ def extraction_plan(
 
 
 def first_non_finite(
-    outputs: np.ndarray, mask: np.ndarray, layers: Sequence[int] | None = None
+    outputs: np.ndarray | Sequence[np.ndarray],
+    mask: np.ndarray,
+    layers: Sequence[int] | None = None,
 ) -> tuple[int, int] | None:
     """Where the first NaN/inf of a batch's outputs is, at real positions only.
 
     Args:
-        outputs: ``(K, B, T, H)`` hidden states (or ``(K, B, W, H)`` word vectors).
+        outputs: ``(K, B, T, H)`` hidden states (or ``(K, B, W, H)`` word vectors), or ``K``
+            arrays ``(B, T|W, H)``.
         mask: ``(B, T)`` (or ``(B, W)``), nonzero on real wordpieces (words); padding is not
             checked.
         layers: the hidden-state index of each of the ``K`` (default ``0..K-1``).
@@ -227,9 +241,10 @@ def first_non_finite(
         row holding one in it; None when every real position is finite (the common case
         costs one pass over ``outputs``).
     """
-    if np.isfinite(outputs).all():
+    if all(np.isfinite(o).all() for o in outputs):
         return None
-    bad = ~np.isfinite(outputs).all(axis=-1) & np.asarray(mask).astype(bool)[None]  # (K, B, T)
+    real = np.asarray(mask).astype(bool)
+    bad = np.stack([~np.isfinite(o).all(axis=-1) & real for o in outputs])  # (K, B, T)
     if not bad.any():
         return None
     layers = np.arange(len(outputs)) if layers is None else np.asarray(layers)
@@ -258,11 +273,17 @@ def _check_finite(ex: Extractor, outputs, host, index, label: str, sources) -> N
 
 
 def _iter_runs(extractors, corpus: EncodedCorpus, tokenizer, plan, settings, desc, labels):
-    """Yield ``(batch_numpy, [outputs per extractor], index)`` over the planned batches.
+    """Yield ``(batch_numpy, [outputs per extractor], index)`` over the planned batches; each
+    extractor's outputs are ``K`` arrays ``(B, T|W, H)`` (:meth:`Extractor.run_layers`).
 
     Every extractor's outputs are checked for NaN/inf first (:func:`first_non_finite`);
-    ``corpus.sources`` and ``labels`` (one per extractor) name them in the error.
+    ``corpus.sources`` and ``labels`` (one per extractor) name them in the error. One batch
+    runs ahead: while the caller copies or writes batch ``i``'s outputs, a worker thread runs
+    the models on batch ``i + 1`` and checks them (TensorFlow releases the GIL while it
+    computes), so host work overlaps the next call; at most two batches' outputs are alive.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     strategy = settings.strategy
     ds = make_dataset(
         corpus.items,
@@ -272,24 +293,37 @@ def _iter_runs(extractors, corpus: EncodedCorpus, tokenizer, plan, settings, des
     )
     if strategy is not None:
         ds = strategy.experimental_distribute_dataset(ds)
-    with _progress(len(plan), settings.progress, desc) as bar:
-        for batch in ds:
-            outs = []
-            index = None
-            for ex in extractors:
-                o, index = ex.run(batch)
-                outs.append(o)
-            if strategy is None:
-                host = {k: v.numpy() for k, v in batch.items()}
-            else:  # the global batch was split by rows: concatenate the replicas' rows back
-                host = {
-                    k: np.concatenate([t.numpy() for t in strategy.experimental_local_results(v)])
-                    for k, v in batch.items()
-                }
-            for ex, out, label in zip(extractors, outs, labels, strict=True):
-                _check_finite(ex, out, host, index, label, corpus.sources)
+
+    def run(batch):
+        outs = []
+        index = None
+        for ex in extractors:
+            o, index = ex.run_layers(batch)
+            outs.append(o)
+        if strategy is None:
+            host = {k: v.numpy() for k, v in batch.items()}
+        else:  # the global batch was split by rows: concatenate the replicas' rows back
+            host = {
+                k: np.concatenate([t.numpy() for t in strategy.experimental_local_results(v)])
+                for k, v in batch.items()
+            }
+        for ex, out, label in zip(extractors, outs, labels, strict=True):
+            _check_finite(ex, out, host, index, label, corpus.sources)
+        return host, outs, index
+
+    batches = iter(ds)
+    with (
+        _progress(len(plan), settings.progress, desc) as bar,
+        ThreadPoolExecutor(1, thread_name_prefix="bert_repro-extract") as worker,
+    ):
+        batch = next(batches, None)
+        pending = None if batch is None else worker.submit(run, batch)
+        while pending is not None:
+            result = pending.result()
+            batch = next(batches, None)
+            pending = None if batch is None else worker.submit(run, batch)
             bar.update(1)
-            yield host, outs, index
+            yield result
 
 
 def _plan(corpus: EncodedCorpus, model, max_length: int, settings: ExtractionSettings):
@@ -389,7 +423,7 @@ def iter_batches(
         models, tokenizer, texts, settings, words=False, names=names
     ):
         host["index"] = index
-        yield host, outs
+        yield host, [np.stack(layers) for layers in outs]
 
 
 def hidden_states(
@@ -430,8 +464,18 @@ def hidden_states(
             result = [None] * len(corpus)
         lengths = batch["attention_mask"].sum(axis=1)
         for row, i in enumerate(index):
-            result[int(i)] = np.ascontiguousarray(out[:, row, : lengths[row]])
+            result[int(i)] = _gather_rows(out, row, int(lengths[row]))
     return result  # type: ignore[return-value]
+
+
+def _gather_rows(layers: Sequence[np.ndarray], row: int, n: int) -> np.ndarray:
+    """``(K, n, H)``: the first ``n`` positions of ``row`` in each of the ``K`` layer arrays
+    ``(B, T, H)``, copied once into a new array (the batch's arrays are not kept)."""
+    first = layers[0]
+    out = np.empty((len(layers), n, first.shape[-1]), dtype=first.dtype)
+    for k, layer in enumerate(layers):
+        out[k] = layer[row, :n]
+    return out
 
 
 def iter_word_batches(
@@ -449,8 +493,9 @@ def iter_word_batches(
 
     Yields:
         ``(index, n_words, vectors)``: sentence positions ``(B,)``, their word counts ``(B,)``
-        and ``(K, B, W, H)`` word vectors (mean of each word's wordpieces; ``[CLS]``/``[SEP]``
-        excluded; rows beyond a sentence's word count are padding).
+        and ``K`` arrays ``(B, W, H)`` of word vectors, one per layer (mean of each word's
+        wordpieces; ``[CLS]``/``[SEP]`` excluded; rows beyond a sentence's word count are
+        padding); ``np.stack(vectors)`` is the ``(K, B, W, H)`` block.
     """
     settings = ExtractionSettings.create(settings, **options)
     for corpus, _, (out,), index in _extract(model, tokenizer, sentences, settings, words=True):
@@ -481,6 +526,5 @@ def word_features(
         if not result:
             result = [None] * len(corpus)
         for row, i in enumerate(index):
-            n = corpus.items[int(i)].n_words
-            result[int(i)] = np.ascontiguousarray(out[:, row, :n])
+            result[int(i)] = _gather_rows(out, row, corpus.items[int(i)].n_words)
     return result  # type: ignore[return-value]

@@ -160,3 +160,32 @@ def test_one_string_is_refused_not_split_into_characters(tiny_bert, one):
         next(iter_batches(model, tok, one, progress=False))
     with pytest.raises(DataError, match=re.escape("e.g. [['The', 'dog', 'barked.']]")):
         word_features(model, tok, one, progress=False)
+
+
+def test_batches_run_ahead_each_with_its_outputs_and_a_caller_may_stop_early(tiny_bert):
+    """One batch runs ahead on a worker thread: every batch still comes with its own outputs
+    (equal to its sentences' vectors computed one at a time), each sentence once, the
+    per-layer arrays stack into the ``(K, B, W, H)`` block, and leaving the loop early leaves
+    no worker behind."""
+    import threading
+
+    from bert_repro.features import iter_word_batches
+
+    model, tok = tiny_bert
+    sentences = [t.split() for t in TEXTS] * 3
+    ref = word_features(model, tok, sentences, max_batch=1, progress=False)
+    seen = []
+    for index, n_words, vectors in iter_word_batches(
+        model, tok, sentences, max_batch=2, progress=False
+    ):
+        assert len(vectors) == 3 and np.stack(vectors).shape[:2] == (3, len(index))
+        for row, i in enumerate(index):
+            assert n_words[row] == len(sentences[i])
+            got = np.stack([v[row, : n_words[row]] for v in vectors])
+            assert np.abs(got - ref[i]).max() < 1e-5
+        seen += index.tolist()
+    assert sorted(seen) == list(range(len(sentences)))
+    stream = iter_word_batches(model, tok, sentences, max_batch=2, progress=False)
+    next(stream)
+    stream.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("bert_repro-extract")]

@@ -1,9 +1,11 @@
-"""Tokenised inputs and their tf.data pipelines: shuffled training batches, sorted predictions.
+"""Tokenised inputs and their tf.data pipelines: length-grouped training batches, sorted
+predictions.
 
-Inputs are kept unpadded (one int32 array per item); training batches are padded to the longest
-item of the batch by ``tf.data`` (``padded_batch``), prediction batches are planned over the
-items sorted by length (:func:`bert_repro.batching.plan_batches`) so little padding is computed,
-and the outputs are put back in the items' order.
+Inputs are kept unpadded (one int32 array per item) and every batch is padded to its longest
+item (rounded up to a multiple of 8). Training batches are random but grouped by length
+(:func:`bert_repro.batching.length_grouped_batches`), prediction batches are planned over the
+items sorted by length (:func:`bert_repro.batching.plan_batches`), so little padding is computed
+either way; predictions are put back in the items' order.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..batching import plan_batches
+from ..batching import DEFAULT_WINDOW_BATCHES, length_grouped_batches, plan_batches
 from ..errors import DataError
 
 if TYPE_CHECKING:
@@ -63,86 +65,110 @@ PAD_LABEL = -1
 """Padding of per-item variable-length labels and extra inputs (e.g. per-word heads)."""
 
 
-def _is_ragged(labels) -> bool:
-    """Per-item arrays (a list/tuple of ``N`` arrays) rather than one ``(N,)`` array."""
-    return isinstance(labels, (list, tuple)) and bool(labels) and isinstance(labels[0], np.ndarray)
+def _label_arrays(labels, n: int) -> tuple[dict[str, object], bool]:
+    """``labels`` as a dict of int32 ``(N,)`` arrays or lists of ``N`` per-item int32 arrays
+    (and whether it was a dict)."""
+    is_dict = isinstance(labels, Mapping)
+    out = {}
+    for key, value in (labels if is_dict else {"": labels}).items():
+        per_item = len(value) > 0 and np.ndim(value[0]) > 0
+        if not per_item:
+            value = np.asarray(value, dtype=np.int32)
+            if value.ndim != 1:
+                raise DataError(f"labels {key!r} must be (N,) or one array per item")
+        else:  # one array per item (e.g. a label per word): padded per batch
+            value = [np.asarray(v, dtype=np.int32).reshape(-1) for v in value]
+        if len(value) != n:
+            raise DataError(f"{len(value)} labels {key!r} for {n} training examples")
+        out[key] = value
+    return out, is_dict
 
 
-def _label_tensor(labels):
-    return _ragged(labels) if _is_ragged(labels) else np.asarray(labels, dtype=np.int32)
-
-
-def _ragged(arrays: Sequence[np.ndarray]) -> tf.RaggedTensor:
-    import tensorflow as tf
-
-    lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
-    values = np.concatenate(arrays).astype(np.int32) if len(arrays) else np.zeros(0, np.int32)
-    return tf.RaggedTensor.from_row_lengths(values, lengths)
+def pad_labels(
+    value, index: Sequence[int], *, pad_value: int = 0, pad_multiple: int = 8
+) -> np.ndarray:
+    """The labels of the items at ``index``: ``(B,)`` from an ``(N,)`` array, or ``(B, L)``
+    from per-item arrays, right-padded with ``pad_value`` to the longest rounded up to a
+    multiple of ``pad_multiple``."""
+    if isinstance(value, np.ndarray):
+        return value[np.asarray(index)]
+    longest = max(1, max(len(value[i]) for i in index))
+    out = np.full((len(index), -(-longest // pad_multiple) * pad_multiple), pad_value, np.int32)
+    for row, i in enumerate(index):
+        out[row, : len(value[i])] = value[i]
+    return out
 
 
 def training_dataset(
     features: Features,
-    labels: np.ndarray | Mapping[str, np.ndarray],
+    labels: np.ndarray | Sequence[np.ndarray] | Mapping[str, np.ndarray | Sequence[np.ndarray]],
     batch_size: int,
     *,
     seed: int,
     pad_id: int = 0,
+    label_pad: int = PAD_LABEL,
+    window_batches: int = DEFAULT_WINDOW_BATCHES,
+    pad_multiple: int = 8,
 ) -> tf.data.Dataset:
-    """An endless stream of shuffled, padded training batches.
+    """An endless stream of training batches grouped by length, padded per batch.
 
-    Every pass over the items is a new seeded permutation (``reshuffle_each_iteration``);
-    batches run on across passes, so no item is dropped, and every batch has exactly
-    ``batch_size`` items (what a distribution strategy splits over its replicas).
+    Which items share a batch comes from :func:`bert_repro.batching.length_grouped_batches`:
+    every pass is a new seeded permutation, sorted by length within windows of
+    ``window_batches`` batches, so each batch is padded to a length close to its items'; the
+    batches of a pass come in a random order, every batch has exactly ``batch_size`` items
+    (what a distribution strategy splits over its replicas) and every pass holds every item
+    once. ``window_batches=1`` gives plain random batches. ``T`` is rounded up to a multiple
+    of ``pad_multiple`` so the compiled training step sees few shapes.
 
     Args:
         features: the inputs.
-        labels: ``(N,)`` int labels, or a dict of such arrays (e.g. ``start``/``end``); a
-            label may also be a tuple of ``N`` int arrays ``(n_i, ...)`` (e.g. one head per
-            word), padded with :data:`PAD_LABEL` to the batch's longest.
+        labels: ``(N,)`` int labels; or ``N`` per-item int arrays (e.g. one head per word),
+            padded per batch with ``label_pad``; or a dict of either (e.g. ``start``/``end``).
         batch_size: global batch size ``B``.
-        seed: shuffling seed.
+        seed: seeds the passes' permutations and batch orders.
         pad_id: the tokenizer's padding id.
+        label_pad: padding value of per-item labels (one the loss ignores).
+        window_batches: batches per length-sorted window.
+        pad_multiple: ``T`` (and a per-item label's ``L``) is a multiple of this.
 
     Returns:
         Dataset of ``(inputs, labels)``: inputs a dict of ``(B, T)`` int32 ``input_ids``,
-        ``attention_mask`` (1 on real tokens) and ``token_type_ids``; ``T`` the batch maximum;
-        ``features.extra`` inputs padded with :data:`PAD_LABEL`.
+        ``attention_mask`` (1 on real tokens) and ``token_type_ids``, and the
+        ``features.extra`` inputs padded with :data:`PAD_LABEL`; labels ``(B,)`` or ``(B, L)``
+        int32 (a dict when ``labels`` is one).
     """
     import tensorflow as tf
+
+    from ..pipeline import quiet_data_options
 
     n = len(features)
     if n == 0:
         raise DataError("no training examples")
-    inputs = {
-        "input_ids": _ragged(features.input_ids),
-        "token_type_ids": _ragged(features.token_type_ids),
-        **{k: _ragged(v) for k, v in features.extra.items()},
+    label_values, is_dict = _label_arrays(labels, n)
+    lengths = features.lengths
+    b = int(batch_size)
+
+    def batches():
+        for index in length_grouped_batches(lengths, b, seed=seed, window_batches=window_batches):
+            x = pad_inputs(features, index, pad_id=pad_id, pad_multiple=pad_multiple)
+            y = {
+                k: pad_labels(v, index, pad_value=label_pad, pad_multiple=pad_multiple)
+                for k, v in label_values.items()
+            }
+            yield x, (y if is_dict else y[""])
+
+    x_spec = {
+        k: tf.TensorSpec((b, None), tf.int32)
+        for k in ("input_ids", "attention_mask", "token_type_ids", *features.extra)
     }
-    if isinstance(labels, Mapping):
-        labels = {k: _label_tensor(v) for k, v in labels.items()}
-    else:
-        labels = _label_tensor(labels)
-
-    def with_mask(x, y):
-        return {**x, "attention_mask": tf.ones_like(x["input_ids"])}, y
-
-    ds = tf.data.Dataset.from_tensor_slices((inputs, labels))
-    ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.map(with_mask, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    padding = (
-        {
-            "input_ids": tf.constant(pad_id, tf.int32),
-            "token_type_ids": tf.constant(0, tf.int32),
-            "attention_mask": tf.constant(0, tf.int32),
-            **{k: tf.constant(PAD_LABEL, tf.int32) for k in features.extra},
-        },
-        tf.nest.map_structure(
-            lambda v: tf.constant(PAD_LABEL if isinstance(v, tf.RaggedTensor) else 0, tf.int32),
-            labels,
-        ),
+    y_spec = {
+        k: tf.TensorSpec((b,) if isinstance(v, np.ndarray) else (b, None), tf.int32)
+        for k, v in label_values.items()
+    }
+    ds = tf.data.Dataset.from_generator(
+        batches, output_signature=(x_spec, y_spec if is_dict else y_spec[""])
     )
-    ds = ds.padded_batch(batch_size, padding_values=padding, drop_remainder=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.prefetch(2).with_options(quiet_data_options())
 
 
 def pad_inputs(

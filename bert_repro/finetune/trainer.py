@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .._keras import keras
+from ..batching import DEFAULT_WINDOW_BATCHES
 from ..encoder_parts import freeze_bottom
 from ..errors import ConfigError, DataError, ModelError
 from ..io import atomic_write_bytes, atomic_write_json, read_json, run_metadata
@@ -259,6 +260,7 @@ def finetune(
         eval_seconds=eval_seconds,
         head=keras.layers.serialize(head),
         frozen_parts=list(frozen),
+        batching={"grouped_by_length": True, "window_batches": DEFAULT_WINDOW_BATCHES},
     )
     result = FinetuneResult(
         model=task_model,
