@@ -76,8 +76,10 @@ def _label_arrays(labels, n: int) -> tuple[dict[str, object], bool]:
             value = np.asarray(value, dtype=np.int32)
             if value.ndim != 1:
                 raise DataError(f"labels {key!r} must be (N,) or one array per item")
-        else:  # one array per item (e.g. a label per word): padded per batch
-            value = [np.asarray(v, dtype=np.int32).reshape(-1) for v in value]
+        else:  # one (n_i, ...) array per item (e.g. a label per word): padded per batch
+            value = [np.asarray(v, dtype=np.int32) for v in value]
+            if len({v.shape[1:] for v in value}) != 1:
+                raise DataError(f"per-item labels {key!r} must agree in all but their length")
         if len(value) != n:
             raise DataError(f"{len(value)} labels {key!r} for {n} training examples")
         out[key] = value
@@ -85,15 +87,16 @@ def _label_arrays(labels, n: int) -> tuple[dict[str, object], bool]:
 
 
 def pad_labels(
-    value, index: Sequence[int], *, pad_value: int = 0, pad_multiple: int = 8
+    value, index: Sequence[int], *, pad_value: int = PAD_LABEL, pad_multiple: int = 8
 ) -> np.ndarray:
-    """The labels of the items at ``index``: ``(B,)`` from an ``(N,)`` array, or ``(B, L)``
-    from per-item arrays, right-padded with ``pad_value`` to the longest rounded up to a
-    multiple of ``pad_multiple``."""
+    """The labels of the items at ``index``: ``(B,)`` from an ``(N,)`` array, or ``(B, L, ...)``
+    from per-item ``(n_i, ...)`` arrays, right-padded with ``pad_value`` to the longest
+    ``n_i`` rounded up to a multiple of ``pad_multiple``."""
     if isinstance(value, np.ndarray):
         return value[np.asarray(index)]
     longest = max(1, max(len(value[i]) for i in index))
-    out = np.full((len(index), -(-longest // pad_multiple) * pad_multiple), pad_value, np.int32)
+    width = -(-longest // pad_multiple) * pad_multiple
+    out = np.full((len(index), width, *value[index[0]].shape[1:]), pad_value, np.int32)
     for row, i in enumerate(index):
         out[row, : len(value[i])] = value[i]
     return out
@@ -162,7 +165,9 @@ def training_dataset(
         for k in ("input_ids", "attention_mask", "token_type_ids", *features.extra)
     }
     y_spec = {
-        k: tf.TensorSpec((b,) if isinstance(v, np.ndarray) else (b, None), tf.int32)
+        k: tf.TensorSpec(
+            (b,) if isinstance(v, np.ndarray) else (b, None, *v[0].shape[1:]), tf.int32
+        )
         for k, v in label_values.items()
     }
     ds = tf.data.Dataset.from_generator(
