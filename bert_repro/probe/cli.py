@@ -208,9 +208,13 @@ def _check_cache_dir(args) -> None:
 
 def _options(args) -> dict:
     """The settings keywords shared by train, sweep and evaluate."""
+    return dict(_shared_options(args), kinds=args.kinds)
+
+
+def _shared_options(args) -> dict:
+    """The settings keywords of every probe action, edge probes included."""
     return dict(
         layers=args.layers,
-        kinds=args.kinds,
         batch_size=args.batch_size,
         limit=args.limit,
         too_long="skip" if args.skip_too_long else args.too_long,
@@ -288,14 +292,7 @@ def run_edge_command(args) -> int:
         epochs=args.epochs,
         seed=args.seed,
         verbose=args.verbose,
-        layers=args.layers,
-        batch_size=args.batch_size,
-        limit=args.limit,
-        too_long="skip" if args.skip_too_long else args.too_long,
-        cache_dtype=args.cache_dtype,
-        precision=args.precision,
-        jit_compile=bool(args.xla),
-        progress=not args.quiet,
+        **_shared_options(args),
     )
     if not args.quiet:
         print(format_edge_table(rows))

@@ -74,8 +74,29 @@ class SweepSettings:
         return out
 
 
-_SWEEP_FIELDS = frozenset(f.name for f in dataclasses.fields(SweepSettings))
 _EXTRACTION_FIELDS = frozenset(f.name for f in dataclasses.fields(ExtractionSettings))
+
+
+def split_settings(cls, settings, extraction: ExtractionSettings | None, options: dict) -> tuple:
+    """``(settings, extraction)``: each keyword of ``options`` applied to the object that owns
+    it, a ``cls`` settings object (a frozen dataclass: :class:`SweepSettings`, the edge
+    probes' settings) or the :class:`~bert_repro.settings.ExtractionSettings` (``None`` values
+    ignored).
+
+    Raises:
+        ConfigError: an unknown keyword (the message lists the valid ones) or a bad value.
+    """
+    fields = frozenset(f.name for f in dataclasses.fields(cls))
+    mine = {k: v for k, v in options.items() if k in fields and v is not None}
+    theirs = {k: v for k, v in options.items() if k not in fields}
+    unknown = sorted(set(theirs) - _EXTRACTION_FIELDS)
+    if unknown:
+        valid = ", ".join(sorted(fields | _EXTRACTION_FIELDS))
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)}; valid: {valid}")
+    settings = settings or cls()
+    if mine:
+        settings = dataclasses.replace(settings, **mine)
+    return settings, ExtractionSettings.create(extraction, **theirs)
 
 
 def sweep_settings(
@@ -84,22 +105,10 @@ def sweep_settings(
     **options,
 ) -> tuple[SweepSettings, ExtractionSettings]:
     """``(settings, extraction)`` with each keyword of ``options`` applied to the object that
-    owns it (``None`` values ignored). ``skip_too_long=True`` is still accepted for
+    owns it (:func:`split_settings`). ``skip_too_long=True`` is still accepted for
     ``too_long="skip"``.
-
-    Raises:
-        ConfigError: an unknown keyword (the message lists the valid ones) or a bad value.
     """
     if options.pop("skip_too_long", None):
         warnings.warn("skip_too_long=True is now too_long='skip'", DeprecationWarning, stacklevel=3)
         options["too_long"] = "skip"
-    mine = {k: v for k, v in options.items() if k in _SWEEP_FIELDS and v is not None}
-    theirs = {k: v for k, v in options.items() if k not in _SWEEP_FIELDS}
-    unknown = sorted(set(theirs) - _EXTRACTION_FIELDS)
-    if unknown:
-        valid = ", ".join(sorted(_SWEEP_FIELDS | _EXTRACTION_FIELDS))
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)}; valid: {valid}")
-    settings = settings or SweepSettings()
-    if mine:
-        settings = dataclasses.replace(settings, **mine)
-    return settings, ExtractionSettings.create(extraction, **theirs)
+    return split_settings(SweepSettings, settings, extraction, options)

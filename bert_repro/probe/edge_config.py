@@ -102,28 +102,17 @@ class EdgeSettings:
         return out
 
 
-_FIELDS = frozenset(f.name for f in dataclasses.fields(EdgeSettings))
-_EXTRACTION_FIELDS = frozenset(f.name for f in dataclasses.fields(ExtractionSettings))
-
-
 def edge_settings(
     settings: EdgeSettings | None = None,
     extraction: ExtractionSettings | None = None,
     **options,
 ) -> tuple[EdgeSettings, ExtractionSettings]:
     """``(settings, extraction)`` with each keyword of ``options`` applied to the object that
-    owns it (``None`` values ignored).
+    owns it (:func:`~bert_repro.probe.config.split_settings`).
 
     Raises:
         ConfigError: an unknown keyword (the message lists the valid ones) or a bad value.
     """
-    mine = {k: v for k, v in options.items() if k in _FIELDS and v is not None}
-    theirs = {k: v for k, v in options.items() if k not in _FIELDS}
-    unknown = sorted(set(theirs) - _EXTRACTION_FIELDS)
-    if unknown:
-        valid = ", ".join(sorted(_FIELDS | _EXTRACTION_FIELDS))
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)}; valid: {valid}")
-    settings = settings or EdgeSettings()
-    if mine:
-        settings = dataclasses.replace(settings, **mine)
-    return settings, ExtractionSettings.create(extraction, **theirs)
+    from .config import split_settings
+
+    return split_settings(EdgeSettings, settings, extraction, options)
