@@ -22,31 +22,12 @@ from pathlib import Path
 from ..cli import seed
 from ..encoder_parts import DIRECTIONS
 from ..finetune.config import TASKS
-
-
-def _data_options(p: argparse.ArgumentParser, *, restore: bool) -> None:
-    default = (
-        "the evaluation examples recorded in the model's finetune.json"
-        if restore
-        else "tensorflow-datasets"
-    )
-    p.add_argument(
-        "--data",
-        type=Path,
-        default=None,
-        help=f"local data file, as for `bert-repro finetune` (default: {default})",
-    )
-    p.add_argument("--eval-data", type=Path, default=None, help="separate local evaluation file")
-    p.add_argument(
-        "--eval-fraction",
-        type=float,
-        default=0.2,
-        help="share of --data held out for evaluation when no --eval-data (default 0.2)",
-    )
-    p.add_argument("--tfds-data-dir", default=None, help="tensorflow-datasets data_dir")
-    p.add_argument("--max-eval-examples", type=int, default=None, help="seeded subset size")
-    p.add_argument("--seed", type=seed, default=0, help="seed of the split and subsets (0)")
-    p.add_argument("--eval-batch-size", type=int, default=None)
+from ..finetune.options import (
+    add_data_options,
+    add_hyper_parameters,
+    config_from_args,
+    data_from_args,
+)
 
 
 def _common(p: argparse.ArgumentParser, *, out: str, ks: str) -> None:
@@ -91,7 +72,9 @@ def add_parser(subparsers) -> None:
         default=list(DIRECTIONS),
         help="which end to restore from (default: both)",
     )
-    _data_options(p, restore=True)
+    add_data_options(p, default="the evaluation examples recorded in finetune.json", training=False)
+    p.add_argument("--seed", type=seed, default=0, help="seed of the split and subsets (0)")
+    p.add_argument("--eval-batch-size", type=int, default=None)
     _common(p, out="runs/ablate-restore", ks="0..L")
     p.set_defaults(func=run_restore)
 
@@ -103,35 +86,14 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("task", choices=TASKS, help="the task")
     p.add_argument("--model", default=None, help="base model (default: shipped MiniLM)")
-    _data_options(p, restore=False)
-    p.add_argument("--max-train-examples", type=int, default=None, help="seeded subset size")
-    hp = p.add_argument_group("hyper-parameters (default: the task's paper_defaults)")
-    hp.add_argument("--learning-rate", type=float, default=None)
-    hp.add_argument("--batch-size", type=int, default=None)
-    hp.add_argument("--epochs", type=float, default=None)
-    hp.add_argument("--max-steps", type=int, default=None, help="cap on training steps")
-    hp.add_argument("--max-seq-length", type=int, default=None)
+    add_data_options(p, default="tensorflow-datasets")
+    add_hyper_parameters(p, full=False)
     p.add_argument(
         "--save-models", action="store_true", help="keep each model in <out>/models/freeze-<k>"
     )
     p.add_argument("--overwrite", action="store_true", help="replace saved models")
     _common(p, out="runs/ablate-freeze", ks="0 2 4")
     p.set_defaults(func=run_freeze)
-
-
-def _load(task: str, args, *, train_limit: int | None = None):
-    from ..finetune.examples import load_task_data
-
-    return load_task_data(
-        task,
-        args.data,
-        eval_data=args.eval_data,
-        eval_fraction=args.eval_fraction,
-        seed=args.seed,
-        tfds_data_dir=args.tfds_data_dir,
-        train_limit=train_limit,
-        eval_limit=args.max_eval_examples,
-    )
 
 
 def _finish(result, args) -> int:
@@ -158,7 +120,7 @@ def run_restore(args) -> int:
             "--eval-data and --max-eval-examples need --data (without it the evaluation "
             "examples are the ones recorded in finetune.json)"
         )
-    data = {t: _load(t, args).eval for t in set(tasks.values())} if args.data else {}
+    data = {t: data_from_args(t, args).eval for t in set(tasks.values())} if args.data else {}
     from .restore import restore_layers
     from .result import AblationResult
 
@@ -180,21 +142,11 @@ def run_restore(args) -> int:
 
 
 def run_freeze(args) -> int:
-    from ..finetune.config import paper_defaults
     from ..io import check_out_dir
 
     check_out_dir(args.out)
-    config = paper_defaults(
-        args.task,
-        learning_rate=args.learning_rate,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        max_steps=args.max_steps,
-        max_seq_length=args.max_seq_length,
-        eval_batch_size=args.eval_batch_size,
-        seed=args.seed,
-    )
-    data = _load(args.task, args, train_limit=args.max_train_examples)
+    config = config_from_args(args.task, args)
+    data = data_from_args(args.task, args)
     from .freeze import DEFAULT_KS, freeze_sweep
 
     result = freeze_sweep(

@@ -19,8 +19,8 @@ import functools
 import json
 from pathlib import Path
 
-from ..cli import seed
 from .config import TASKS
+from .options import add_data_options, add_hyper_parameters, config_from_args, data_from_args
 
 
 def add_parser(subparsers) -> None:
@@ -38,61 +38,8 @@ def add_parser(subparsers) -> None:
         "--model", default=None, help="base model folder or hub name (default: shipped MiniLM)"
     )
     p.add_argument("--out", type=Path, required=True, help="output folder, e.g. models/NAME")
-    p.add_argument(
-        "--data",
-        "--train",
-        dest="data",
-        type=Path,
-        default=None,
-        help="local training file (agnews: CSV label,title,description; squad: SQuAD JSON; "
-        "mnli: GLUE .tsv; parse: CoNLL-U); default: tensorflow-datasets (not for parse)",
-    )
-    p.add_argument(
-        "--eval-data",
-        "--dev",
-        dest="eval_data",
-        type=Path,
-        default=None,
-        help="separate local evaluation (dev) file",
-    )
-    p.add_argument(
-        "--test",
-        dest="test_data",
-        type=Path,
-        default=None,
-        help="local test file, scored after training as well (test_metrics in finetune.json)",
-    )
-    p.add_argument(
-        "--eval-fraction",
-        type=float,
-        default=0.2,
-        help="share of --data held out for evaluation when no --eval-data (default 0.2)",
-    )
-    p.add_argument("--tfds-data-dir", default=None, help="tensorflow-datasets data_dir")
-    p.add_argument("--train-split", default=None, help="tfds training split (default per task)")
-    p.add_argument("--eval-split", default=None, help="tfds evaluation split (default per task)")
-    p.add_argument("--max-train-examples", type=int, default=None, help="seeded subset size")
-    p.add_argument("--max-eval-examples", type=int, default=None, help="seeded subset size")
-    p.add_argument("--max-steps", type=int, default=None, help="cap on training steps")
-    hp = p.add_argument_group("hyper-parameters (default: the task's paper_defaults)")
-    hp.add_argument("--learning-rate", type=float, default=None)
-    hp.add_argument("--batch-size", type=int, default=None, help="global batch size")
-    hp.add_argument("--epochs", type=float, default=None)
-    hp.add_argument("--max-seq-length", type=int, default=None)
-    hp.add_argument("--doc-stride", type=int, default=None, help="squad: step between windows")
-    hp.add_argument("--warmup-fraction", type=float, default=None)
-    hp.add_argument("--weight-decay", type=float, default=None)
-    hp.add_argument("--eval-batch-size", type=int, default=None)
-    hp.add_argument("--log-every", type=int, default=None, help="steps per logged loss value")
-    hp.add_argument("--arc-mlp-size", type=int, default=None, help="parse: arc MLP units")
-    hp.add_argument("--rel-mlp-size", type=int, default=None, help="parse: relation MLP units")
-    hp.add_argument(
-        "--head-lr-multiplier",
-        type=float,
-        default=None,
-        help="the head's learning rate as a multiple of --learning-rate (parse default 20)",
-    )
-    hp.add_argument("--seed", type=seed, default=0)
+    add_data_options(p, default="tensorflow-datasets (not for parse)")
+    hp = add_hyper_parameters(p)
     hp.add_argument(
         "--freeze-layers",
         type=int,
@@ -115,29 +62,10 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..io import check_out_dir
     from ..models import model_config
-    from .config import paper_defaults
-    from .examples import load_task_data
 
     check_out_dir(args.out)
     base = model_config(args.model)  # a missing model fails before the data is read
-    config = paper_defaults(
-        args.task,
-        learning_rate=args.learning_rate,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        max_seq_length=args.max_seq_length,
-        doc_stride=args.doc_stride,
-        warmup_fraction=args.warmup_fraction,
-        weight_decay=args.weight_decay,
-        eval_batch_size=args.eval_batch_size,
-        log_every=args.log_every,
-        arc_mlp_size=args.arc_mlp_size,
-        rel_mlp_size=args.rel_mlp_size,
-        head_lr_multiplier=args.head_lr_multiplier,
-        max_steps=args.max_steps,
-        seed=args.seed,
-        freeze_layers=args.freeze_layers,
-    )
+    config = config_from_args(args.task, args)
     if config.max_seq_length > base.max_position_embeddings:
         raise ConfigError(
             f"--max-seq-length {config.max_seq_length} exceeds the model's "
@@ -148,19 +76,7 @@ def run(args: argparse.Namespace) -> int:
             f"--freeze-layers {config.freeze_layers} exceeds the model's "
             f"{base.num_hidden_layers} layers"
         )
-    data = load_task_data(
-        args.task,
-        args.data,
-        eval_data=args.eval_data,
-        test_data=args.test_data,
-        eval_fraction=args.eval_fraction,
-        seed=args.seed,
-        train_split=args.train_split,
-        eval_split=args.eval_split,
-        tfds_data_dir=args.tfds_data_dir,
-        train_limit=args.max_train_examples,
-        eval_limit=args.max_eval_examples,
-    )
+    data = data_from_args(args.task, args)
     from .trainer import finetune  # TensorFlow: only once the options and the data are checked
 
     strategy = None
