@@ -10,6 +10,7 @@ HERE = Path(__file__).parent
 RUNS = [
     ["bench_extraction.py", "--naive-n", "100"],
     ["bench_extraction.py", "--bert-base", "--n", "200", "--naive-n", "50"],
+    ["bench_extraction_steps.py"],
     ["bench_finetune.py", "--steps", "4", "--rounds", "2"],
     ["bench_costs.py"],
     ["bench_probes.py", "--rounds", "2"],
