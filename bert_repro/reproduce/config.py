@@ -61,8 +61,10 @@ class ReproduceConfig:
     """Everything a reproduction run depends on (echoed into ``results.json``).
 
     Besides the fine-tuning jobs, the text sources and the structural probes (``probe_*``):
-    edge probes for ``edge_tasks`` on the same sentences and feature cache (at most
-    ``edge_epochs`` epochs), ``restore`` ablations of every fine-tuned model at ``restore_ks``
+    edge probes for ``edge_tasks`` on the first ``edge_limit`` sentences of the probe files
+    (``None``: ``probe_limit``), at most ``edge_epochs`` epochs, with the scalar mixes
+    ``edge_mixes`` (``"cumulative"``: Tenney's mixes of layers 0..l; ``"full"``: only the mix of
+    all layers), ``restore`` ablations of every fine-tuned model at ``restore_ks``
     (``None``: every k from 0 to the number of layers; both directions), and ``freeze``
     ablations of the jobs named in ``freeze`` at ``freeze_ks`` (k = 0 is the job's own run).
     """
@@ -81,6 +83,8 @@ class ReproduceConfig:
     probe_layers: tuple[int, ...] | None = None
     edge_tasks: tuple[str, ...] = ("pos", "deprel")
     edge_epochs: int = 10
+    edge_limit: int | None = None
+    edge_mixes: str = "cumulative"
     restore_ks: tuple[int, ...] | None = None
     freeze: tuple[str, ...] = ()
     freeze_ks: tuple[int, ...] = (2, 4)
@@ -148,7 +152,7 @@ def preset(name: str = "offline", *, data_dir: str | os.PathLike | None = None) 
                     test_data=test,
                     max_steps=PARSE_STEPS,
                     train_limit=PARSE_STEPS * 16,
-                    eval_limit=500,
+                    eval_limit=300,
                     batch_size=16,
                     learning_rate=1e-4,
                 ),
@@ -164,7 +168,9 @@ def preset(name: str = "offline", *, data_dir: str | os.PathLike | None = None) 
             probe_rank=64,
             probe_epochs=5,
             edge_epochs=5,
-            restore_ks=(0, 1, 2, 3, 4, 5, 6),
+            edge_limit=500,
+            edge_mixes="full",
+            restore_ks=(0, 2, 3, 4, 6),
             freeze=("agnews", "parse"),
             freeze_ks=(3,),
         )

@@ -167,8 +167,9 @@ def _edge(config: ReproduceConfig, out: Path, extraction: ExtractionSettings, sa
         layers=config.probe_layers,
         tasks=config.edge_tasks,
         epochs=config.edge_epochs,
+        mixes=config.edge_mixes,
         seed=config.seed,
-        limit=config.probe_limit,
+        limit=config.edge_limit or config.probe_limit,
         too_long="skip",
     )
 
