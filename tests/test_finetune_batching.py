@@ -137,7 +137,10 @@ def test_training_dataset_refuses_mismatched_labels():
         training_dataset(feats, np.zeros(2), 2, seed=0)
     with pytest.raises(DataError, match="no training examples"):
         training_dataset(Features((), ()), np.zeros(0), 2, seed=0)
-    np.testing.assert_array_equal(pad_labels([np.array([1, 2])], [0, 0])[:, :3], [[1, 2, 0]] * 2)
+    # per-item labels are padded with -1 (PAD_LABEL), which the losses ignore
+    padded = pad_labels([np.array([1, 2])], [0, 0])
+    np.testing.assert_array_equal(padded[:, :3], [[1, 2, -1]] * 2)
+    assert padded.shape == (2, 8) and (padded[:, 2:] == -1).all()
 
 
 @pytest.fixture(scope="module")
