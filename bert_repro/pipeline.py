@@ -374,7 +374,19 @@ def make_dataset(
     def gen():
         yield from iter_padded(items, plan, pad_id=pad_id, fixed_word_length=fixed_word_length)
 
-    ds = tf.data.Dataset.from_generator(gen, output_signature=spec).prefetch(prefetch)
+    return generator_dataset(gen, spec).prefetch(prefetch)
+
+
+def generator_dataset(gen, output_signature):
+    """``tf.data.Dataset.from_generator(gen, output_signature=...)`` with
+    :func:`quiet_data_options`, after :func:`bert_repro.allocator.keep_freed_memory` (a
+    generator pipeline otherwise slows every later TensorFlow computation in the process)."""
+    import tensorflow as tf
+
+    from .allocator import keep_freed_memory
+
+    keep_freed_memory()
+    ds = tf.data.Dataset.from_generator(gen, output_signature=output_signature)
     return ds.with_options(quiet_data_options())
 
 

@@ -142,7 +142,7 @@ def training_dataset(
     """
     import tensorflow as tf
 
-    from ..pipeline import quiet_data_options
+    from ..pipeline import generator_dataset
 
     n = len(features)
     if n == 0:
@@ -170,10 +170,7 @@ def training_dataset(
         )
         for k, v in label_values.items()
     }
-    ds = tf.data.Dataset.from_generator(
-        batches, output_signature=(x_spec, y_spec if is_dict else y_spec[""])
-    )
-    return ds.prefetch(2).with_options(quiet_data_options())
+    return generator_dataset(batches, (x_spec, y_spec if is_dict else y_spec[""])).prefetch(2)
 
 
 def pad_inputs(

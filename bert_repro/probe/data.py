@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, InputTooLongError, check_choice
 from ..models import as_fast_tokenizer, tokenizer_fingerprint
-from ..pipeline import EncodedCorpus, encode_corpus, max_model_length
+from ..pipeline import EncodedCorpus, encode_corpus, generator_dataset, max_model_length
 from ..settings import ExtractionSettings
 from ..treebank import Sentence, read_conllu
 from .kinds import PAD_LABEL, PROBE_KINDS, ProbeKind
@@ -321,9 +321,9 @@ class ProbeDataset:
             order = rng.permutation(len(self)) if shuffle else None
             yield from self.iter_batches(store, layer, kind, batch_size=batch_size, order=order)
 
-        ds = tf.data.Dataset.from_generator(
+        ds = generator_dataset(
             gen,
-            output_signature=(
+            (
                 tf.TensorSpec((None, None, hidden), tf.float32),
                 tf.TensorSpec(label_shape, tf.float32),
                 tf.TensorSpec((None,), tf.int32),
@@ -437,9 +437,9 @@ class ProbeDataset:
             )
             for kind in kinds
         }
-        ds = tf.data.Dataset.from_generator(
+        ds = generator_dataset(
             lambda: iter(epochs),
-            output_signature=(
+            (
                 tf.TensorSpec((len(layers), None, None, int(store.hidden_size)), tf.float32),
                 label_specs,
                 tf.TensorSpec((None,), tf.int32),
