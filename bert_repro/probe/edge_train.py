@@ -33,7 +33,7 @@ from .adam import SlicedAdam
 from .edge_config import LEARNING_RATE, LR_FACTOR, MAX_EPOCHS, PATIENCE
 from .edge_model import StackedEdgeProbes, edge_losses
 from .metrics import micro_f1
-from .schedule import PlateauState, StoppingState, early_stopping, reduce_on_plateau
+from .schedule import ProbeRun
 
 __all__ = ["EdgeTrainResult", "LEARNING_RATE", "predict_edge", "train_edge_probes"]
 
@@ -130,33 +130,20 @@ def predict_edge(
     return _Predictor(probes).predict(data)
 
 
-@dataclass
-class _ProbeRun:
-    lr: np.float32
-    plateau: PlateauState = field(default_factory=PlateauState)
-    stopping: StoppingState = field(default_factory=StoppingState)
-    history: dict[str, list[float]] = field(
-        default_factory=lambda: {"loss": [], "val_loss": [], "val_f1": [], "lr": []}
-    )
-    seconds: float = 0.0
+class _ProbeRun(ProbeRun):
+    """An edge probe's :class:`ProbeRun`, monitored on ``1 - dev F1``."""
 
     def end_epoch(self, epoch, loss, val_loss, val_f1, patience, factor) -> bool:
-        """Log the epoch; lower the rate on a plateau, then early stopping, on ``1 - F1``;
-        return whether this epoch's weights are the best so far."""
-        for key, value in zip(
-            ("loss", "val_loss", "val_f1", "lr"),
-            (loss, val_loss, val_f1, float(self.lr)),
-            strict=True,
-        ):
-            self.history[key].append(float(value))
-        error = 1.0 - val_f1
-        self.plateau, self.lr = reduce_on_plateau(
-            self.plateau, error, self.lr, factor=factor, min_delta=0.0
+        return super().end_epoch(
+            epoch,
+            1.0 - val_f1,
+            patience=patience,
+            min_delta=0.0,
+            factor=factor,
+            loss=loss,
+            val_loss=val_loss,
+            val_f1=val_f1,
         )
-        self.stopping, keep = early_stopping(
-            self.stopping, epoch, error, patience=patience, min_delta=0.0
-        )
-        return keep
 
     def result(self) -> EdgeTrainResult:
         best = self.stopping.best_epoch

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
@@ -34,7 +33,7 @@ import tensorflow as tf
 from ..errors import ConfigError
 from .adam import SlicedAdam
 from .model import ProbeKind
-from .schedule import PlateauState, StoppingState, early_stopping, reduce_on_plateau
+from .schedule import ProbeRun
 from .stacked import STACKED_LOSSES, StackedProbes
 from .trainer import ProbeTraining, TrainResult, compile_probe
 
@@ -122,29 +121,18 @@ def train_probes(
     return results
 
 
-@dataclass
-class _ProbeRun:
-    """One probe's learning rate, callback states and history during joint training."""
-
-    lr: np.float32
-    plateau: PlateauState = field(default_factory=PlateauState)
-    stopping: StoppingState = field(default_factory=StoppingState)
-    history: dict[str, list[float]] = field(
-        default_factory=lambda: {"loss": [], "val_loss": [], "lr": []}
-    )
-    seconds: float = 0.0
+class _ProbeRun(ProbeRun):
+    """A structural probe's :class:`ProbeRun`, monitored on its dev loss."""
 
     def end_epoch(self, epoch: int, loss: float, val: float, training: ProbeTraining) -> bool:
-        """Log the epoch, then ReduceLROnPlateau and EarlyStopping in fit's callback order;
-        return whether to keep this epoch's weights."""
-        for key, value in (("loss", loss), ("val_loss", val), ("lr", float(self.lr))):
-            self.history[key].append(value)
-        delta = training.min_delta
-        self.plateau, self.lr = reduce_on_plateau(self.plateau, val, self.lr, min_delta=delta)
-        self.stopping, keep = early_stopping(
-            self.stopping, epoch, val, patience=training.patience, min_delta=delta
+        return super().end_epoch(
+            epoch,
+            val,
+            patience=training.patience,
+            min_delta=training.min_delta,
+            loss=loss,
+            val_loss=val,
         )
-        return keep
 
     def summary(self) -> str:
         h = self.history

@@ -13,13 +13,20 @@ the one it trained with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .trainer import MIN_DELTA, PATIENCE
 
-__all__ = ["LR_FACTOR", "PlateauState", "StoppingState", "early_stopping", "reduce_on_plateau"]
+__all__ = [
+    "LR_FACTOR",
+    "PlateauState",
+    "ProbeRun",
+    "StoppingState",
+    "early_stopping",
+    "reduce_on_plateau",
+]
 
 LR_FACTOR = 0.1
 
@@ -93,3 +100,38 @@ def early_stopping(
         return StoppingState(current, 0, epoch, False), True
     wait = state.wait + 1
     return StoppingState(state.best, wait, best_epoch, wait >= patience and epoch > 0), keep
+
+
+@dataclass
+class ProbeRun:
+    """One probe's learning rate, callback states and per-epoch history while it trains beside
+    others (joint structural probes, edge probes)."""
+
+    lr: np.float32
+    plateau: PlateauState = field(default_factory=PlateauState)
+    stopping: StoppingState = field(default_factory=StoppingState)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def end_epoch(
+        self,
+        epoch: int,
+        monitored: float,
+        *,
+        patience: int,
+        min_delta: float,
+        factor: float = LR_FACTOR,
+        **logged: float,
+    ) -> bool:
+        """Log ``logged`` and the epoch's rate, then ReduceLROnPlateau and EarlyStopping on
+        ``monitored`` in fit's callback order; return whether this epoch's weights are the best
+        so far (the ones to keep)."""
+        for key, value in {**logged, "lr": self.lr}.items():
+            self.history.setdefault(key, []).append(float(value))
+        self.plateau, self.lr = reduce_on_plateau(
+            self.plateau, monitored, self.lr, factor=factor, min_delta=min_delta
+        )
+        self.stopping, keep = early_stopping(
+            self.stopping, epoch, monitored, patience=patience, min_delta=min_delta
+        )
+        return keep

@@ -125,24 +125,36 @@ def _compare(
         say(f"  {name} vs base on {source.name}: cosine layer 0 {cos[0]:.3f} ... top {cos[-1]:.3f}")
 
 
-def _probes(config: ReproduceConfig, out: Path, extraction: ExtractionSettings, say: Say) -> None:
-    from ..probe.sweep import run_sweep
-
-    run_sweep(
+def _probe_step(config: ReproduceConfig, out: Path, extraction, say: Say, folder: str):
+    """The models, CoNLL-U files and run settings the probe and edge steps share."""
+    args = (
         _model_specs(config, out),
         config.probe_train,
         config.probe_dev,
         config.probe_test,
-        out / "probes",
-        extraction=extraction,
-        cache_dir=out / "cache",
-        log=say,
-        layers=config.probe_layers,
+        out / folder,
+    )
+    shared = {
+        "extraction": extraction,
+        "cache_dir": out / "cache",
+        "log": say,
+        "layers": config.probe_layers,
+        "seed": config.seed,
+        "too_long": "skip",
+    }
+    return args, shared
+
+
+def _probes(config: ReproduceConfig, out: Path, extraction: ExtractionSettings, say: Say) -> None:
+    from ..probe.sweep import run_sweep
+
+    args, shared = _probe_step(config, out, extraction, say, "probes")
+    run_sweep(
+        *args,
+        **shared,
         rank=config.probe_rank,
         epochs=config.probe_epochs,
-        seed=config.seed,
         limit=config.probe_limit,
-        too_long="skip",
     )
 
 
@@ -155,22 +167,14 @@ def _model_specs(config: ReproduceConfig, out: Path) -> list[str]:
 def _edge(config: ReproduceConfig, out: Path, extraction: ExtractionSettings, say: Say) -> None:
     from ..probe.edge import run_edge_probes
 
+    args, shared = _probe_step(config, out, extraction, say, "edge")
     run_edge_probes(
-        _model_specs(config, out),
-        config.probe_train,
-        config.probe_dev,
-        config.probe_test,
-        out / "edge",
-        extraction=extraction,
-        cache_dir=out / "cache",
-        log=say,
-        layers=config.probe_layers,
+        *args,
+        **shared,
         tasks=config.edge_tasks,
         epochs=config.edge_epochs,
         mixes=config.edge_mixes,
-        seed=config.seed,
         limit=config.edge_limit or config.probe_limit,
-        too_long="skip",
     )
 
 
