@@ -19,7 +19,7 @@ def add_parser(subparsers) -> None:
         "--preset",
         choices=["offline", "paper"],
         default="offline",
-        help="offline: shipped MiniLM + the shared data, ~20 min on 2 CPU cores (default); "
+        help="offline: shipped MiniLM + the shared data, ~25 min on 2 CPU cores (default); "
         "paper: bert-base-uncased, MNLI/SQuAD/wiki40b via tensorflow-datasets (a GPU job)",
     )
     p.add_argument("--out", default="runs/reproduce", help="output folder (default: %(default)s)")
