@@ -19,7 +19,7 @@ import argparse
 import functools
 from pathlib import Path
 
-from ..cli import seed
+from ..cli_options import add_model, add_out, add_quiet, add_seed
 from ..encoder_parts import DIRECTIONS
 from ..finetune.config import TASKS
 from ..finetune.options import (
@@ -39,8 +39,8 @@ def _common(p: argparse.ArgumentParser, *, out: str, ks: str) -> None:
         metavar="K",
         help=f"numbers of layers, each from 0 to the model's L (default: {ks})",
     )
-    p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
-    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_out(p, out)
+    add_quiet(p)
 
 
 def add_parser(subparsers) -> None:
@@ -73,8 +73,13 @@ def add_parser(subparsers) -> None:
         help="which end to restore from (default: both)",
     )
     add_data_options(p, default="the evaluation examples recorded in finetune.json", training=False)
-    p.add_argument("--seed", type=seed, default=0, help="seed of the split and subsets (0)")
-    p.add_argument("--eval-batch-size", type=int, default=None)
+    add_seed(p, "the split and the samples")
+    p.add_argument(
+        "--eval-batch-size",
+        type=int,
+        default=None,
+        help="examples an evaluation step (default: the task's)",
+    )
     _common(p, out="runs/ablate-restore", ks="0..L")
     p.set_defaults(func=run_restore)
 
@@ -85,7 +90,7 @@ def add_parser(subparsers) -> None:
         "nothing frozen) and evaluate; hyper-parameters default to the task's paper_defaults.",
     )
     p.add_argument("task", choices=TASKS, help="the task")
-    p.add_argument("--model", default=None, help="base model (default: shipped MiniLM)")
+    add_model(p, what="model to fine-tune: ")
     add_data_options(p, default="tensorflow-datasets")
     add_hyper_parameters(p, full=False)
     p.add_argument(
