@@ -122,7 +122,7 @@ def run_restore(args) -> int:
         tasks[folder] = read_json(folder / RECORD_FILE)["settings"]["task"]
     if args.data is None and (args.eval_data is not None or args.max_eval_examples is not None):
         raise ConfigError(
-            "--eval-data and --max-eval-examples need --data (without it the evaluation "
+            "--eval-data and --eval-limit need --data (without it the evaluation "
             "examples are the ones recorded in finetune.json)"
         )
     data = {t: data_from_args(t, args).eval for t in set(tasks.values())} if args.data else {}
