@@ -1,7 +1,7 @@
 """Word and sentence embeddings from BERT's hidden states, in one call each.
 
-The seed notebooks' studies (002: word vectors by recipe and their similarity; 000: norms;
-003: the input-embedding split; 004: a classifier on frozen features), on the foundation's
+The embeddings studies (word vectors by recipe and their similarity; the norms of vectors
+before and after BERT; the input-embedding split; a classifier on frozen features), on the
 batched extraction path (:mod:`bert_repro.features`)::
 
     from bert_repro.embeddings import word_embedding, cosine_similarity, word_positions

@@ -102,7 +102,7 @@ def add_parser(subparsers) -> None:
 
     p = sub.add_parser(
         "norms",
-        help="norms of embedding rows, mean hidden states and pooler outputs",
+        help="the norms study: norms of embedding rows, mean hidden states and pooler outputs",
         description="For each word of a CSV with word (or words) and definition columns: the "
         "norm of its embedding-layer row, of its definition's mean last hidden state and of "
         "its definition's pooler output; a describe() table and a figure.",
@@ -125,7 +125,7 @@ def add_parser(subparsers) -> None:
 
     p = sub.add_parser(
         "classify",
-        help="linear classifier on frozen [CLS]/mean features (e.g. AG News topics)",
+        help="the classifier study: a linear head on frozen [CLS]/mean features (AG News)",
         description="Extract sentence features once, split the data (seeded, stratified), "
         "train a Keras head per feature kind with fit, report held-out accuracy.",
     )
