@@ -40,11 +40,13 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..distribute import strategy_from_args
     from ..io import check_out_dir
     from ..models import model_config
     from .config import override, preset
     from .runner import run_reproduction
 
+    strategy = strategy_from_args(args)  # before TensorFlow runs anything
     check_out_dir(args.out)
     config = preset(args.preset, data_dir=args.data_dir)
     config = override(
@@ -58,5 +60,5 @@ def run(args: argparse.Namespace) -> int:
         jit_compile=args.xla,
     )
     model_config(config.base)  # a missing base model fails now, not in the first step
-    run_reproduction(config, args.out)
+    run_reproduction(config, args.out, strategy=strategy)
     return 0
