@@ -36,9 +36,11 @@ from .errors import ConfigError, check_choice
 Distribute = Literal["none", "mirrored", "multi-worker", "tpu"]
 DISTRIBUTE: tuple[str, ...] = get_args(Distribute)
 
-#: MultiWorkerMirroredStrategy configures the process's collective runtime: TensorFlow allows
-#: one per process, so a process running several commands (a test, a notebook) reuses it.
-_MULTI_WORKER: dict[str, Any] = {}
+#: The strategies built so far, by ``(kind, devices, tpu)``. A strategy configures the
+#: process's collective runtime (MultiWorkerMirroredStrategy allows one per process; two
+#: MirroredStrategy objects over the same CPUs reuse collective instance keys and abort each
+#: other's gathers), so a process running several commands (a test, a notebook) reuses it.
+_BUILT: dict[tuple, Any] = {}
 
 
 def replica_rows(batch_size: int, replica: int, num_replicas: int) -> tuple[int, int]:
@@ -130,6 +132,13 @@ def make_strategy(kind: Distribute | str, *, devices: int | None = None, tpu: st
         raise ConfigError(f"--tpu is for --distribute tpu, not {kind}")
     if kind == "none":
         return None
+    key = (kind, devices, tpu)
+    if key not in _BUILT:
+        _BUILT[key] = _build(kind, devices, tpu)
+    return _BUILT[key]
+
+
+def _build(kind: str, devices: int | None, tpu: str | None):
     import tensorflow as tf
 
     if kind == "mirrored":
@@ -140,9 +149,7 @@ def make_strategy(kind: Distribute | str, *, devices: int | None = None, tpu: st
         return tf.distribute.MirroredStrategy(names)
     if kind == "multi-worker":
         worker_role(os.environ.get("TF_CONFIG"))  # a clear error before TensorFlow's
-        if "strategy" not in _MULTI_WORKER:
-            _MULTI_WORKER["strategy"] = tf.distribute.MultiWorkerMirroredStrategy()
-        return _MULTI_WORKER["strategy"]
+        return tf.distribute.MultiWorkerMirroredStrategy()
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
