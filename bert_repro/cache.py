@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from . import features
-from .distribute import from_chief, is_multi_worker
+from .distribute import from_chief, is_chief, is_multi_worker, output_dir_for
 from .errors import ConfigError, DataError
 from .io import atomic_write_json, file_fingerprint, package_versions, read_json
 from .models import model_fingerprint, tokenizer_fingerprint
@@ -304,6 +304,10 @@ def cached_word_features(
     cache_dir.mkdir(parents=True, exist_ok=True)
     final = cache_dir / ident["key"]
     if is_multi_worker(settings.strategy):
+        if not is_chief(settings.strategy):  # never the chief's folder (nor its lock)
+            own = output_dir_for(cache_dir, settings.strategy, what="cache")
+            own.mkdir(parents=True, exist_ok=True)
+            final = own / ident["key"]
         return _multi_worker_fill(final, ident, model, tokenizer, corpus, settings)
     store = _open_if_sound(final, ident["key"], warn=False)
     if store is not None:
@@ -327,8 +331,10 @@ def _multi_worker_fill(final: Path, ident, model, tokenizer, corpus, settings):
     lacks (the chief's ``done`` sentences, broadcast: their collectives must match), so a
     rerun after a worker was killed resumes from the chief's entry.
 
-    A non-chief worker's cache is its own temporary folder: its entry holds only the rows it
-    helped compute (zeros elsewhere) and is never read (probes train on the chief).
+    A non-chief worker's cache is a temporary folder of its own (whatever ``cache_dir`` it was
+    given: a shared one would have the workers wait on each other's lock): its entry holds
+    only the rows it helped compute (zeros elsewhere) and is never read (probes train on the
+    chief).
     """
     key = ident["key"]
     lock_path = final.with_name(f".lock-{key}")
