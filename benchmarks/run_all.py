@@ -15,6 +15,7 @@ RUNS = [
     ["bench_costs.py"],
     ["bench_probes.py", "--rounds", "2"],
     ["bench_scaling.py"],
+    ["bench_distribute.py", "--n", "400"],
     ["bench_sweep_memory.py"],
     ["bench_cache_dtype.py"],
     ["bench_autotune.py"],

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from . import features
+from .distribute import from_chief, is_chief, is_multi_worker, output_dir_for
 from .errors import ConfigError, DataError
 from .io import atomic_write_json, file_fingerprint, package_versions, read_json
 from .models import model_fingerprint, tokenizer_fingerprint
@@ -302,6 +303,12 @@ def cached_word_features(
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     final = cache_dir / ident["key"]
+    if is_multi_worker(settings.strategy):
+        if not is_chief(settings.strategy):  # never the chief's folder (nor its lock)
+            own = output_dir_for(cache_dir, settings.strategy, what="cache")
+            own.mkdir(parents=True, exist_ok=True)
+            final = own / ident["key"]
+        return _multi_worker_fill(final, ident, model, tokenizer, corpus, settings)
     store = _open_if_sound(final, ident["key"], warn=False)
     if store is not None:
         return store
@@ -317,6 +324,36 @@ def cached_word_features(
         finally:  # the lock file stays: unlinking it would let a third process lock a new one
             fcntl.flock(lock, fcntl.LOCK_UN)
     return WordFeatureStore(final, verify=False)  # _fill has just hashed every file
+
+
+def _multi_worker_fill(final: Path, ident, model, tokenizer, corpus, settings):
+    """The cache under a multi-worker strategy: every worker extracts what the chief's cache
+    lacks (the chief's ``done`` sentences, broadcast: their collectives must match), so a
+    rerun after a worker was killed resumes from the chief's entry.
+
+    A non-chief worker's cache is a temporary folder of its own (whatever ``cache_dir`` it was
+    given: a shared one would have the workers wait on each other's lock): its entry holds
+    only the rows it helped compute (zeros elsewhere) and is never read (probes train on the
+    chief).
+    """
+    key = ident["key"]
+    lock_path = final.with_name(f".lock-{key}")
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            store = _open_if_sound(final, key, warn=True)
+            partial = final.with_name(f".partial-{key}")
+            n = len(corpus)
+            done = np.ones(n, bool) if store is not None else _load_done(partial, n)
+            done = from_chief(settings.strategy, done)
+            if store is not None:  # the chief's entry is whole: nothing to compute
+                return store
+            if final.exists():  # another worker's stale entry in its own folder
+                shutil.rmtree(final)
+            _fill(final, ident, model, tokenizer, corpus, settings, done=done)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return WordFeatureStore(final, verify=False)
 
 
 def _open_if_sound(final: Path, key: str, *, warn: bool) -> WordFeatureStore | None:
@@ -369,16 +406,26 @@ def _checkpoint(partial: Path, files: list[tuple[int, int]], done: np.ndarray) -
     os.replace(tmp, partial / "done.npy")
 
 
-def _fill(final: Path, ident: dict, model, tokenizer, corpus: EncodedCorpus, settings) -> None:
-    """Extract the sentences not yet done into ``.partial-<key>/``, checkpointing, then hash
-    the files, write meta.json and rename the folder into place."""
+def _fill(
+    final: Path,
+    ident: dict,
+    model,
+    tokenizer,
+    corpus: EncodedCorpus,
+    settings,
+    *,
+    done: np.ndarray | None = None,
+) -> None:
+    """Extract the sentences not yet done (``done``, default: those the partial entry has)
+    into ``.partial-<key>/``, checkpointing, then hash the files, write meta.json and rename
+    the folder into place."""
     partial = final.with_name(f".partial-{ident['key']}")
     partial.mkdir(exist_ok=True)
     lengths = np.array([len(s) for s in corpus.sources], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     hidden = int(model.config.hidden_size)
     np_dtype = np.dtype(settings.cache_dtype)
-    done = _load_done(partial, len(lengths))
+    done = _load_done(partial, len(lengths)) if done is None else np.array(done, dtype=bool)
     todo = np.flatnonzero(~done)
     files = [
         _open_layer_file(partial / f"layer_{k:03d}.npy", int(offsets[-1]), hidden, np_dtype)

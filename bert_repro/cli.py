@@ -41,8 +41,33 @@ def seed(text: str) -> int:
     return value
 
 
+def add_distribute_options(p: argparse.ArgumentParser) -> None:
+    """``--distribute``, ``--devices`` and ``--tpu``: how many devices or machines run the
+    models (:func:`bert_repro.distribute.make_strategy`; docs/distributed.md)."""
+    from .distribute import DISTRIBUTE
+
+    p.add_argument(
+        "--distribute",
+        choices=DISTRIBUTE,
+        default="none",
+        help="tf.distribute strategy: mirrored = the GPUs (or --devices logical CPUs) of this "
+        "machine; multi-worker = every worker in TF_CONFIG runs this same command, only the "
+        "chief writes; tpu = the TPU --tpu (default none)",
+    )
+    p.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        metavar="N",
+        help="replicas of --distribute mirrored (default: all GPUs, else 1 CPU; N>1 on CPU: "
+        "N logical CPU devices)",
+    )
+    p.add_argument("--tpu", default=None, metavar="NAME", help="TPU name or address (tpu)")
+
+
 def add_speed_options(p: argparse.ArgumentParser) -> None:
-    """``--precision`` and ``--xla``: the accelerator settings of the extraction path."""
+    """``--precision`` and ``--xla``: the accelerator settings of the extraction path (and
+    ``--distribute``: :func:`add_distribute_options`)."""
     from .models import PRECISIONS
 
     p.add_argument(
@@ -58,6 +83,7 @@ def add_speed_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="XLA-compile the forward passes (a few padded shapes; worth it on GPUs)",
     )
+    add_distribute_options(p)
 
 
 def _version() -> str:

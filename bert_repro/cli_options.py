@@ -129,7 +129,7 @@ def extraction_settings(args: argparse.Namespace, **fields):
     (progress bars unless ``--quiet``); ``fields`` add or replace settings."""
     from .settings import ExtractionSettings
 
-    return ExtractionSettings.create(**extraction_options(args), **fields)
+    return ExtractionSettings.create(**{**extraction_options(args), **fields})
 
 
 def extraction_options(args: argparse.Namespace) -> dict:
@@ -140,5 +140,6 @@ def extraction_options(args: argparse.Namespace) -> dict:
         "max_batch": args.max_batch,
         "precision": args.precision,
         "jit_compile": None if args.xla is None else bool(args.xla),
-        "progress": not getattr(args, "quiet", False),
+        # a worker that is not the chief (--distribute multi-worker) prints nothing
+        "progress": not getattr(args, "quiet", False) and getattr(args, "chief", True),
     }

@@ -24,6 +24,7 @@ from .batching import (
     bucketed_plan,
     token_budget_plan,
 )
+from .distribute import distributed_batches
 from .errors import ConfigError, ModelError
 from .models import as_fast_tokenizer, check_compatible, model_label
 from .pipeline import EncodedCorpus, describe_item, encode_corpus, make_dataset, max_model_length
@@ -105,9 +106,19 @@ class Extractor:
         )
         if strategy is not None:
             # Per-replica inputs cannot match a plain TensorSpec signature: retrace by shape.
-            self._dist = tf.function(
-                lambda b: strategy.run(self._forward, args=(b,)), reduce_retracing=True
-            )
+            # Each replica's rows are gathered back (from every worker under multi-worker),
+            # in global replica order: the global batch's order (distributed_batches).
+            self._dist = tf.function(self._distributed, reduce_retracing=True)
+
+    def _distributed(self, batch):
+        """``(K gathered outputs, gathered batch)`` of a per-replica batch (one compiled
+        call: the all-gathers of a multi-worker run go together)."""
+        feed = {k: v for k, v in batch.items() if k != "index"}
+        outs = self.strategy.run(self._forward, args=(feed,))
+        gather = self.strategy.gather
+        return tuple(gather(o, axis=0) for o in outs), {
+            k: gather(v, axis=0) for k, v in batch.items()
+        }
 
     def _forward(self, batch):
         """``K`` tensors ``(B, T, H)`` (or ``(B, W, H)`` word means), one per selected layer."""
@@ -137,16 +148,17 @@ class Extractor:
             not copied) and ``index`` ``(B,)``, in matching order (under a strategy, the
             replicas' rows are concatenated).
         """
-        feed = {k: v for k, v in batch.items() if k != "index"}
+        outs, host = self.run_batch(batch)
+        return outs, host["index"]
+
+    def run_batch(self, batch) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+        """Run one batch: ``K`` arrays ``(B, T|W, H)`` and the batch itself as NumPy (under a
+        strategy both gathered from every replica, and every worker, in the batch's order)."""
         if self.strategy is None:
-            return [o.numpy() for o in self._fn(feed)], np.asarray(batch["index"])
-        per_replica = self._dist(feed)  # K per-replica values
-        outs = [
-            np.concatenate([o.numpy() for o in self.strategy.experimental_local_results(v)])
-            for v in per_replica
-        ]
-        idx = self.strategy.experimental_local_results(batch["index"])
-        return outs, np.concatenate([np.asarray(i) for i in idx])
+            feed = {k: v for k, v in batch.items() if k != "index"}
+            return [o.numpy() for o in self._fn(feed)], {k: v.numpy() for k, v in batch.items()}
+        outs, host = self._dist(batch)
+        return [o.numpy() for o in outs], {k: v.numpy() for k, v in host.items()}
 
     def run(self, batch) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`run_layers` with the layers stacked: ``(K, B, T|W, H)`` and ``(B,)``."""
@@ -292,21 +304,15 @@ def _iter_runs(extractors, corpus: EncodedCorpus, tokenizer, plan, settings, des
         fixed_word_length=extractors[0].jit_compile,
     )
     if strategy is not None:
-        ds = strategy.experimental_distribute_dataset(ds)
+        ds = distributed_batches(strategy, ds)
 
     def run(batch):
         outs = []
-        index = None
-        for ex in extractors:
-            o, index = ex.run_layers(batch)
+        host = None
+        for ex in extractors:  # under a strategy, each gathers the replicas' rows back
+            o, host = ex.run_batch(batch)
             outs.append(o)
-        if strategy is None:
-            host = {k: v.numpy() for k, v in batch.items()}
-        else:  # the global batch was split by rows: concatenate the replicas' rows back
-            host = {
-                k: np.concatenate([t.numpy() for t in strategy.experimental_local_results(v)])
-                for k, v in batch.items()
-            }
+        index = host.pop("index")
         for ex, out, label in zip(extractors, outs, labels, strict=True):
             _check_finite(ex, out, host, index, label, corpus.sources)
         return host, outs, index

@@ -19,6 +19,7 @@ import argparse
 import functools
 from pathlib import Path
 
+from ..cli import add_distribute_options
 from ..cli_options import add_model, add_out, add_quiet, add_seed
 from ..encoder_parts import DIRECTIONS
 from ..finetune.config import TASKS
@@ -98,12 +99,13 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="replace saved models")
     _common(p, out="runs/ablate-freeze", ks="0 2 4")
+    add_distribute_options(p)
     p.set_defaults(func=run_freeze)
 
 
-def _finish(result, args) -> int:
-    written = result.save(args.out)
-    if not args.quiet:
+def _finish(result, args, out=None) -> int:
+    written = result.save(args.out if out is None else out)
+    if not args.quiet and out in (None, args.out):
         print(format_table(result.rows))
         print(f"results: {', '.join(str(p) for p in written)}")
     return 0
@@ -147,9 +149,12 @@ def run_restore(args) -> int:
 
 
 def run_freeze(args) -> int:
+    from ..distribute import is_chief, output_dir_for, strategy_from_args
     from ..io import check_out_dir
 
-    check_out_dir(args.out)
+    strategy = strategy_from_args(args)  # before TensorFlow runs anything
+    out = output_dir_for(args.out, strategy)  # another worker's: its own temporary folder
+    check_out_dir(out)
     config = config_from_args(args.task, args)
     data = data_from_args(args.task, args)
     from .freeze import DEFAULT_KS, freeze_sweep
@@ -160,11 +165,12 @@ def run_freeze(args) -> int:
         data=data,
         ks=args.ks if args.ks is not None else DEFAULT_KS,
         config=config,
-        models_dir=args.out / "models" if args.save_models else None,
+        models_dir=out / "models" if args.save_models else None,
         overwrite=args.overwrite,
-        log=None if args.quiet else functools.partial(print, flush=True),
+        log=None if args.quiet or not is_chief(strategy) else functools.partial(print, flush=True),
+        strategy=strategy,
     )
-    return _finish(result, args)
+    return _finish(result, args, out)
 
 
 def format_table(rows) -> str:

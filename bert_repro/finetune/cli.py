@@ -18,6 +18,7 @@ import argparse
 import functools
 import json
 
+from ..cli import add_distribute_options
 from ..cli_options import add_model, add_out, add_quiet
 from .config import TASKS
 from .options import add_data_options, add_hyper_parameters, config_from_args, data_from_args
@@ -45,11 +46,13 @@ def add_parser(subparsers) -> None:
         metavar="K",
         help="keep the embeddings and the bottom K layers at their pre-trained values (default 0)",
     )
-    p.add_argument(
+    add_distribute_options(p)
+    p.add_argument(  # the old name of --distribute
         "--strategy",
+        dest="distribute",
         choices=("none", "mirrored"),
-        default="none",
-        help="tf.distribute strategy: mirrored = MirroredStrategy over the visible devices",
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
     )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     add_quiet(p)
@@ -57,11 +60,15 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..distribute import is_chief, output_dir_for, strategy_from_args
     from ..errors import ConfigError
     from ..io import check_out_dir
     from ..models import model_config
 
-    check_out_dir(args.out)
+    strategy = strategy_from_args(args)  # before TensorFlow runs anything
+    quiet = args.quiet or not is_chief(strategy)
+    out = output_dir_for(args.out, strategy)  # another worker's: its own temporary folder
+    check_out_dir(out)
     base = model_config(args.model)  # a missing model fails before the data is read
     config = config_from_args(args.task, args)
     if config.max_seq_length > base.max_position_embeddings:
@@ -77,12 +84,7 @@ def run(args: argparse.Namespace) -> int:
     data = data_from_args(args.task, args)
     from .trainer import finetune  # TensorFlow: only once the options and the data are checked
 
-    strategy = None
-    if args.strategy == "mirrored":
-        import tensorflow as tf
-
-        strategy = tf.distribute.MirroredStrategy()
-    if not args.quiet:
+    if not quiet:
         print(
             f"fine-tuning on {args.task}: {len(data.train)} training / {len(data.eval)} "
             f"evaluation examples; {json.dumps(config.to_dict())}",
@@ -93,12 +95,12 @@ def run(args: argparse.Namespace) -> int:
         args.model,
         data=data,
         config=config,
-        out_dir=args.out,
+        out_dir=out,
         strategy=strategy,
         overwrite=args.overwrite,
-        log=None if args.quiet else functools.partial(print, flush=True),
+        log=None if quiet else functools.partial(print, flush=True),
     )
-    if not args.quiet:
+    if not quiet:
         test = ""
         if result.test_metrics is not None:
             test = f"; test: {json.dumps(_rounded(result.test_metrics))}"

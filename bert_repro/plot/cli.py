@@ -99,6 +99,7 @@ def _add_measure_options(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``bert-repro compare``."""
+    from ..distribute import is_chief, output_dir_for, strategy_from_args
     from ..errors import check_positive
     from ..io import check_out_dir
     from ..text import load_texts
@@ -108,8 +109,11 @@ def run(args: argparse.Namespace) -> int:
     limit = args.limit
     check_positive("--limit", limit)
     check_positive("--sample-tokens", args.sample_tokens, minimum=0)
-    settings = extraction_settings(args)
-    check_out_dir(args.out)
+    strategy = strategy_from_args(args)  # before TensorFlow runs anything
+    quiet = args.quiet or not is_chief(strategy)
+    settings = extraction_settings(args, progress=not quiet, strategy=strategy)
+    out = output_dir_for(args.out, strategy)  # another worker's: its own temporary folder
+    check_out_dir(out)
     texts = load_texts(args.texts, limit)  # a bad source fails before loading models
     comparator = BertComparator.load(args.base, dict(args.finetuned), settings=settings)
     result = comparator.compare(
@@ -122,15 +126,15 @@ def run(args: argparse.Namespace) -> int:
         too_long=args.too_long,
     )
     result.save(
-        args.out,
+        out,
         png=False if args.no_png else None,
         base=args.base,
         finetuned=dict(args.finetuned),
         texts=args.texts,
         fingerprints=comparator.fingerprints,
     )
-    if not args.quiet:
-        _print_summary(result, args.out)
+    if not quiet:
+        _print_summary(result, out)
     return 0
 
 

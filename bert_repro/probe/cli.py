@@ -197,14 +197,23 @@ def _add_edge(sub) -> None:
 
 
 def _print(args):
-    return None if args.quiet else print
+    return None if args.quiet or not args.chief else print
 
 
 def _check_cache_dir(args) -> None:
-    """The feature cache folder can be written: checked before any model is loaded."""
+    """Build the ``--distribute`` strategy (first: before TensorFlow runs anything); on a
+    worker that is not the chief, point ``--out`` and ``--cache-dir`` at its own temporary
+    folders (only the chief's files are kept). Then check that the feature cache folder can be
+    written, before any model is loaded."""
+    from ..distribute import is_chief, output_dir_for, strategy_from_args
     from ..io import check_out_dir
     from .data import default_cache_dir
 
+    args.strategy = strategy_from_args(args)
+    args.chief = is_chief(args.strategy)
+    if not args.chief:
+        args.out = output_dir_for(args.out, args.strategy)
+        args.cache_dir = output_dir_for(args.cache_dir or "features", args.strategy, what="cache")
     check_out_dir(args.cache_dir or default_cache_dir(), what="feature cache folder")
 
 
@@ -222,6 +231,7 @@ def _shared_options(args) -> dict:
         too_long=args.too_long,
         cache_dtype=args.cache_dtype,
         **extraction_options(args),
+        strategy=args.strategy,
     )
 
 
@@ -243,7 +253,7 @@ def _train_like(args, test) -> int:
         verbose=args.verbose,
         **_options(args),
     )
-    if not args.quiet:
+    if not args.quiet and args.chief:
         print(format_table(rows, split="test" if test is not None else "dev"))
         print(f"results: {args.out / 'results.csv'}")
     return 0
@@ -270,7 +280,7 @@ def run_evaluate_command(args) -> int:
         log=_print(args),
         **_options(args),
     )
-    if not args.quiet:
+    if not args.quiet and args.chief:
         print(format_table(rows, split="test"))
     return 0
 
@@ -294,7 +304,7 @@ def run_edge_command(args) -> int:
         verbose=args.verbose,
         **_shared_options(args),
     )
-    if not args.quiet:
+    if not args.quiet and args.chief:
         print(format_edge_table(rows))
         print(f"results: {args.out / 'edge_results.csv'}")
     return 0

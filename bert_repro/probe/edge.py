@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..distribute import from_chief, is_chief
 from ..io import check_out_dir
 from ..settings import ExtractionSettings
 from .edge_config import EdgeSettings, edge_settings
@@ -182,15 +183,17 @@ def run_edge_probes(
             f"{spec.label}: {target.num_layers} layers, hidden {target.hidden}; edge tasks to "
             f"train: {', '.join(todo) or 'none'} ({len(plan.keys)} probes each)"
         )
-        if not todo:
+        if not from_chief(extraction.strategy, bool(todo)):  # the chief's results decide
             continue
         target.features(splits, settings.too_long, extraction, log)
+        if not is_chief(extraction.strategy):
+            continue  # another worker helped extract; probes train on the chief only
         for task in todo:
             rows = edge_rows(target, task, plan, settings, log, verbose=verbose)
             results.add_all(rows)
             for row in rows:
                 log(edge_row_line(row))
-    if settings.figures and results.rows:
+    if settings.figures and results.rows and is_chief(extraction.strategy):
         from .figures import save_edge_figures
 
         for path in save_edge_figures(results.rows, Path(out) / "figures"):

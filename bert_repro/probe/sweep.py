@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..distribute import from_chief, is_chief
 from ..errors import ConfigError
 from ..io import check_out_dir
 from ..settings import ExtractionSettings
@@ -146,13 +147,15 @@ def run_sweep(
             f"{spec.label}: {target.num_layers} layers, hidden {target.hidden}; "
             f"{len(todo)} of {n_all} probes to train"
         )
-        if not todo:
+        if not from_chief(extraction.strategy, bool(todo)):  # the chief's results decide
             continue
         target.features(splits, settings.too_long, extraction, log)
+        if not is_chief(extraction.strategy):
+            continue  # another worker helped extract; probes train on the chief only
         for row in train_rows(target, todo, settings, out, epoch_log=log if verbose else None):
             results.add(row)
             log(row_line(row))
-    if settings.figures and results.rows:
+    if settings.figures and results.rows and is_chief(extraction.strategy):
         from .figures import save_sweep_figures
 
         for path in save_sweep_figures(results.rows, Path(out) / "figures"):
@@ -216,6 +219,8 @@ def evaluate_saved(
         if note:
             log(note)
         target.features(splits, settings.too_long, extraction, log)
+        if not is_chief(extraction.strategy):
+            continue  # another worker helped extract; the chief evaluates
         layers = target.layers(settings.layers)
         for row in evaluate_rows(target, layers, settings.kinds, probes, settings.batch_size, log):
             results.add(row)

@@ -49,11 +49,13 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..distribute import strategy_from_args
     from ..io import check_out_dir
     from ..models import model_config
     from .config import override, preset
     from .runner import run_reproduction
 
+    strategy = strategy_from_args(args)  # before TensorFlow runs anything
     check_out_dir(args.out)
     config = preset(args.preset, data_dir=args.data_dir)
     config = override(
@@ -67,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
         jit_compile=args.xla,
     )
     model_config(config.base)  # a missing base model fails now, not in the first step
-    run_reproduction(config, args.out, **({"say": _silent} if args.quiet else {}))
+    run_reproduction(
+        config, args.out, strategy=strategy, **({"say": _silent} if args.quiet else {})
+    )
     return 0
 
 

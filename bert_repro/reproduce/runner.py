@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..journal import Journal, input_fingerprints
 from ..settings import ExtractionSettings
 from .config import FinetuneJob, ReproduceConfig, TextSource
@@ -92,12 +93,18 @@ def _job_data(config: ReproduceConfig, job: FinetuneJob):
     return data, hp
 
 
-def _finetune(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say) -> None:
+def _finetune(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say, strategy) -> None:
     from ..finetune import finetune
 
     data, hp = _job_data(config, job)
     result = finetune(
-        job.task, config.base, data=data, config=hp, out_dir=model_dir(out, job), overwrite=True
+        job.task,
+        config.base,
+        data=data,
+        config=hp,
+        out_dir=model_dir(out, job),
+        overwrite=True,
+        strategy=strategy,
     )
     shown = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items() if isinstance(v, float))
     say(f"  {job.name}: {result.steps} steps in {result.train_seconds:.0f}s; {shown}")
@@ -221,17 +228,35 @@ def _ablation_steps(config, out: Path, state: StepState, say: Say, models_key, b
 
 
 def run_reproduction(
-    config: ReproduceConfig, out: str | os.PathLike = "runs/reproduce", *, say: Say = print
+    config: ReproduceConfig,
+    out: str | os.PathLike = "runs/reproduce",
+    *,
+    say: Say = print,
+    strategy=None,
 ) -> Path:
-    """Run (or continue) the whole experiment into ``out`` and return the report's path."""
+    """Run (or continue) the whole experiment into ``out`` and return the report's path.
+
+    ``strategy``: a one-process ``tf.distribute.Strategy`` (mirrored, TPU) that the
+    fine-tuning, comparison and probe steps run under; a multi-worker one is refused (the
+    steps' own commands take ``--distribute multi-worker``: docs/distributed.md).
+    """
+    from ..distribute import is_multi_worker
     from .report import write_report
 
+    if is_multi_worker(strategy):
+        raise ConfigError(
+            "reproduce runs on one machine (--distribute none, mirrored or tpu); on a cluster "
+            "run its steps' commands (finetune, compare, probe) with --distribute multi-worker"
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state = StepState(out)
     started = time.monotonic()
     extraction = ExtractionSettings(
-        max_batch=config.batch_size, jit_compile=config.jit_compile, precision=config.precision
+        max_batch=config.batch_size,
+        jit_compile=config.jit_compile,
+        precision=config.precision,
+        strategy=strategy,
     )
     settings = config.to_dict()
     base = model_folder(config.base)
@@ -241,7 +266,7 @@ def run_reproduction(
             f"finetune:{job.name}",
             {"base": config.base, "seed": config.seed, "job": job},
             [model_dir(out, job) / "finetune.json"],
-            lambda job=job: _finetune(config, job, out, say),
+            lambda job=job: _finetune(config, job, out, say, strategy),
             say,
             inputs=input_fingerprints(
                 files=[job.data, job.eval_data, job.test_data], folders=[base]
