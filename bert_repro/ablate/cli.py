@@ -7,8 +7,9 @@ Examples::
     bert-repro ablate freeze agnews --data ../shared/data/ag-news/test.csv --ks 0 2 4 \\
         --max-steps 200 --out runs/ablate-freeze
 
-Both write ``results.json``, ``results.csv`` and one figure per metric (``<mode>_<metric>.html``)
-into ``--out``. Data options are those of ``bert-repro finetune`` and read through the same
+Both write ``results.json``, ``results.csv`` and one figure per metric
+(``figures/<mode>_<metric>.html``) into ``--out`` (a non-empty one is refused unless
+``--overwrite`` is given). Data options are those of ``bert-repro finetune`` and read through the same
 :func:`bert_repro.finetune.load_task_data`; without ``--data``, ``restore`` reloads the
 evaluation examples recorded in each model's ``finetune.json``.
 """
@@ -19,7 +20,7 @@ import argparse
 import functools
 from pathlib import Path
 
-from ..cli import seed
+from ..cli import add_overwrite_option, seed
 from ..encoder_parts import DIRECTIONS
 from ..finetune.config import TASKS
 from ..finetune.options import (
@@ -75,6 +76,7 @@ def add_parser(subparsers) -> None:
     add_data_options(p, default="the evaluation examples recorded in finetune.json", training=False)
     p.add_argument("--seed", type=seed, default=0, help="seed of the split and subsets (0)")
     p.add_argument("--eval-batch-size", type=int, default=None)
+    add_overwrite_option(p)
     _common(p, out="runs/ablate-restore", ks="0..L")
     p.set_defaults(func=run_restore)
 
@@ -96,8 +98,17 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run_freeze)
 
 
+def _prepare(args) -> None:
+    """The --out rule (:func:`bert_repro.outputs.prepare_out`): an ablation cannot resume."""
+    from ..io import check_out_dir
+    from ..outputs import prepare_out
+
+    check_out_dir(args.out)
+    prepare_out(args.out, command=f"ablate {args.ablate_command}", overwrite=args.overwrite)
+
+
 def _finish(result, args) -> int:
-    written = result.save(args.out)
+    written = result.save(args.out, models=result.model_entries())
     if not args.quiet:
         print(format_table(result.rows))
         print(f"results: {', '.join(str(p) for p in written)}")
@@ -107,9 +118,9 @@ def _finish(result, args) -> int:
 def run_restore(args) -> int:
     from ..errors import ConfigError
     from ..finetune.trainer import RECORD_FILE
-    from ..io import check_out_dir, read_json
+    from ..io import read_json
 
-    check_out_dir(args.out)
+    _prepare(args)
     tasks = {}
     for folder in args.models:  # every folder checked before any model is loaded
         if not (folder / RECORD_FILE).is_file():
@@ -142,9 +153,7 @@ def run_restore(args) -> int:
 
 
 def run_freeze(args) -> int:
-    from ..io import check_out_dir
-
-    check_out_dir(args.out)
+    _prepare(args)
     config = config_from_args(args.task, args)
     data = data_from_args(args.task, args)
     from .freeze import DEFAULT_KS, freeze_sweep

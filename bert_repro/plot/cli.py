@@ -6,9 +6,11 @@ Example::
         --finetuned squad=models/squad --texts wiki40b:train:/data/tfds --limit 5000 \\
         --out runs/compare
 
-writes ``similarity.json`` (results, settings, versions), ``similarity.csv`` (one row per model
-and layer) and the figures ``cosine``, ``rsa``, ``cka`` and ``overview`` (``.html``; ``.png``
-where a browser engine is available).
+writes ``results.json`` (``meta``: command line, settings, versions, models; ``rows``: one per
+model and layer; ``summary``: the per-layer curves and counts), ``results.csv`` (the rows) and
+the figures ``figures/cosine``, ``rsa``, ``cka`` and ``overview`` (``.html``; ``.png`` where a
+browser engine is available). An existing non-empty ``--out`` is refused unless
+``--overwrite`` is given.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import argparse
 from pathlib import Path
 
 from ..batching import DEFAULT_MAX_TOKENS
-from ..cli import add_speed_options, seed
+from ..cli import add_overwrite_option, add_speed_options, seed
 
 
 def _finetuned_spec(value: str) -> tuple[str, str]:
@@ -65,6 +67,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-png", action="store_true", help="write HTML figures only")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_speed_options(p)
+    add_overwrite_option(p)
     p.set_defaults(func=run)
 
 
@@ -109,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     """Handle ``bert-repro compare``."""
     from ..errors import check_positive
     from ..io import check_out_dir
+    from ..outputs import prepare_out
     from ..settings import ExtractionSettings
     from ..text import load_texts
     from .comparator import BertComparator, check_names
@@ -125,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
     )
     check_out_dir(args.out)
+    prepare_out(args.out, command="compare", overwrite=args.overwrite)
     texts = load_texts(args.texts, limit)  # a bad source fails before loading models
     comparator = BertComparator.load(args.base, dict(args.finetuned), settings=settings)
     result = comparator.compare(
@@ -142,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
         base=args.base,
         finetuned=dict(args.finetuned),
         texts=args.texts,
-        fingerprints=comparator.fingerprints,
+        limit=limit,
+        models=comparator.model_entries(),
     )
     if not args.quiet:
         _print_summary(result, args.out)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import add_speed_options, seed
+from ..cli import add_overwrite_option, add_speed_options, seed
 from .config import TOO_LONG
 
 EWT_FOLDER = "ud-english-ewt"
@@ -109,6 +109,7 @@ def _common(p: argparse.ArgumentParser, *, out: str, kinds: bool = True) -> None
     p.add_argument("--skip-too-long", action="store_true", help=argparse.SUPPRESS)  # old name
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_speed_options(p)
+    add_overwrite_option(p)
 
 
 def _training(
@@ -222,6 +223,7 @@ def _shared_options(args) -> dict:
         precision=args.precision,
         jit_compile=bool(args.xla),
         progress=not args.quiet,
+        overwrite=args.overwrite,
     )
 
 
@@ -258,7 +260,7 @@ def run_train_command(args) -> int:
 
 
 def run_evaluate_command(args) -> int:
-    from .sweep import evaluate_saved
+    from .sweep import evaluate_saved, evaluation_dir
 
     _check_cache_dir(args)
     rows = evaluate_saved(
@@ -272,6 +274,7 @@ def run_evaluate_command(args) -> int:
     )
     if not args.quiet:
         print(format_table(rows, split="test"))
+        print(f"results: {evaluation_dir(args.out, args.probes or args.out) / 'results.csv'}")
     return 0
 
 
@@ -296,7 +299,7 @@ def run_edge_command(args) -> int:
     )
     if not args.quiet:
         print(format_edge_table(rows))
-        print(f"results: {args.out / 'edge_results.csv'}")
+        print(f"results: {args.out / 'results.csv'}")
     return 0
 
 

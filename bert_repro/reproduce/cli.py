@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import add_speed_options, seed
+from ..cli import add_overwrite_option, add_speed_options, seed
 
 
 def add_parser(subparsers) -> None:
@@ -36,16 +36,23 @@ def add_parser(subparsers) -> None:
     p.add_argument("--probe-epochs", type=int, default=None)
     p.add_argument("--probe-limit", type=int, default=None, help="sentences per treebank split")
     add_speed_options(p)
+    add_overwrite_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..io import check_out_dir
     from ..models import model_config
+    from ..outputs import prepare_out
     from .config import override, preset
     from .runner import run_reproduction
 
     check_out_dir(args.out)
+    # Continued step by step (state.json redoes the steps whose settings or inputs changed);
+    # another command's results are refused, --overwrite starts afresh.
+    prepare_out(
+        args.out, command="reproduce", resume=True, overwrite=args.overwrite, markers=["state.json"]
+    )
     config = preset(args.preset, data_dir=args.data_dir)
     config = override(
         config,
