@@ -93,7 +93,11 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--save-models", action="store_true", help="keep each model in <out>/models/freeze-<k>"
     )
-    p.add_argument("--overwrite", action="store_true", help="replace saved models")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results (and saved models) already in --out",
+    )
     _common(p, out="runs/ablate-freeze", ks="0 2 4")
     p.set_defaults(func=run_freeze)
 
