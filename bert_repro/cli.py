@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     from .outputs import command_line
 
     args = build_parser().parse_args(argv)
-    recorded = list(sys.argv) if argv is None else ["bert-repro", *argv]
+    recorded = ["bert-repro", *(sys.argv[1:] if argv is None else argv)]
     with quiet_tensorflow(wants_quiet(args.debug)), command_line(recorded):
         return _run(args)
 

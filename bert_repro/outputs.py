@@ -30,6 +30,7 @@ import contextlib
 import contextvars
 import csv
 import io
+import math
 import os
 import shutil
 import time
@@ -142,8 +143,8 @@ def tidy_rows(
 
 
 def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""  # a missing or undefined value (NaN) is an empty cell
     if isinstance(value, (list, tuple)):  # e.g. a scalar mix's weights
         return " ".join(f"{x:.6g}" if isinstance(x, float) else str(x) for x in value)
     return value
@@ -290,6 +291,15 @@ def _fix(command: str) -> str:
     return f"give --overwrite to replace them, or choose another --out folder (`{command}`)"
 
 
+def _holding(found: Path) -> str:
+    """`` (it holds the results of `compare`)`` when ``found`` is a readable results file."""
+    try:
+        made_by = read_results(found).meta.get("command") if found.exists() else None
+    except (DataError, OSError):
+        return ""
+    return f" (it holds the results of `{made_by}`)" if made_by else ""
+
+
 def _differences(before: Mapping, now: Mapping, keys: Sequence[str] | None) -> list[str]:
     keys = list(now) if keys is None else list(keys)
     return [k for k in keys if k in before and k in now and before[k] != now[k]]
@@ -350,10 +360,13 @@ def prepare_out(
             )
         shutil.rmtree(out)
         return None
+    if not resume:
+        raise ConfigError(
+            f"--out {out} exists and is not empty{_holding(found)} and `{command}` cannot "
+            f"continue it: {_fix(command)}"
+        )
     if not found.exists():
-        if resume:
-            return None
-        raise ConfigError(f"--out {out} is not empty: {_fix(command)}")
+        return None  # a run stopped before its first result: continued
     try:
         earlier = read_results(found, legacy)
     except DataError as err:
@@ -364,10 +377,6 @@ def prepare_out(
     if made_by is not None and made_by != command:
         raise ConfigError(
             f"--out {out} holds the results of `{made_by}`, not of `{command}`: {_fix(command)}"
-        )
-    if not resume:
-        raise ConfigError(
-            f"--out {out} already holds results (`{command}` cannot continue them): {_fix(command)}"
         )
     now = _to_jsonable(dict(settings or {}))
     diff = _differences(earlier.settings, now, None if resume is True else resume)

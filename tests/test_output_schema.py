@@ -313,7 +313,8 @@ def test_a_command_that_cannot_resume_refuses_a_used_out_until_overwrite(runs, t
     capsys.readouterr()
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert f"--out {out} already holds results" in err and "--overwrite" in err
+    assert f"--out {out} exists and is not empty (it holds the results of `embeddings " in err
+    assert "--overwrite" in err
     assert main([*argv, "--overwrite"]) == 0
     assert not (out / "stray.txt").exists()  # replaced, not merged
     assert json.loads((out / "results.json").read_text())["meta"]["time"] >= first
@@ -322,7 +323,7 @@ def test_a_command_that_cannot_resume_refuses_a_used_out_until_overwrite(runs, t
     other.mkdir()
     (other / "notes.txt").write_text("mine")
     argv = [a if a != str(out) else str(other) for a in argv]
-    assert main(argv) == 2 and "is not empty" in capsys.readouterr().err
+    assert main(argv) == 2 and "exists and is not empty and" in capsys.readouterr().err
     assert main([*argv, "--overwrite"]) == 2  # --overwrite never deletes a foreign folder
     assert "holds no bert-repro results" in capsys.readouterr().err
     assert (other / "notes.txt").read_text() == "mine"

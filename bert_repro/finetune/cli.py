@@ -62,8 +62,11 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..io import check_out_dir
     from ..models import model_config
+    from ..outputs import prepare_out
 
     check_out_dir(args.out)
+    if not args.overwrite:  # with it, the new model replaces the old one once it is saved
+        prepare_out(args.out, command="finetune")
     base = model_config(args.model)  # a missing model fails before the data is read
     config = config_from_args(args.task, args)
     if config.max_seq_length > base.max_position_embeddings:
