@@ -126,7 +126,8 @@ def run_edge_probes(
         cache_dir: feature cache folder (default :func:`bert_repro.probe.data.default_cache_dir`).
         log: progress lines (``None``: silent); ``verbose=True`` adds one line per probe and
             epoch.
-        options: fields of either settings object, e.g. ``tasks=["pos"], epochs=5``.
+        options: fields of either settings object, e.g. ``tasks=["pos"], epochs=5``;
+            ``overwrite=True`` as for :func:`bert_repro.probe.sweep.run_sweep`.
 
     Returns:
         All result rows (including those of earlier, resumed runs), columns

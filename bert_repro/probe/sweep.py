@@ -107,7 +107,10 @@ def run_sweep(
             apart from float32 ones.
         cache_dir: feature cache folder (default :func:`bert_repro.probe.data.default_cache_dir`).
         log: progress lines (``None``: silent); ``verbose=True`` adds one line per epoch.
-        options: fields of either settings object, e.g. ``rank=64, cache_dtype="float16"``.
+        options: fields of either settings object, e.g. ``rank=64, cache_dtype="float16"``;
+            ``overwrite=True`` deletes earlier results in ``out`` first (else they are
+            continued when the settings match, refused when not:
+            :func:`bert_repro.outputs.prepare_out`).
 
     Returns:
         All result rows (including those of earlier, resumed runs), columns :data:`COLUMNS`.
