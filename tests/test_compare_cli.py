@@ -53,7 +53,7 @@ def test_compare_writes_results(tiny_bert_dir, noisy_dir, tmp_path, capsys, spee
             f"noisy={noisy_dir}",
             "--texts",
             f"txt:{texts}",
-            "--n-samples",
+            "--limit",
             "2",
             "--sample-tokens",
             "8",

@@ -9,12 +9,16 @@ from conftest import build_tiny_bert
 from bert_repro.embeddings import (
     corpus_word_vectors,
     cosine_similarity,
+    model_sentence_pooling,
     occurrence_similarity,
     occurrence_vectors,
     pooler_output,
     sentence_features,
     sentence_similarity,
+    sentence_vectors,
+    text_word_index,
     word_embedding,
+    word_embedding_by_word,
     word_occurrences,
     word_positions,
 )
@@ -190,3 +194,46 @@ def test_sentence_similarity_self_is_one(tiny_bert):
         assert m[0, 1] == pytest.approx(1.0, abs=1e-6)
     cross = sentence_similarity(model, tok, texts[:1], texts[1:], hows=("mean",))
     assert cross["mean"].shape == (1, 2) and cross["mean"][0, 0] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_word_by_number_equals_word_by_its_pieces(tiny4):
+    """Word 1 of "the riverbank" is all of "riverbank"'s pieces; counting starts after [CLS]."""
+    model, tok = tiny4
+    text = "the riverbank is here"
+    hs = hidden_states(model, tok, [text])[0]
+    word_index, words = text_word_index(tok, text)
+    assert words[1] == "riverbank" and word_index[0] == -1 == word_index[-1]
+    pieces = np.flatnonzero(word_index == 1)
+    for recipe in ("last_layer", "sum_last4", 2):
+        np.testing.assert_array_equal(
+            word_embedding_by_word(hs, word_index, 1, recipe),
+            word_embedding(hs, pieces, recipe),
+        )
+    first = word_embedding_by_word(hs, word_index, 0, "last_layer")
+    np.testing.assert_array_equal(first, hs[-1, 1])  # word 0 is wordpiece 1 ([CLS] is 0)
+    with pytest.raises(DataError, match="4 words"):
+        word_embedding_by_word(hs, word_index, 4)
+    with pytest.raises(DataError, match="text_word_index"):
+        word_embedding_by_word(hs, word_index[:-1], 0)
+
+
+def test_sentence_vectors_default_pools_as_the_model_was_trained(tiny_bert, tmp_path):
+    """MiniLM's folder asks for mean pooling (sentence-transformers' config); a plain BERT
+    has no such config and gets [CLS]; a folder asking for [CLS] gets [CLS]."""
+    from bert_repro.models import default_model_path
+
+    assert model_sentence_pooling(default_model_path()) == "mean"
+    model, tok = tiny_bert
+    assert model_sentence_pooling(model) == "cls"
+    texts = ["the dog", "money in the bank"]
+    np.testing.assert_array_equal(
+        sentence_vectors(model, tok, texts), sentence_vectors(model, tok, texts, "cls")
+    )
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "modules.json").write_text(
+        '[{"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]'
+    )
+    (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
+    assert model_sentence_pooling(tmp_path) == "cls"
+    (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode_mean_tokens": true}')
+    assert model_sentence_pooling(tmp_path) == "mean"

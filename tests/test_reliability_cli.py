@@ -173,7 +173,7 @@ def _cases(f, model):
             ["embeddings", "classify", *emb, "--csv", f["shifted"], "--test-fraction", "1.5"],
             "test_fraction must be in (0, 1)",
         ),
-        (["embeddings", "classify", *emb, "--csv", f["shifted"], "--max-length", "2"], ">= 3"),
+        (["embeddings", "classify", *emb, "--csv", f["shifted"], "--max-seq-length", "2"], ">= 3"),
         (
             ["embeddings", "classify", *emb, "--csv", f["agtypo"]],
             "agtypo.csv:4: label 'Sprots' is not one of 1, 2, 3, 4",

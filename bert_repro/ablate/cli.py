@@ -20,7 +20,8 @@ import argparse
 import functools
 from pathlib import Path
 
-from ..cli import add_overwrite_option, seed
+from ..cli import add_overwrite_option
+from ..cli_options import add_model, add_out, add_quiet, add_seed
 from ..encoder_parts import DIRECTIONS
 from ..finetune.config import TASKS
 from ..finetune.options import (
@@ -40,8 +41,8 @@ def _common(p: argparse.ArgumentParser, *, out: str, ks: str) -> None:
         metavar="K",
         help=f"numbers of layers, each from 0 to the model's L (default: {ks})",
     )
-    p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
-    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_out(p, out)
+    add_quiet(p)
 
 
 def add_parser(subparsers) -> None:
@@ -74,8 +75,13 @@ def add_parser(subparsers) -> None:
         help="which end to restore from (default: both)",
     )
     add_data_options(p, default="the evaluation examples recorded in finetune.json", training=False)
-    p.add_argument("--seed", type=seed, default=0, help="seed of the split and subsets (0)")
-    p.add_argument("--eval-batch-size", type=int, default=None)
+    add_seed(p, "the split and the samples")
+    p.add_argument(
+        "--eval-batch-size",
+        type=int,
+        default=None,
+        help="examples an evaluation step (default: the task's)",
+    )
     add_overwrite_option(p)
     _common(p, out="runs/ablate-restore", ks="0..L")
     p.set_defaults(func=run_restore)
@@ -87,7 +93,7 @@ def add_parser(subparsers) -> None:
         "nothing frozen) and evaluate; hyper-parameters default to the task's paper_defaults.",
     )
     p.add_argument("task", choices=TASKS, help="the task")
-    p.add_argument("--model", default=None, help="base model (default: shipped MiniLM)")
+    add_model(p, what="model to fine-tune: ")
     add_data_options(p, default="tensorflow-datasets")
     add_hyper_parameters(p, full=False)
     p.add_argument(
@@ -132,7 +138,7 @@ def run_restore(args) -> int:
         tasks[folder] = read_json(folder / RECORD_FILE)["settings"]["task"]
     if args.data is None and (args.eval_data is not None or args.max_eval_examples is not None):
         raise ConfigError(
-            "--eval-data and --max-eval-examples need --data (without it the evaluation "
+            "--eval-data and --eval-limit need --data (without it the evaluation "
             "examples are the ones recorded in finetune.json)"
         )
     data = {t: data_from_args(t, args).eval for t in set(tasks.values())} if args.data else {}

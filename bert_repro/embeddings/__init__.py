@@ -1,7 +1,7 @@
 """Word and sentence embeddings from BERT's hidden states, in one call each.
 
-The seed notebooks' studies (002: word vectors by recipe and their similarity; 000: norms;
-003: the input-embedding split; 004: a classifier on frozen features), on the foundation's
+The embeddings studies (word vectors by recipe and their similarity; the norms of vectors
+before and after BERT; the input-embedding split; a classifier on frozen features), on the
 batched extraction path (:mod:`bert_repro.features`)::
 
     from bert_repro.embeddings import word_embedding, cosine_similarity, word_positions
@@ -63,10 +63,12 @@ from .recipes import (
     recipe_layers,
     reduce_layers,
     word_embedding,
+    word_embedding_by_word,
 )
 from .sentences import (
     SENTENCE_POOLINGS,
     SentencePooling,
+    model_sentence_pooling,
     pool_sentences,
     pooler_output,
     sentence_features,
@@ -85,6 +87,7 @@ from .words import (
     corpus_word_vectors,
     find_word,
     occurrence_vectors,
+    text_word_index,
     word_occurrences,
     word_pieces,
     word_positions,
@@ -135,11 +138,14 @@ __all__ = [
     "sentence_features",
     "sentence_similarity",
     "sentence_vectors",
+    "model_sentence_pooling",
     "similarity_study",
     "stratified_split",
     "train_head",
     "truncate_texts",
     "word_embedding",
+    "word_embedding_by_word",
+    "text_word_index",
     "word_occurrences",
     "word_pieces",
     "word_positions",

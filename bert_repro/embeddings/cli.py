@@ -18,7 +18,18 @@ import time
 from pathlib import Path
 from typing import get_args
 
-from ..cli import add_overwrite_option, seed
+from ..cli import add_overwrite_option
+from ..cli_options import (
+    add_extraction_options,
+    add_limit,
+    add_model,
+    add_out,
+    add_quiet,
+    add_seed,
+    add_tfds_data_dir,
+    extraction_settings,
+    hidden_alias,
+)
 from ..ops import SubwordPooling
 from .recipes import RecipeName, parse_recipe
 from .sentences import SentencePooling
@@ -42,23 +53,11 @@ def recipe_arg(text: str):
 
 
 def _common(p: argparse.ArgumentParser, name: str) -> None:
-    p.add_argument(
-        "--model",
-        default=None,
-        help="model folder or hub name (default: the shipped all-MiniLM-L6-v2)",
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=DEFAULT_OUT / name,
-        help=f"output folder (default: {DEFAULT_OUT / name})",
-    )
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        help="at most this many texts a forward pass (default: a budget of padded wordpieces)",
-    )
+    add_model(p)
+    add_out(p, str(DEFAULT_OUT / name))
+    add_quiet(p)
+    add_extraction_options(p)
+    hidden_alias(p, "--batch-size", "max_batch", type=int)  # the old name of --max-batch
     add_overwrite_option(p)
 
 
@@ -83,7 +82,7 @@ def add_parser(subparsers) -> None:
         default=None,
         help="a text source: FILE.txt, FILE.conllu, csv:PATH:COLUMN (see bert_repro.text)",
     )
-    p.add_argument("--limit", type=int, default=None, help="use the first N texts of --texts")
+    add_limit(p, "texts of --texts")
     p.add_argument("--word", action="append", default=[], help="a word to compare (repeatable)")
     p.add_argument(
         "--recipe", type=recipe_arg, default="last_layer", metavar="RECIPE", help=RECIPE_HELP
@@ -106,13 +105,13 @@ def add_parser(subparsers) -> None:
 
     p = sub.add_parser(
         "norms",
-        help="norms of embedding rows, mean hidden states and pooler outputs (seed 000)",
+        help="the norms study: norms of embedding rows, mean hidden states and pooler outputs",
         description="For each word of a CSV with word (or words) and definition columns: the "
         "norm of its embedding-layer row, of its definition's mean last hidden state and of "
         "its definition's pooler output; a describe() table and a figure.",
     )
     p.add_argument("--csv", required=True, type=Path, help="CSV with word(s),definition")
-    p.add_argument("--limit", type=int, default=None, help="use the first N words only")
+    add_limit(p, "words")
     _common(p, "norms")
     p.set_defaults(func=run_norms)
 
@@ -129,7 +128,7 @@ def add_parser(subparsers) -> None:
 
     p = sub.add_parser(
         "classify",
-        help="linear classifier on frozen [CLS]/mean features (AG News, seed 004)",
+        help="the classifier study: a linear head on frozen [CLS]/mean features (AG News)",
         description="Extract sentence features once, split the data (seeded, stratified), "
         "train a Keras head per feature kind with fit, report held-out accuracy.",
     )
@@ -140,8 +139,9 @@ def add_parser(subparsers) -> None:
         help="CSV with label and text, or an AG News file (label,title,description)",
     )
     src.add_argument("--tfds-split", help="tfds ag_news_subset split, e.g. test or train[:10%%]")
-    p.add_argument("--data-dir", default=None, help="tfds data_dir (with --tfds-split)")
-    p.add_argument("--limit", type=int, default=None, help="use the first N rows only")
+    add_tfds_data_dir(p)
+    hidden_alias(p, "--data-dir", "tfds_data_dir")  # its old name
+    add_limit(p, "rows")
     p.add_argument(
         "--features",
         nargs="+",
@@ -152,12 +152,21 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--recipe", type=recipe_arg, default="last_layer", metavar="RECIPE", help=RECIPE_HELP
     )
-    p.add_argument("--test-fraction", type=float, default=0.2)
-    p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--max-length", type=int, default=128, help="wordpieces per text (cut)")
-    p.add_argument("--epochs", type=int, default=50, help="at most (early stopping)")
-    p.add_argument("--hidden-units", type=int, default=0, help="0 = linear head")
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument(
+        "--test-fraction", type=float, default=0.2, help="share held out for the test score"
+    )
+    add_seed(p, "the split and the heads' initialisation")
+    p.add_argument(
+        "--max-seq-length",
+        dest="max_length",
+        type=int,
+        default=128,
+        help="wordpieces per text (longer texts are cut)",
+    )
+    hidden_alias(p, "--max-length", "max_length", type=int)  # its old name
+    p.add_argument("--epochs", type=int, default=50, help="most epochs (early stopping)")
+    p.add_argument("--hidden-units", type=int, default=0, help="0 = a linear head")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="the heads' Adam rate")
     _common(p, "classify")
     p.set_defaults(func=run_classify)
 
@@ -169,7 +178,7 @@ def _check_common(args) -> None:
     from ..models import model_config
     from ..outputs import prepare_out
 
-    check_positive("--batch-size", args.batch_size, optional=True)
+    check_positive("--max-batch", args.max_batch, optional=True)
     check_positive("--limit", getattr(args, "limit", None), optional=True)
     check_out_dir(args.out)
     prepare_out(args.out, command=_command(args), overwrite=args.overwrite)
@@ -179,7 +188,7 @@ def _check_common(args) -> None:
 def _load(args):
     from ..models import load_bert
 
-    return load_bert(args.model)
+    return load_bert(args.model, precision=args.precision or "float32")
 
 
 #: Parsed values that are not settings of a study (where to write, how to report).
@@ -205,9 +214,10 @@ def _save(result, args, started: float, model) -> None:
         **_settings(args),
         wall_time_s=round(time.perf_counter() - started, 2),
     )
-    for line in result.summary():
-        print(line)
-    print(f"wrote {written[0]}")
+    if not args.quiet:
+        for line in result.summary():
+            print(line)
+        print(f"wrote {written[0]}")
 
 
 def run_similarity(args) -> int:
@@ -232,8 +242,7 @@ def run_similarity(args) -> int:
         recipe=args.recipe,
         pooling=args.pooling,
         hows=args.sentence,
-        max_batch=args.batch_size,
-        progress=False,
+        settings=extraction_settings(args),
     )
     _save(result, args, started, model)
     return 0
@@ -246,7 +255,7 @@ def run_norms(args) -> int:
     _check_common(args)
     table = read_word_definitions(args.csv, limit=args.limit)
     model, tokenizer = _load(args)
-    result = norms_study(model, tokenizer, table, max_batch=args.batch_size, progress=True)
+    result = norms_study(model, tokenizer, table, settings=extraction_settings(args))
     _save(result, args, started, model)
     return 0
 
@@ -259,7 +268,7 @@ def run_decompose(args) -> int:
     _check_common(args)
     model, tokenizer = _load(args)
     result = decompose_study(
-        model, tokenizer, args.text, args.pair, max_batch=args.batch_size, progress=False
+        model, tokenizer, args.text, args.pair, settings=extraction_settings(args)
     )
     _save(result, args, started, model)
     return 0
@@ -284,7 +293,7 @@ def run_classify(args) -> int:
     if args.csv is not None:
         data = read_labeled_csv(args.csv, limit=args.limit)
     else:
-        items = load_agnews_tfds(args.tfds_split, data_dir=args.data_dir, limit=args.limit)
+        items = load_agnews_tfds(args.tfds_split, data_dir=args.tfds_data_dir, limit=args.limit)
         data = LabeledTexts.from_agnews(items)
     check_classify_study(data, **options)  # a label too rare to split fails before the model
     model, tokenizer = _load(args)
@@ -294,8 +303,7 @@ def run_classify(args) -> int:
         data,
         **options,
         seed=args.seed,
-        max_batch=args.batch_size,
-        progress=True,
+        settings=extraction_settings(args),
     )
     _save(result, args, started, model)
     return 0

@@ -189,7 +189,8 @@ def word_embedding(
             :func:`bert_repro.features.hidden_states` (index 0 = embedding output; wordpiece
             positions count ``[CLS]`` as 0).
         position: the word's wordpiece position, or the positions of all its pieces (see
-            :func:`bert_repro.embeddings.word_positions`).
+            :func:`bert_repro.embeddings.word_positions`); to name a word by its number in the
+            text instead, use :func:`word_embedding_by_word`.
         recipe: a recipe name or an int layer index (see the module docstring).
         pooling: how several pieces make one word: ``"mean"``, ``"first"`` or ``"last"``
             (applied to each layer before the recipe combines layers).
@@ -214,3 +215,49 @@ def word_embedding(
     word_index[pos] = 0
     pooled = pool_wordpieces(selected, word_index, n_words=1, how=pooling)[:, 0]  # (K, H)
     return reduce_layers(pooled, recipe)
+
+
+def word_embedding_by_word(
+    hidden_states: np.ndarray,
+    word_index: Sequence[int] | np.ndarray,
+    word: int,
+    recipe: Recipe = "last_layer",
+    *,
+    pooling: SubwordPooling = "mean",
+) -> np.ndarray:
+    """One word's vector, the word named by its number in the text (0 = the first word, as
+    ``sentence[0]`` in flair), not by a wordpiece position.
+
+    ``word_index`` maps each wordpiece to its word (``-1`` for ``[CLS]``/``[SEP]``), as
+    :func:`bert_repro.embeddings.text_word_index` returns it for a raw text::
+
+        word_index, words = text_word_index(tokenizer, text)
+        v = word_embedding_by_word(hs, word_index, 3, recipe="sum_last4")   # the 4th word
+
+    All of the word's pieces are pooled (``pooling``), then the recipe combines layers, as
+    :func:`word_embedding` does with the same positions.
+
+    Args:
+        hidden_states: ``(L+1, T, H)``, one text.
+        word_index: ``(T,)`` the word of each wordpiece (-1 = special).
+        word: the word's number, from 0.
+
+    Returns:
+        ``(H,)`` (``(4H,)`` for ``concat_last4``).
+
+    Raises:
+        DataError: ``word_index`` does not match the text's length, or the text has no such
+            word (the message gives the number of words).
+    """
+    word_index = np.asarray(word_index)
+    length = np.asarray(hidden_states).shape[1] if np.ndim(hidden_states) == 3 else None
+    if word_index.ndim != 1 or (length is not None and word_index.shape[0] != length):
+        raise DataError(
+            f"word_index must give one word per wordpiece ({length}), got shape "
+            f"{word_index.shape}: use text_word_index(tokenizer, text) of the same text"
+        )
+    n_words = int(word_index.max()) + 1 if word_index.size else 0
+    if not 0 <= int(word) < n_words:
+        raise DataError(f"word {word} is outside the text, which has {n_words} words (from 0)")
+    positions = np.flatnonzero(word_index == int(word))
+    return word_embedding(hidden_states, positions, recipe, pooling=pooling)

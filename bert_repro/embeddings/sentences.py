@@ -12,7 +12,9 @@ pooler output, from the foundation's batched extraction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal, get_args
 
 import numpy as np
@@ -155,17 +157,44 @@ def sentence_features(
     return out  # type: ignore[return-value]
 
 
+def model_sentence_pooling(model) -> TokenPooling:
+    """The sentence pooling a model was trained with: ``"mean"`` when its folder holds a
+    sentence-transformers pooling config asking for mean pooling (all-MiniLM-L6-v2 does),
+    ``"cls"`` when it asks for the ``[CLS]`` token, and ``"cls"`` (BERT's own convention, the
+    input of its pooler and of fine-tuned classification heads) when there is no such config.
+
+    Args:
+        model: a loaded ``TFBertModel`` (its ``config.name_or_path`` is the folder it came
+            from), or a model folder.
+    """
+    folder = getattr(getattr(model, "config", None), "name_or_path", model)
+    try:
+        modules = json.loads((Path(folder) / "modules.json").read_text())
+        pooling = next(m for m in modules if m.get("type", "").endswith(".Pooling"))
+        config = json.loads((Path(folder) / pooling["path"] / "config.json").read_text())
+    except (OSError, TypeError, ValueError, StopIteration, KeyError):
+        return "cls"
+    return "mean" if config.get("pooling_mode_mean_tokens") else "cls"
+
+
 def sentence_vectors(
     model,
     tokenizer,
     texts: Sequence[str],
-    how: SentencePooling = "cls",
+    how: SentencePooling | None = None,
     *,
     recipe: Recipe = "last_layer",
     settings: ExtractionSettings | None = None,
     **options,
 ) -> np.ndarray:
-    """One sentence vector per text, ``(N, D)``; see :func:`sentence_features`."""
+    """One sentence vector per text, ``(N, D)``; see :func:`sentence_features`.
+
+    ``how=None`` (the default) pools as the model was trained to
+    (:func:`model_sentence_pooling`: ``"mean"`` for the shipped all-MiniLM-L6-v2, ``"cls"``
+    for a plain BERT); ``how="cls"``, ``"mean"`` or ``"pooler"`` chooses.
+    """
+    if how is None:
+        how = model_sentence_pooling(model)
     return sentence_features(
         model, tokenizer, texts, (how,), recipe=recipe, settings=settings, **options
     )[how]

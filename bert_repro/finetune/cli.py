@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-from pathlib import Path
 
+from ..cli_options import add_model, add_out, add_quiet
 from .config import TASKS
 from .options import add_data_options, add_hyper_parameters, config_from_args, data_from_args
 
@@ -34,10 +34,8 @@ def add_parser(subparsers) -> None:
         "finetune.json to --out (load the encoder back with bert_repro.models.load_bert).",
     )
     p.add_argument("task", choices=TASKS, help="the task")
-    p.add_argument(
-        "--model", default=None, help="base model folder or hub name (default: shipped MiniLM)"
-    )
-    p.add_argument("--out", type=Path, required=True, help="output folder, e.g. models/NAME")
+    add_model(p, what="model to fine-tune: ")
+    add_out(p)
     add_data_options(p, default="tensorflow-datasets (not for parse)")
     hp = add_hyper_parameters(p)
     hp.add_argument(
@@ -45,7 +43,7 @@ def add_parser(subparsers) -> None:
         type=int,
         default=None,
         metavar="K",
-        help="keep the embeddings and the bottom K layers at their pre-trained values (0)",
+        help="keep the embeddings and the bottom K layers at their pre-trained values (default 0)",
     )
     p.add_argument(
         "--strategy",
@@ -54,7 +52,7 @@ def add_parser(subparsers) -> None:
         help="tf.distribute strategy: mirrored = MirroredStrategy over the visible devices",
     )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_quiet(p)
     p.set_defaults(func=run)
 
 

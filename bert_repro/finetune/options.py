@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import seed
+from ..cli_options import add_seed, add_tfds_data_dir, hidden_alias
 
 #: Hyper-parameter options -> FinetuneConfig fields (None keeps the task's paper default).
 HYPER_PARAMETERS = (
@@ -29,8 +29,8 @@ HYPER_PARAMETERS = (
 
 
 def add_data_options(p: argparse.ArgumentParser, *, default: str, training: bool = True) -> None:
-    """``--data``/``--train``, ``--eval-data``/``--dev``, the hold-out, tfds and subset options;
-    with ``training`` also ``--test``, the tfds splits and ``--max-train-examples``."""
+    """``--data``/``--train``, ``--eval-data``/``--dev``, the hold-out, tfds and sample options;
+    with ``training`` also ``--test``, the tfds splits and ``--limit`` (training examples)."""
     p.add_argument(
         "--data",
         "--train",
@@ -54,8 +54,15 @@ def add_data_options(p: argparse.ArgumentParser, *, default: str, training: bool
         default=0.2,
         help="share of --data held out for evaluation when no --eval-data (default 0.2)",
     )
-    p.add_argument("--tfds-data-dir", default=None, help="tensorflow-datasets data_dir")
-    p.add_argument("--max-eval-examples", type=int, default=None, help="seeded subset size")
+    add_tfds_data_dir(p)
+    p.add_argument(
+        "--eval-limit",
+        dest="max_eval_examples",
+        type=int,
+        default=None,
+        help="use only N evaluation examples, a seeded sample (default: all)",
+    )
+    hidden_alias(p, "--max-eval-examples", "max_eval_examples", type=int)  # its old name
     if not training:
         return
     p.add_argument(
@@ -67,7 +74,14 @@ def add_data_options(p: argparse.ArgumentParser, *, default: str, training: bool
     )
     p.add_argument("--train-split", default=None, help="tfds training split (default per task)")
     p.add_argument("--eval-split", default=None, help="tfds evaluation split (default per task)")
-    p.add_argument("--max-train-examples", type=int, default=None, help="seeded subset size")
+    p.add_argument(
+        "--limit",
+        dest="max_train_examples",
+        type=int,
+        default=None,
+        help="use only N training examples, a seeded sample (default: all)",
+    )
+    hidden_alias(p, "--max-train-examples", "max_train_examples", type=int)  # its old name
 
 
 def add_hyper_parameters(p: argparse.ArgumentParser, *, full: bool = True):
@@ -75,12 +89,14 @@ def add_hyper_parameters(p: argparse.ArgumentParser, *, full: bool = True):
     keeps the main ones. Returns the group (for options only one command has)."""
     hp = p.add_argument_group("hyper-parameters (default: the task's paper_defaults)")
     hp.add_argument("--learning-rate", type=float, default=None)
-    hp.add_argument("--batch-size", type=int, default=None, help="global batch size")
+    hp.add_argument(
+        "--batch-size", type=int, default=None, help="training examples a step, over all devices"
+    )
     hp.add_argument("--epochs", type=float, default=None)
     hp.add_argument("--max-steps", type=int, default=None, help="cap on training steps")
     hp.add_argument("--max-seq-length", type=int, default=None)
     hp.add_argument("--eval-batch-size", type=int, default=None)
-    hp.add_argument("--seed", type=seed, default=0, help="seed of training, split and subsets")
+    add_seed(hp, "training, the split and the samples")
     if full:
         hp.add_argument("--doc-stride", type=int, default=None, help="squad: step between windows")
         hp.add_argument("--warmup-fraction", type=float, default=None)

@@ -18,8 +18,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..batching import DEFAULT_MAX_TOKENS
-from ..cli import add_overwrite_option, add_speed_options, seed
+from ..cli import add_overwrite_option
+from ..cli_options import (
+    add_extraction_options,
+    add_limit,
+    add_model,
+    add_out,
+    add_quiet,
+    add_seed,
+    add_too_long,
+    extraction_settings,
+    hidden_alias,
+)
 
 
 def _finetuned_spec(value: str) -> tuple[str, str]:
@@ -40,11 +50,7 @@ def add_parser(subparsers) -> None:
         description="Run a base BERT and fine-tuned copies over the same texts in one pass and "
         "write per-layer cosine similarity, RSA and linear CKA (JSON, CSV, figures).",
     )
-    p.add_argument(
-        "--base",
-        default=None,
-        help="base model folder or hub name (default: the shipped all-MiniLM-L6-v2)",
-    )
+    add_model(p, "--base", what="base model: ")
     p.add_argument(
         "--finetuned",
         metavar="NAME=PATH",
@@ -60,52 +66,39 @@ def add_parser(subparsers) -> None:
         help="wiki40b:SPLIT[:DATA_DIR], conllu:PATH, csv:PATH:COLUMN, txt:PATH, or a "
         ".conllu/.txt/.csv path",
     )
-    p.add_argument("--limit", type=int, default=5000, help="use the first N texts (5000)")
-    p.add_argument("--n-samples", type=int, default=None, help=argparse.SUPPRESS)  # old name
-    p.add_argument("--out", required=True, type=Path, help="output folder")
+    add_limit(p, "texts", default=5000)
+    hidden_alias(p, "--n-samples", "limit", type=int)  # its old name
+    add_out(p)
     _add_measure_options(p)
     p.add_argument("--no-png", action="store_true", help="write HTML figures only")
-    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    add_speed_options(p)
+    add_quiet(p)
+    add_extraction_options(p)
+    hidden_alias(p, "--batch-size", "max_batch", type=int)  # the old name of --max-batch
     add_overwrite_option(p)
     p.set_defaults(func=run)
 
 
 def _add_measure_options(p: argparse.ArgumentParser) -> None:
-    """What is measured and how the models run: sample, seed, batches, specials, lengths."""
+    """What is measured: the token sample and its seed, specials, long texts, RSA's method."""
     p.add_argument(
         "--sample-tokens",
         type=int,
         default=2000,
         help="tokens sampled for RSA/CKA (0: cosine only)",
     )
-    p.add_argument("--seed", type=seed, default=0, help="seed of the token sample")
-    p.add_argument(
-        "--max-batch",
-        "--batch-size",  # its old name
-        dest="max_batch",
-        type=int,
-        default=None,
-        help="at most this many texts a forward pass (default: only --max-tokens limits)",
-    )
-    p.add_argument(
-        "--max-tokens",
-        type=int,
-        default=None,
-        help=f"padded wordpieces a forward pass (default {DEFAULT_MAX_TOKENS})",
-    )
+    add_seed(p, "the token sample")
     p.add_argument(
         "--include-special",
         action="store_true",
         help="count [CLS] and [SEP] in the averages and the sample",
     )
+    add_too_long(p, "texts")
     p.add_argument(
-        "--too-long",
-        choices=("error", "skip"),
-        default="error",
-        help="texts longer than the model accepts: fail (default) or skip and count them",
+        "--rsa-method",
+        choices=("pearson", "spearman"),
+        default="pearson",
+        help="correlation of the two models' dissimilarity matrices in RSA",
     )
-    p.add_argument("--rsa-method", choices=("pearson", "spearman"), default="pearson")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,21 +106,14 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import check_positive
     from ..io import check_out_dir
     from ..outputs import prepare_out
-    from ..settings import ExtractionSettings
     from ..text import load_texts
     from .comparator import BertComparator, check_names
 
     check_names([name for name, _ in args.finetuned])
-    limit = args.limit if args.n_samples is None else args.n_samples
+    limit = args.limit
     check_positive("--limit", limit)
     check_positive("--sample-tokens", args.sample_tokens, minimum=0)
-    settings = ExtractionSettings.create(
-        max_batch=args.max_batch,
-        max_tokens=args.max_tokens,
-        progress=not args.quiet,
-        jit_compile=bool(args.xla),
-        precision=args.precision,
-    )
+    settings = extraction_settings(args)
     check_out_dir(args.out)
     prepare_out(args.out, command="compare", overwrite=args.overwrite)
     texts = load_texts(args.texts, limit)  # a bad source fails before loading models

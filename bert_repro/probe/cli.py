@@ -14,8 +14,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import add_overwrite_option, add_speed_options, seed
-from .config import TOO_LONG
+from ..cli import add_overwrite_option
+from ..cli_options import (
+    MODEL_HELP,
+    add_extraction_options,
+    add_limit,
+    add_out,
+    add_quiet,
+    add_seed,
+    add_too_long,
+    extraction_options,
+    hidden_alias,
+)
 
 EWT_FOLDER = "ud-english-ewt"
 
@@ -54,8 +64,7 @@ def _common(p: argparse.ArgumentParser, *, out: str, kinds: bool = True) -> None
         action="append",
         default=None,
         metavar="MODEL",
-        help="hub name, model folder, or LABEL=folder; repeat for several models "
-        "(default: the offline all-MiniLM-L6-v2)",
+        help=f"{MODEL_HELP}, or LABEL=model; repeat for several models",
     )
     p.add_argument(
         "--models",
@@ -81,11 +90,11 @@ def _common(p: argparse.ArgumentParser, *, out: str, kinds: bool = True) -> None
             default=["distance", "depth"],
             help="probe kinds (default: both)",
         )
-    p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
-    p.add_argument("--batch-size", type=int, default=20, help="sentences per batch (20)")
+    add_out(p, out)
     p.add_argument(
-        "--limit", type=int, default=None, help="use only the first N sentences of each file"
+        "--batch-size", type=int, default=20, help="sentences per training step (default 20)"
     )
+    add_limit(p, "sentences of each CoNLL-U file")
     p.add_argument(
         "--cache-dir",
         type=Path,
@@ -99,16 +108,10 @@ def _common(p: argparse.ArgumentParser, *, out: str, kinds: bool = True) -> None
         help="word features on disk: float16 halves the cache and the memory that reading it "
         "maps; probe metrics move within seed noise (docs/performance.md)",
     )
-    p.add_argument(
-        "--too-long",
-        choices=TOO_LONG,
-        default="error",
-        help="a sentence longer than the model accepts: fail (error, the default) or drop and "
-        "list it (skip)",
-    )
-    p.add_argument("--skip-too-long", action="store_true", help=argparse.SUPPRESS)  # old name
-    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    add_speed_options(p)
+    add_too_long(p, "sentences")
+    hidden_alias(p, "--skip-too-long", "too_long", action="store_const", const="skip")
+    add_quiet(p)
+    add_extraction_options(p)
     add_overwrite_option(p)
 
 
@@ -121,8 +124,8 @@ def _training(
         p.add_argument("--test", type=Path, default=None, help="test CoNLL-U (default EWT)")
     if rank:
         p.add_argument("--rank", type=int, default=128, help="probe rank (default 128)")
-    p.add_argument("--epochs", type=int, default=epochs, help=f"most epochs ({epochs})")
-    p.add_argument("--seed", type=seed, default=0, help="seed of init and shuffling (0)")
+    p.add_argument("--epochs", type=int, default=epochs, help="most epochs")
+    add_seed(p, "the probes' initialisation and shuffling")
     p.add_argument("--verbose", action="store_true", help="one line per training epoch")
 
 
@@ -218,12 +221,10 @@ def _shared_options(args) -> dict:
         layers=args.layers,
         batch_size=args.batch_size,
         limit=args.limit,
-        too_long="skip" if args.skip_too_long else args.too_long,
+        too_long=args.too_long,
         cache_dtype=args.cache_dtype,
-        precision=args.precision,
-        jit_compile=bool(args.xla),
-        progress=not args.quiet,
         overwrite=args.overwrite,
+        **extraction_options(args),
     )
 
 

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Literal, get_args
 
 from ..errors import ConfigError, check_choice, check_positive
-from ..settings import ExtractionSettings
+from ..settings import TOO_LONG, ExtractionSettings, TooLong
 from .kinds import PROBE_KINDS
 
-TooLong = Literal["error", "skip"]
-TOO_LONG: tuple[str, ...] = get_args(TooLong)
 METRICS = {"distance": ("uuas", "dspr"), "depth": ("root_acc", "nspr")}
 
 

@@ -48,6 +48,15 @@ def edge_rows(
         settings: the run's :class:`~bert_repro.probe.edge_config.EdgeSettings`.
         log: progress lines; ``verbose`` adds one per probe and epoch.
     """
+    probes, trained, scores = _train_and_score(target, task, plan, settings, log, verbose)
+    rows = _result_rows(target, task, plan, probes, trained, scores)
+    _add_cumulative(rows, plan, scores)
+    return rows
+
+
+def _train_and_score(target, task, plan, settings: EdgeSettings, log: Log, verbose: bool):
+    """The stacked probes, trained; their training results; ``{split: ([F1 per probe], n)}``
+    on dev and test."""
     examples = {split: edge_examples(ds.sentences, task) for split, ds in target.splits.items()}
 
     def batches(split: str, shuffle: bool = False):
@@ -95,6 +104,12 @@ def edge_rows(
         if split in target.splits:
             pred, gold, _ = predict_edge(probes, batches(split))
             scores[split] = ([micro_f1(gold, pred[p]) for p in range(probes.num_probes)], gold.size)
+    return probes, trained, scores
+
+
+def _result_rows(target, task, plan, probes, trained, scores: dict) -> list[dict]:
+    """One row of :data:`EDGE_COLUMNS` per probe (a mix's row with its weights, scale and
+    expected layer)."""
     weights = probes.mix_weights().numpy()
     gammas = probes.mix_scale.numpy()
     rows = []
@@ -127,7 +142,6 @@ def edge_rows(
                 expected_layer=expected_layer(s, states),
             )
         rows.append(row)
-    _add_cumulative(rows, plan, scores)
     return rows
 
 

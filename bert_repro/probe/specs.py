@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..models import DEFAULT_MODEL_NAMES
 
 DEFAULT_MODEL_LABEL = "all-MiniLM-L6-v2"
 
@@ -23,13 +24,13 @@ class ModelSpec:
 
 
 def parse_model_spec(text: str | None) -> ModelSpec:
-    """``None``/``"default"`` -> the offline default; ``"label=path_or_name"`` sets the label;
+    """``None``/``"minilm"``/``"default"`` -> the offline default; ``"label=path_or_name"`` sets the label;
     otherwise the label is the folder's or hub name's last part."""
-    if text is None or text == "default":
+    if text is None or text in DEFAULT_MODEL_NAMES:
         return ModelSpec(DEFAULT_MODEL_LABEL, None)
     if "=" in text and not Path(text).exists():
         label, source = text.split("=", 1)
-        return ModelSpec(_safe(label), None if source in ("", "default") else source)
+        return ModelSpec(_safe(label), None if source in ("", *DEFAULT_MODEL_NAMES) else source)
     return ModelSpec(_safe(Path(text.rstrip("/")).name or text), text)
 
 

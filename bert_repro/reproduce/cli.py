@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import add_overwrite_option, add_speed_options, seed
+from ..cli import add_overwrite_option, add_speed_options
+from ..cli_options import add_limit, add_out, add_quiet, add_seed
 
 
 def add_parser(subparsers) -> None:
@@ -22,7 +23,7 @@ def add_parser(subparsers) -> None:
         help="offline: shipped MiniLM + the shared data, ~25 min on 2 CPU cores (default); "
         "paper: bert-base-uncased, MNLI/SQuAD/wiki40b via tensorflow-datasets (a GPU job)",
     )
-    p.add_argument("--out", default="runs/reproduce", help="output folder (default: %(default)s)")
+    add_out(p, "runs/reproduce")
     p.add_argument(
         "--data-dir",
         default=None,
@@ -30,11 +31,19 @@ def add_parser(subparsers) -> None:
         "the working folder or the repository)",
     )
     p.add_argument(
-        "--base", default=None, help="base model (hub name or folder) instead of the preset's"
+        "--base",
+        default=None,
+        help="base model (hub name, model folder, or minilm) instead of the preset's",
     )
-    p.add_argument("--seed", type=seed, default=None)
-    p.add_argument("--probe-epochs", type=int, default=None)
-    p.add_argument("--probe-limit", type=int, default=None, help="sentences per treebank split")
+    add_seed(p, "every step (default: the preset's)", default=None)
+    p.add_argument(
+        "--probe-epochs", type=int, default=None, help="most probe epochs (default: the preset's)"
+    )
+    add_limit(
+        p, "sentences of each treebank split for the probes (default: the preset's)",
+        flag="--probe-limit",
+    )  # fmt: skip
+    add_quiet(p)
     add_speed_options(p)
     add_overwrite_option(p)
     p.set_defaults(func=run)
@@ -65,5 +74,9 @@ def run(args: argparse.Namespace) -> int:
         jit_compile=args.xla,
     )
     model_config(config.base)  # a missing base model fails now, not in the first step
-    run_reproduction(config, args.out)
+    run_reproduction(config, args.out, **({"say": _silent} if args.quiet else {}))
     return 0
+
+
+def _silent(*_args, **_kwargs) -> None:
+    """``--quiet``: the steps' progress lines go nowhere (errors still reach stderr)."""
