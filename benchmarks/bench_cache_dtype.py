@@ -43,7 +43,7 @@ def main() -> None:
             cmd += ["--model", args.model] if args.model else []
             cmd += ["--limit", str(args.limit)] if args.limit else []
             wall, rss, _ = run_measured(cmd)
-            rows = json.loads((out / "results.json").read_text())["results"]
+            rows = json.loads((out / "results.json").read_text())["rows"]
             runs[name] = {
                 "wall": wall,
                 "rss": rss,

@@ -152,11 +152,24 @@ def _path(name) -> str:
     return os.fsdecode(name) if isinstance(name, (str, bytes, os.PathLike)) else str(name)
 
 
+def add_overwrite_option(p: argparse.ArgumentParser) -> None:
+    """``--overwrite``: replace the results in an existing ``--out`` folder
+    (:func:`bert_repro.outputs.prepare_out`)."""
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results already in --out (default: continue them when the command "
+        "can and the settings match, else refuse)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     from ._quiet import quiet_tensorflow, wants_quiet
+    from .outputs import command_line
 
     args = build_parser().parse_args(argv)
-    with quiet_tensorflow(wants_quiet(args.debug)):
+    recorded = ["bert-repro", *(sys.argv[1:] if argv is None else argv)]
+    with quiet_tensorflow(wants_quiet(args.debug)), command_line(recorded):
         return _run(args)
 
 

@@ -187,7 +187,8 @@ def package_versions() -> dict[str, str]:
 
 
 def run_metadata(**settings: Any) -> dict[str, Any]:
-    """Settings, versions and time of a run, for the JSON written next to its results."""
+    """Settings, versions and time of a run (a model folder's ``finetune.json``; results use
+    :func:`bert_repro.outputs.results_meta`)."""
     return {
         "settings": _to_jsonable(settings),
         "versions": package_versions(),
@@ -246,75 +247,123 @@ def folder_fingerprint(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def frame_rows(frame) -> list[dict]:
+    """A pandas DataFrame as row dicts; a meaningful index (a name, ``describe()``'s
+    statistics) becomes the first column, a plain ``0..n-1`` one is left out."""
+    if not _plain(frame):
+        frame = frame.reset_index(names=frame.index.name or "index")
+    return frame.to_dict(orient="records")
+
+
 def save_result(
     out_dir: str | os.PathLike,
-    stem: str,
     *,
+    command: str,
     settings: dict,
     result: dict,
     tables: dict[str, Any],
     figures: dict[str, Any] | None = None,
+    models: dict[str, dict] | None = None,
     png: bool | None = None,
 ) -> list[Path]:
-    """Write a study's results into ``out_dir``, the one layout every result object uses.
+    """Write a study's results into ``out_dir`` in the package's one schema
+    (:mod:`bert_repro.outputs`).
 
-    ``<stem>.json`` holds ``run_metadata(**settings)`` (settings, versions, time) and
-    ``result``; each ``tables[name]`` (a pandas DataFrame) becomes ``<name>.csv``; each
-    ``figures[name]`` ``<name>.html`` (and ``.png`` as :func:`save_figure` decides). All are
-    written atomically.
+    The first of ``tables`` (pandas DataFrames) becomes the rows of ``results.json`` and
+    ``results.csv``; ``result`` (plain data: what does not fit in rows) the section
+    ``summary`` of ``results.json``; each further table ``<name>.csv``; each ``figures[name]``
+    ``figures/<name>.html`` (and ``.png`` as :func:`save_figure` decides). All are written
+    atomically.
 
     Returns:
-        The files written.
+        The files written (``results.json`` first).
     """
-    import pandas as pd
+    from .outputs import FIGURES, write_results
 
     out = Path(out_dir)
-    written = [
-        atomic_write_json(out / f"{stem}.json", {**run_metadata(**settings), "result": result})
-    ]
-    for name, frame in tables.items():
-        # a plain 0..n-1 row number is left out; a meaningful index (describe()'s statistics,
-        # a model name) is written as the first column
-        plain = frame.index.equals(pd.RangeIndex(len(frame))) and frame.index.name is None
-        written.append(atomic_write_text(out / f"{name}.csv", frame.to_csv(index=not plain)))
+    frames = list(tables.items())
+    rows = frame_rows(frames[0][1]) if frames else []
+    written = write_results(
+        out,
+        rows,
+        command=command,
+        settings=settings,
+        models=models,
+        columns=None if not frames else _frame_columns(frames[0][1]),
+        extra={"summary": result},
+    )
+    for name, frame in frames[1:]:
+        written.append(
+            atomic_write_text(out / f"{name}.csv", frame.to_csv(index=not _plain(frame)))
+        )
     for name, fig in (figures or {}).items():
-        written += save_figure(fig, out / name, png=png)
+        written += save_figure(fig, out / FIGURES / name, png=png)
     return written
+
+
+def _plain(frame) -> bool:
+    """Whether ``frame``'s index is a plain, unnamed row number ``0..n-1``."""
+    import pandas as pd
+
+    return frame.index.equals(pd.RangeIndex(len(frame))) and frame.index.name is None
+
+
+def _frame_columns(frame) -> list[str]:
+    lead = [] if _plain(frame) else [frame.index.name or "index"]
+    return lead + [str(c) for c in frame.columns]
 
 
 class SavesResults:
     """Mixin giving a result object the one ``save`` of the package (:func:`save_result`).
 
-    The class sets ``stem`` (the JSON's name) and has ``settings``, ``to_dict()`` and
-    ``to_frame()``; it may override :meth:`tables` and :meth:`figures`.
+    The class sets ``command`` (what made it, recorded in ``meta``) and ``stem`` (the name of
+    its main table) and has ``settings``, ``to_dict()`` and ``to_frame()``; it may override
+    :meth:`tables` and :meth:`figures`.
     """
 
     stem: str = "result"
+    command: str = "bert_repro"
 
     def tables(self) -> dict[str, Any]:
-        """``{name: DataFrame}`` written as ``<name>.csv`` (default ``{stem: to_frame()}``)."""
+        """``{name: DataFrame}``: the first gives the rows of ``results.json``/``results.csv``,
+        the others are written as ``<name>.csv`` (default ``{stem: to_frame()}``)."""
         return {self.stem: self.to_frame()}  # type: ignore[attr-defined]
 
     def figures(self) -> dict[str, Any]:
-        """``{name: plotly figure}`` written as ``<name>.html`` (default none)."""
+        """``{name: plotly figure}`` written as ``figures/<name>.html`` (default none)."""
         return {}
 
     def save(
-        self, out_dir: str | os.PathLike, *, png: bool | None = None, **metadata
+        self,
+        out_dir: str | os.PathLike,
+        *,
+        png: bool | None = None,
+        command: str | None = None,
+        models: dict[str, dict] | None = None,
+        **metadata,
     ) -> list[Path]:
-        """Write ``<stem>.json`` (the result, the run's settings and package versions;
-        ``metadata`` adds to the settings), one CSV per table and the figures (HTML, and PNG
+        """Write ``results.json`` (``meta``: the command line, the run's settings, models,
+        package versions and time; ``rows``: the main table; ``summary``: :meth:`to_dict`),
+        ``results.csv``, further tables as CSV and the figures (``figures/``, HTML, and PNG
         as :func:`save_figure` decides) into ``out_dir``, atomically.
 
+        Args:
+            out_dir: the folder.
+            png: as :func:`save_figure`.
+            command: what made it (default the class's ``command``).
+            models: ``{name: bert_repro.outputs.model_entry(...)}``.
+            metadata: added to the settings.
+
         Returns:
-            The files written.
+            The files written (``results.json`` first).
         """
         return save_result(
             out_dir,
-            self.stem,
+            command=command or self.command,
             settings={**self.settings, **metadata},  # type: ignore[attr-defined]
             result=self.to_dict(),  # type: ignore[attr-defined]
             tables=self.tables(),
             figures=self.figures(),
+            models=models,
             png=png,
         )

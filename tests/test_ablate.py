@@ -237,8 +237,8 @@ def test_restore_result_saves_json_csv_and_figure(restore_result, tmp_path):
     assert list(frame.columns[:5]) == ["model", "task", "mode", "direction", "k"]
     assert {"metric", "value", "n_examples"} <= set(frame.columns) and len(frame) == 2 * (L + 1)
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["result"]["rows"][0]["mode"] == "restore"
-    assert saved["settings"]["directions"] == ["bottom", "top"]
+    assert saved["rows"][0]["mode"] == "restore"
+    assert saved["meta"]["settings"]["directions"] == ["bottom", "top"]
     fig = restore_result.figures()["restore_accuracy"]
     names = [t.name for t in fig.data]
     assert names[:2] == ["tiny-agnews (agnews), bottom k", "tiny-agnews (agnews), top k"]
@@ -297,17 +297,17 @@ def test_freeze_keeps_the_bottom_bit_identical_and_trains_the_rest(
     assert record["settings"]["data"]["n_eval"] == len(data.eval)  # read as `finetune` reads it
 
     saved = json.loads((out / "results.json").read_text())
-    n_trainable = saved["settings"]["runs"]["1"]["trainable_weights"]
+    n_trainable = saved["meta"]["settings"]["runs"]["1"]["trainable_weights"]
     frozen = sum(v.size for k, v in base.items() if variable_part(k) in ("embeddings", "layer_0"))
     head = sum(w.shape.num_elements() for w in model.head.weights)
     assert n_trainable == sum(v.size for v in base.values()) - frozen + head
-    rows = saved["result"]["rows"]
+    rows = saved["rows"]
     assert [(r["mode"], r["k"], r["direction"], r["parts"]) for r in rows] == [
         ("freeze", 1, "bottom", "embeddings+layer_0")
     ]
     assert rows[0]["value"] == record["metrics"]["accuracy"]
-    assert saved["result"]["levels"] == []  # no k = 0 run, no fine-tuned level
-    assert (out / "results.csv").is_file() and (out / "freeze_accuracy.html").is_file()
+    assert saved["summary"]["levels"] == []  # no k = 0 run, no fine-tuned level
+    assert (out / "results.csv").is_file() and (out / "figures" / "freeze_accuracy.html").is_file()
 
 
 def test_freeze_layers_is_checked(tiny_bert):

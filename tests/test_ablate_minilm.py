@@ -28,7 +28,7 @@ def test_cli_finetune_then_restore_on_minilm_agnews(shared_data, tmp_path, capsy
 
     record = json.loads((ft / "finetune.json").read_text())
     saved = json.loads((out / "results.json").read_text())
-    rows = saved["result"]["rows"]
+    rows = saved["rows"]
     assert [(r["direction"], r["k"]) for r in rows] == [
         (d, k) for d in ("bottom", "top") for k in (0, 3, 6)
     ]
@@ -37,13 +37,13 @@ def test_cli_finetune_then_restore_on_minilm_agnews(shared_data, tmp_path, capsy
     assert all(r["n_examples"] == 48 and r["num_layers"] == 6 for r in rows)
     assert rows[2]["parts"] == "embeddings+" + "+".join(f"layer_{i}" for i in range(6))
     assert rows[5]["parts"] == "+".join(f"layer_{i}" for i in range(6))  # top: no embeddings
-    levels = {lev["level"]: lev["value"] for lev in saved["result"]["levels"]}
+    levels = {lev["level"]: lev["value"] for lev in saved["summary"]["levels"]}
     assert levels == {"finetuned": rows[0]["value"], "base": rows[2]["value"]}
-    assert saved["settings"]["base_matches_record"] is True
-    assert saved["settings"]["n_evaluations"] == 5  # k = 0 once for both directions
+    assert saved["meta"]["settings"]["base_matches_record"] is True
+    assert saved["meta"]["settings"]["n_evaluations"] == 5  # k = 0 once for both directions
 
     frame = pd.read_csv(out / "results.csv")
     assert len(frame) == 6 and set(frame["metric"]) == {"accuracy"}
     assert frame["value"].tolist() == [r["value"] for r in rows]
-    html = (out / "restore_accuracy.html").read_text()
+    html = (out / "figures" / "restore_accuracy.html").read_text()
     assert "plotly" in html and "base encoder + fine-tuned head" in html

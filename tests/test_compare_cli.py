@@ -64,19 +64,23 @@ def test_compare_writes_results(tiny_bert_dir, noisy_dir, tmp_path, capsys, spee
         ]
     )
     assert args.func(args) == 0
-    data = json.loads((out / "similarity.json").read_text())
-    assert data["result"]["n_texts"] == 2
-    assert data["settings"]["finetuned"] == {"same": str(tiny_bert_dir), "noisy": str(noisy_dir)}
-    assert data["settings"]["fingerprints"]["same"] == data["settings"]["fingerprints"]["base"]
-    same = data["result"]["models"]["same"]
-    noisy = data["result"]["models"]["noisy"]
+    data = json.loads((out / "results.json").read_text())
+    assert data["meta"]["command"] == "compare"
+    assert data["summary"]["n_texts"] == 2
+    settings, models = data["meta"]["settings"], data["meta"]["models"]
+    assert settings["finetuned"] == {"same": str(tiny_bert_dir), "noisy": str(noisy_dir)}
+    assert models["same"]["fingerprint"] == models["base"]["fingerprint"]
+    assert models["noisy"]["fingerprint"] != models["base"]["fingerprint"]
+    assert models["noisy"]["path"] == str(noisy_dir)
+    same = data["summary"]["models"]["same"]
+    noisy = data["summary"]["models"]["noisy"]
     np.testing.assert_allclose(same["cosine"] + same["rsa"] + same["cka"], 1.0, atol=1e-6)
     assert noisy["cosine"][-1] < 0.999 and noisy["cosine"][0] == pytest.approx(1.0)
-    with open(out / "similarity.csv", newline="") as f:
+    with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 * 3 and set(rows[0]) == {"model", "layer", "cosine", "rsa", "cka"}
     for name in ("cosine", "rsa", "cka", "overview"):
-        assert (out / f"{name}.html").stat().st_size > 1000
+        assert (out / "figures" / f"{name}.html").stat().st_size > 1000
     assert "noisy" in capsys.readouterr().out  # the table (--quiet prints nothing)
 
 

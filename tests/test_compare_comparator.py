@@ -254,17 +254,20 @@ def test_result_save_writes_json_csv_and_figures(tmp_path):
     names = sorted(p.name for p in written)
     assert names == sorted(
         [
-            "similarity.json",
-            "similarity.csv",
+            "results.json",
+            "results.csv",
             "cosine.html",
             "rsa.html",
             "cka.html",
             "overview.html",
         ]
     )
-    data = json.loads((tmp_path / "similarity.json").read_text())
-    assert data["result"]["models"]["squad"]["cosine"] == [1.0, 0.8, 0.5]
-    assert data["settings"]["texts"] == "txt:x.txt" and "versions" in data
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["summary"]["models"]["squad"]["cosine"] == [1.0, 0.8, 0.5]
+    assert data["meta"]["settings"]["texts"] == "txt:x.txt" and "versions" in data["meta"]
+    assert data["meta"]["command"] == "compare" and data["meta"]["argv"] is None  # a library call
+    squad = [r["cosine"] for r in data["rows"] if r["model"] == "squad"]
+    assert squad == [1.0, 0.8, 0.5] and (tmp_path / "figures" / "cka.html").is_file()
     fig = result.figure("cka")
     assert [t.name for t in fig.data] == ["mnli", "squad"]
     assert list(fig.data[1].y) == [1.0, 0.96, 0.6]

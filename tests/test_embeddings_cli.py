@@ -33,16 +33,25 @@ def test_similarity_command(tiny_bert_dir, tmp_path, capsys):
         "--sentence", "cls", "mean",
     )  # fmt: skip
     assert code == 0, stdout
-    res = json.loads((out / "similarity.json").read_text())
-    assert res["settings"]["recipe"] == -1 and res["settings"]["extraction"]["max_batch"] is None
-    words = res["result"]["words"]
+    res = json.loads((out / "results.json").read_text())
+    assert (
+        res["meta"]["settings"]["recipe"] == -1
+        and res["meta"]["settings"]["extraction"]["max_batch"] is None
+    )
+    words = res["summary"]["words"]
     code_sim = np.array(words["code"]["similarity"])
     assert code_sim.shape == (2, 2) and np.allclose(np.diag(code_sim), 1.0)
     assert words["minds"]["occurrences"][0]["positions"] == [12, 13, 14, 15, 16]
-    assert set(res["result"]["sentences"]) == {"cls", "mean"}
-    assert "wall_time_s" in res["settings"] and "versions" in res
-    assert (out / "word_code.html").exists() and (out / "sentences_mean.html").exists()
-    assert (out / "similarity.csv").read_text().startswith("kind,name,i,j,label_i,label_j,cosine")
+    assert set(res["summary"]["sentences"]) == {"cls", "mean"}
+    assert "wall_time_s" in res["meta"]["settings"] and "versions" in res["meta"]
+    assert (
+        res["meta"]["command"] == "embeddings similarity" and "func" not in res["meta"]["settings"]
+    )
+    assert res["meta"]["argv"][:2] == ["bert-repro", "embeddings"]
+    assert (out / "figures" / "word_code.html").exists() and (
+        out / "figures" / "sentences_mean.html"
+    ).exists()
+    assert (out / "results.csv").read_text().startswith("kind,name,i,j,label_i,label_j,cosine")
 
 
 def test_norms_command(tiny_bert_dir, tmp_path, capsys):
@@ -52,12 +61,12 @@ def test_norms_command(tiny_bert_dir, tmp_path, capsys):
     code, stdout, _ = run(capsys, "norms", "--model", tiny_bert_dir, "--csv", csv, "--out", out)
     assert code == 0
     assert "norm_pooler" in stdout
-    res = json.loads((out / "norms.json").read_text())
-    assert res["result"]["n_words"] == 2
-    assert res["result"]["describe"]["norm_hidden"]["count"] == 2
-    lines = (out / "norms.csv").read_text().splitlines()
+    res = json.loads((out / "results.json").read_text())
+    assert res["summary"]["n_words"] == 2
+    assert res["summary"]["describe"]["norm_hidden"]["count"] == 2
+    lines = (out / "results.csv").read_text().splitlines()
     assert lines[0] == "word,definition,norm_embedding,norm_hidden,norm_pooler"
-    assert (out / "norms.html").exists() and (out / "norms_describe.csv").exists()
+    assert (out / "figures" / "norms.html").exists() and (out / "norms_describe.csv").exists()
 
 
 def test_decompose_command(tiny_bert_dir, tmp_path, capsys):
@@ -67,11 +76,11 @@ def test_decompose_command(tiny_bert_dir, tmp_path, capsys):
             capsys, "decompose", "--model", tiny_bert_dir, "--text", "the dog", "--out", out, *extra
         )
         assert code == 0
-        res = json.loads((out / "decompose.json").read_text())
-        assert res["result"]["max_abs_difference_vs_hidden_states_0"] < 1e-5
-        assert res["result"]["tokens"][0] == "[CLS]"
-        assert (out / "decompose.html").exists()
-        table = (out / "decompose.csv").read_text().splitlines()
+        res = json.loads((out / "results.json").read_text())
+        assert res["summary"]["max_abs_difference_vs_hidden_states_0"] < 1e-5
+        assert res["summary"]["tokens"][0] == "[CLS]"
+        assert (out / "figures" / "decompose.html").exists()
+        table = (out / "results.csv").read_text().splitlines()
         assert (
             table[0] == "position,token,norm_token,norm_segment,norm_position,norm_sum,norm_output"
         )
@@ -91,11 +100,13 @@ def test_classify_command(tiny_bert_dir, tmp_path, capsys):
         "--epochs", "3", "--features", "mean", "pooler",
     )  # fmt: skip
     assert code == 0, stdout
-    res = json.loads((out / "classify.json").read_text())
-    assert res["result"]["n_test"] == 8 and set(res["result"]["results"]) == {"mean", "pooler"}
-    assert 0.0 <= res["result"]["results"]["mean"]["accuracy"] <= 1.0
-    assert res["settings"]["features"] == ["mean", "pooler"]
-    assert (out / "confusion_mean.html").exists() and (out / "training.html").exists()
+    res = json.loads((out / "results.json").read_text())
+    assert res["summary"]["n_test"] == 8 and set(res["summary"]["results"]) == {"mean", "pooler"}
+    assert 0.0 <= res["summary"]["results"]["mean"]["accuracy"] <= 1.0
+    assert res["meta"]["settings"]["features"] == ["mean", "pooler"]
+    assert (out / "figures" / "confusion_mean.html").exists() and (
+        out / "figures" / "training.html"
+    ).exists()
 
 
 @pytest.mark.parametrize(

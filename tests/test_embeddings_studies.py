@@ -201,7 +201,8 @@ def test_classify_study_on_tiny_bert(tiny_bert, tmp_path):
     assert list(study.to_frame().index) == ["cls", "mean"]
     written = study.save(tmp_path / "out", png=False, note="test")
     names = {p.name for p in written}
-    assert {"classify.json", "classify.csv", "confusion_mean.html", "training.html"} <= names
+    assert {"results.json", "results.csv", "confusion_mean.html", "training.html"} <= names
+    assert (tmp_path / "out" / "figures" / "training.html").is_file()
 
 
 def test_labeled_csv_ag_news_layout_and_errors(tmp_path):
@@ -243,7 +244,7 @@ def test_norms_and_decomposition_results_save_themselves(tiny_bert, words_csv, t
     norms = norms_study(model, tok, words_csv, progress=False)
     assert len(norms) == 3 and norms.settings["extraction"]["max_tokens"] > 0
     names = {p.name for p in norms.save(tmp_path / "norms", png=False, run="test")}
-    assert names == {"norms.json", "norms.csv", "norms_describe.csv", "norms.html"}
+    assert names == {"results.json", "results.csv", "norms_describe.csv", "norms.html"}
     assert norms.summary()[0].split() == ["norm_embedding", "norm_hidden", "norm_pooler"]
 
     result = decompose_study(model, tok, "the dog", "i code", progress=False)
@@ -255,7 +256,7 @@ def test_norms_and_decomposition_results_save_themselves(tiny_bert, words_csv, t
     frame = single.to_frame()
     assert list(frame["token"]) == list(single.parts.tokens) and "norm_output" in frame
     names = {p.name for p in single.save(tmp_path / "dec", png=False)}
-    assert names == {"decompose.json", "decompose.csv", "decompose.html"}
+    assert names == {"results.json", "results.csv", "decompose.html"}
     with pytest.raises(DataError, match="text_pair to decompose must be a non-blank"):
         decompose_study(model, tok, "the dog", " ")
 

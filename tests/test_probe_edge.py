@@ -260,8 +260,9 @@ def test_cli_on_a_tiny_bert_writes_results_figures_and_resumes(tiny_bert_dir, tm
     out, cache = tmp_path / "out", tmp_path / "cache"
     args = _edge_args(files, f"tiny={tiny_bert_dir}", out, cache, "--epochs", "2", "--quiet")
     assert main(args) == 0
-    data = json.loads((out / "edge_results.json").read_text())
-    rows = data["results"]
+    data = json.loads((out / "results.json").read_text())
+    rows = data["rows"]
+    assert data["meta"]["command"] == "probe edge"
     assert len(rows) == 2 * (3 + 3)  # tasks x (3 layers + mixes 0..0, 0..1, 0..2)
     for r in rows:
         assert 0.0 <= r["f1"] <= 1.0 and r["n"] > 0 and r["dev_n"] > 0
@@ -273,7 +274,7 @@ def test_cli_on_a_tiny_bert_writes_results_figures_and_resumes(tiny_bert_dir, tm
     assert all(r["cumulative_expected_layer"] is not None or r["f1"] == r["f1"] for r in full)
     n_pos = sum(len(s) for s in parse_conllu(files[2].read_text()))
     assert {r["n"] for r in rows} == {n_pos}  # every word, incl. the root for deprel
-    header = (out / "edge_results.csv").read_text().splitlines()[0]
+    header = (out / "results.csv").read_text().splitlines()[0]
     assert header.startswith("model,task,layer,mix_upto,f1,n,dev_f1")
     assert (out / "figures" / "edge-pos.html").exists()
     assert (out / "figures" / "edge-deprel.html").exists()
@@ -305,7 +306,7 @@ def test_minilm_on_an_ewt_slice_via_the_cli(shared_data, tmp_path, minilm):
         "--quiet",
     )  # fmt: skip
     assert main(args) == 0
-    rows = json.loads((out / "edge_results.json").read_text())["results"]
+    rows = json.loads((out / "results.json").read_text())["rows"]
     f1 = {(r["task"], r["layer"]): r["f1"] for r in rows}
     assert len(rows) == 2 * 4
     # 60 sentences suffice for MiniLM's lower layers to tag far above the majority class

@@ -78,8 +78,10 @@ def test_sweep_evaluate_and_resume(files, tiny_bert_dir, tmp_path, capsys):
     assert "6 of 6 probes to train" in printed and "UUAS" in printed
 
     data = json.loads((out / "results.json").read_text())
-    rows = data["results"]
-    assert data["metadata"]["settings"]["epochs"] == 2
+    rows = data["rows"]
+    assert data["meta"]["settings"]["epochs"] == 2 and data["meta"]["command"] == "probe sweep"
+    assert data["meta"]["models"]["tiny"]["path"] == str(tiny_bert_dir)
+    assert data["meta"]["models"]["tiny"]["fingerprint"] == rows[0]["model_fingerprint"]
     assert sorted((r["kind"], r["layer"]) for r in rows) == [
         (k, layer) for k in ("depth", "distance") for layer in range(3)
     ]
@@ -90,7 +92,7 @@ def test_sweep_evaluate_and_resume(files, tiny_bert_dir, tmp_path, capsys):
         assert r["rank"] == 4 and 1 <= r["best_epoch"] <= r["epochs"] <= 2
         assert r["dev_loss"] > 0 and r["model"] == "tiny"
     header = (out / "results.csv").read_text().splitlines()[0]
-    assert header.split(",") == list(COLUMNS)
+    assert header.split(",") == [*COLUMNS, "tokenizer_fingerprint"]
     for metric in ("uuas", "dspr", "root_acc", "nspr"):
         assert (out / "figures" / f"{metric}.html").exists()
 
@@ -102,27 +104,27 @@ def test_sweep_evaluate_and_resume(files, tiny_bert_dir, tmp_path, capsys):
     assert probe(x).shape == (1, 3, 3)
 
     # interrupted after 5 entries: the rerun trains only the missing one
-    data["results"] = [r for r in rows if (r["kind"], r["layer"]) != ("depth", 2)]
+    data["rows"] = [r for r in rows if (r["kind"], r["layer"]) != ("depth", 2)]
     (out / "results.json").write_text(json.dumps(data))
     assert main(sweep_args(files, tiny_bert_dir, out, cache)) == 0
     assert "1 of 6 probes to train" in capsys.readouterr().out
-    assert len(json.loads((out / "results.json").read_text())["results"]) == 6
+    assert len(json.loads((out / "results.json").read_text())["rows"]) == 6
     assert main(sweep_args(files, tiny_bert_dir, out, cache)) == 0
     assert "0 of 6 probes to train" in capsys.readouterr().out
 
     # other settings into the same folder are refused
     assert main(sweep_args(files, tiny_bert_dir, out, cache, "--seed", "3")) == 2
-    assert "other settings (seed" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "other settings (seed: 0 then, 3 now)" in err and "--overwrite" in err
 
     # evaluate the saved probes again on the test file: the same numbers
     ev = tmp_path / "eval"
     args = ["probe", "evaluate", "--model", f"tiny={tiny_bert_dir}", "--probes", str(out)]
     args += ["--test", str(files["test"]), "--out", str(ev), "--cache-dir", str(cache)]
     assert main([*args, "--quiet"]) == 0
-    evaluated = json.loads((ev / "evaluation.json").read_text())["results"]
+    evaluated = json.loads((ev / "results.json").read_text())["rows"]
     final = {
-        (r["kind"], r["layer"]): r
-        for r in json.loads((out / "results.json").read_text())["results"]
+        (r["kind"], r["layer"]): r for r in json.loads((out / "results.json").read_text())["rows"]
     }
     assert len(evaluated) == 6
     for r in evaluated:
@@ -130,7 +132,7 @@ def test_sweep_evaluate_and_resume(files, tiny_bert_dir, tmp_path, capsys):
         for m in ("uuas", "dspr", "root_acc", "nspr"):
             if r[m] is not None:
                 assert r[m] == pytest.approx(final[(r["kind"], r["layer"])][m], abs=1e-6)
-    settings = json.loads((ev / "evaluation.json").read_text())["metadata"]["settings"]
+    settings = json.loads((ev / "results.json").read_text())["meta"]["settings"]
     assert settings["probe_ranks"] == [4] and "rank" not in settings
 
     # the probes of "tiny" on another model under the same label: refused, naming both
@@ -142,7 +144,7 @@ def test_sweep_evaluate_and_resume(files, tiny_bert_dir, tmp_path, capsys):
     assert line.startswith(f"bert-repro probe: error: the probes of tiny in {out} were trained ")
     assert f"on tiny={tiny_bert_dir} (model fingerprint " in line
     assert f"not on tiny={other} (fingerprint " in line and "--model tiny=" in line
-    assert not (tmp_path / "eval-other" / "evaluation.csv").exists()
+    assert not (tmp_path / "eval-other" / "results.csv").exists()
 
 
 def test_train_command_and_layer_selection(files, tiny_bert_dir, tmp_path, capsys):
@@ -151,7 +153,7 @@ def test_train_command_and_layer_selection(files, tiny_bert_dir, tmp_path, capsy
     args += ["--dev", str(files["dev"]), "--out", str(out), "--cache-dir", str(tmp_path / "c")]
     args += ["--layers", "-1", "2", "--kinds", "depth", "--rank", "4", "--epochs", "1"]
     assert main(args) == 0  # -1 is 2 on this 3-state model: one probe (before: trained twice)
-    (row,) = json.loads((out / "results.json").read_text())["results"]
+    (row,) = json.loads((out / "results.json").read_text())["rows"]
     assert (row["layer"], row["kind"]) == (2, "depth")
     assert row["root_acc"] is None and row["dev_root_acc"] is not None  # no test file given
     assert "(dev)" in capsys.readouterr().out
@@ -195,7 +197,7 @@ def test_float16_cache_halves_the_features_and_keeps_the_metrics(
         out, cache = tmp_path / dtype, tmp_path / f"cache-{dtype}"
         extra = ("--cache-dtype", dtype, "--layers", "1", "--kinds", "distance", "--quiet")
         assert main(sweep_args(files, tiny_bert_dir, out, cache, *extra)) == 0
-        (row,) = json.loads((out / "results.json").read_text())["results"]
+        (row,) = json.loads((out / "results.json").read_text())["rows"]
         layer_files = sorted(cache.rglob("layer_001.npy"))
         assert len(layer_files) == 3  # train, dev, test
         runs[dtype] = (row, sum(f.stat().st_size for f in layer_files), layer_files)
@@ -220,11 +222,11 @@ def test_sweep_with_the_gpu_settings_keeps_its_features_apart(files, tiny_bert_d
     fast = ("--precision", "mixed_bfloat16", "--xla")
     assert main(sweep_args(files, tiny_bert_dir, tmp_path / "b", cache, *extra, *fast)) == 0
     data = json.loads((tmp_path / "b" / "results.json").read_text())
-    assert data["metadata"]["settings"]["precision"] == "mixed_bfloat16"
+    assert data["meta"]["settings"]["precision"] == "mixed_bfloat16"
     models = {json.loads(m.read_text())["model"] for m in cache.glob("*/meta.json")}
     assert len(models) == 2  # float32 and bfloat16 entries, never mixed up
-    (a,) = json.loads((tmp_path / "a" / "results.json").read_text())["results"]
-    (b,) = data["results"]
+    (a,) = json.loads((tmp_path / "a" / "results.json").read_text())["rows"]
+    (b,) = data["rows"]
     assert a["model_fingerprint"] != b["model_fingerprint"]
     assert b["root_acc"] == pytest.approx(a["root_acc"], abs=0.15)
 
@@ -254,7 +256,7 @@ def test_an_edited_treebank_retrains_and_says_why(tiny_bert_dir, tmp_path, capsy
     extra = ("--layers", "1", "--kinds", "depth", "--epochs", "1", "--batch-size", "4")
     argv = sweep_args(files, tiny_bert_dir, out, cache, *extra)
     assert main(argv) == 0
-    (before,) = json.loads((out / "results.json").read_text())["results"]
+    (before,) = json.loads((out / "results.json").read_text())["rows"]
     capsys.readouterr()
 
     _rehang_as_chains(files["train"])  # same words (so the same cached features), new trees
@@ -266,14 +268,14 @@ def test_an_edited_treebank_retrains_and_says_why(tiny_bert_dir, tmp_path, capsy
     )
     assert "1 of 1 probes to train" in printed
     data = json.loads((out / "results.json").read_text())
-    (after,) = data["results"]
-    assert data["metadata"]["inputs"]["train"] == "sha256:" + file_fingerprint(files["train"])
+    (after,) = data["rows"]
+    assert data["meta"]["inputs"]["train"] == "sha256:" + file_fingerprint(files["train"])
     assert after["dev_loss"] != before["dev_loss"]
 
     # the rows are those of a fresh run on the edited file
     fresh = tmp_path / "fresh"
     assert main(sweep_args(files, tiny_bert_dir, fresh, cache, *extra, "--quiet")) == 0
-    (ref,) = json.loads((fresh / "results.json").read_text())["results"]
+    (ref,) = json.loads((fresh / "results.json").read_text())["rows"]
     for m in ("dev_loss", "root_acc", "nspr", "dev_root_acc", "dev_nspr"):
         if ref[m] is None:  # NSpr: no sentence of 5-50 words in a split
             assert after[m] is None

@@ -398,4 +398,4 @@ def test_no_tensorflow_logging_on_stderr(tiny_bert_dir, tmp_path):
 def test_quiet_prints_nothing_on_success(tiny_bert_dir, tmp_path):
     run = _compare(tiny_bert_dir, tmp_path, "--quiet")
     assert (run.returncode, run.stdout, run.stderr) == (0, "", "")
-    assert (tmp_path / "out" / "similarity.json").exists()
+    assert (tmp_path / "out" / "results.json").exists()

@@ -60,8 +60,7 @@ def test_killed_sweep_resumes_and_skips_finished_probes(
         proc.wait(timeout=60)
     assert finished == 2 and proc.returncode == -signal.SIGKILL
     before = {
-        (r["kind"], r["layer"]): r
-        for r in json.loads((out / "results.json").read_text())["results"]
+        (r["kind"], r["layer"]): r for r in json.loads((out / "results.json").read_text())["rows"]
     }
     assert 2 <= len(before) < 6
 
@@ -75,8 +74,7 @@ def test_killed_sweep_resumes_and_skips_finished_probes(
     trained = [line for line in printed.splitlines() if PROBE_LINE.match(line)]
     assert f"{todo} of 6 probes to train" in printed and len(trained) == todo
     after = {
-        (r["kind"], r["layer"]): r
-        for r in json.loads((out / "results.json").read_text())["results"]
+        (r["kind"], r["layer"]): r for r in json.loads((out / "results.json").read_text())["rows"]
     }
     assert len(after) == 6
     for key, row in before.items():  # finished probes were kept as they were
@@ -91,7 +89,7 @@ def test_a_failed_write_keeps_the_old_file_and_no_temporary(tmp_path, monkeypatc
 
     result = ComparisonResult(names=("ft",), cosine=np.array([[1.0, 0.9, 0.8]]), n_texts=3)
     result.save(tmp_path, png=False)
-    old = (tmp_path / "similarity.json").read_text()
+    old = (tmp_path / "results.json").read_text()
 
     def disk_full(src, dst):
         raise OSError(28, "No space left on device")
@@ -100,7 +98,7 @@ def test_a_failed_write_keeps_the_old_file_and_no_temporary(tmp_path, monkeypatc
     changed = ComparisonResult(names=("ft",), cosine=np.array([[0.5, 0.5, 0.5]]), n_texts=3)
     with pytest.raises(OSError):
         changed.save(tmp_path, png=False)
-    assert (tmp_path / "similarity.json").read_text() == old
+    assert (tmp_path / "results.json").read_text() == old
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 

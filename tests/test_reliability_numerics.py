@@ -269,7 +269,7 @@ def test_embeddings_studies_refuse_nan(broken, broken_dir, tmp_path, capsys):
     assert main([*argv, "--text", TEXTS[0], "--text", TEXTS[1], "--word", "the"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "gives NaN or inf hidden states" in err[0]
-    assert not (tmp_path / "o" / "similarity.json").exists()
+    assert not (tmp_path / "o" / "results.json").exists()
 
 
 def test_the_cache_keeps_no_entry_of_nan_features(broken, tmp_path):

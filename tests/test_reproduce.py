@@ -111,7 +111,9 @@ def test_reproduce_writes_a_report_and_reuses_finished_steps(tiny_bert_dir, shar
     assert len(cos) == 3 and all(-1 <= c <= 1 for c in cos)
     layers = {(r["model"], r["kind"], r["layer"]) for r in results["probes"]}
     assert len(layers) == 3 * 2 * 3  # 3 models x 2 kinds x 3 hidden states
-    assert results["versions"]["tensorflow"]
+    assert results["meta"]["versions"]["tensorflow"] and results["meta"]["command"] == "reproduce"
+    assert [r["id"] for r in results["rows"]] == list(claims)
+    assert {"tiny", "agnews", "parse"} <= set(results["meta"]["models"])
     assert (tmp_path / "figures" / "compare-ewt-cosine.html").exists()
 
     again: list[str] = []
@@ -176,7 +178,7 @@ def test_a_changed_input_reruns_its_step_and_says_which(tiny_bert_dir, tmp_path)
     assert f"[probes] input {split['dev']} changed since the earlier run: running again" in lines
     assert any(f"dev file {split['dev']} changed since the results in" in x for x in lines)
     probes = read_json(out / "probes" / "results.json")
-    assert probes["metadata"]["inputs"]["dev"] == "sha256:" + file_fingerprint(split["dev"])
+    assert probes["meta"]["inputs"]["dev"] == "sha256:" + file_fingerprint(split["dev"])
     assert read_json(out / "state.json")["steps"]["probes"]["inputs"][str(split["dev"])] == (
         "sha256:" + file_fingerprint(split["dev"])
     )

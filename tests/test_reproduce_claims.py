@@ -429,6 +429,10 @@ def test_claim_inputs_read_results_json():
     assert "no UUAS of ewt-parser" in claims["no_forgetting"].reason
     assert "agnews UUAS 0.590 (layer 1) vs base 0.600" in claims["no_forgetting"].reason
     assert check_claims(claim_inputs({}))[0].verdict == "inconclusive"
+    # this version's layout: the settings in meta (the sections stay at the top level)
+    old = results_json()
+    new = {"meta": {"settings": old.pop("settings")}, "rows": [], **old}
+    assert claim_inputs(new) == claim_inputs(results_json())
 
 
 # --------------------------------------------------------------------------- the report
@@ -475,8 +479,14 @@ def test_report_shows_the_claims_and_results_json_holds_them(
     ]
     config, state = fake_run(tmp_path, probes)
     page = report.write_report(config, tmp_path, state, 1.0).read_text()
-    claims = read_json(tmp_path / "results.json")["claims"]
+    saved = read_json(tmp_path / "results.json")
+    claims = saved["claims"]
     assert [c["id"] for c in claims] == [c.id for c in check_claims(ClaimInputs())]
+    # the rows are the claims without their evidence; the steps' files were an earlier
+    # version's layout (similarity.json, {"results": rows}) and are read all the same
+    assert saved["rows"] == [{k: c[k] for k in report.CLAIM_COLUMNS} for c in claims]
+    assert saved["meta"]["command"] == "reproduce" and saved["meta"]["settings"]["preset"] == "test"
+    assert saved["compare"]["agnews"]["n_texts"] == 5 and len(saved["probes"]) == len(probes)
     by_id = {c["id"]: c for c in claims}
     assert by_id["no_forgetting"]["verdict"] == verdict  # computed from the probe numbers
     assert by_id["top_layers"]["verdict"] == "supported"

@@ -7,8 +7,9 @@ Examples::
     bert-repro ablate freeze agnews --data ../shared/data/ag-news/test.csv --ks 0 2 4 \\
         --max-steps 200 --out runs/ablate-freeze
 
-Both write ``results.json``, ``results.csv`` and one figure per metric (``<mode>_<metric>.html``)
-into ``--out``. Data options are those of ``bert-repro finetune`` and read through the same
+Both write ``results.json``, ``results.csv`` and one figure per metric
+(``figures/<mode>_<metric>.html``) into ``--out`` (a non-empty one is refused unless
+``--overwrite`` is given). Data options are those of ``bert-repro finetune`` and read through the same
 :func:`bert_repro.finetune.load_task_data`; without ``--data``, ``restore`` reloads the
 evaluation examples recorded in each model's ``finetune.json``.
 """
@@ -19,7 +20,7 @@ import argparse
 import functools
 from pathlib import Path
 
-from ..cli import add_distribute_options
+from ..cli import add_distribute_options, add_overwrite_option
 from ..cli_options import add_model, add_out, add_quiet, add_seed
 from ..encoder_parts import DIRECTIONS
 from ..finetune.config import TASKS
@@ -81,6 +82,7 @@ def add_parser(subparsers) -> None:
         default=None,
         help="examples an evaluation step (default: the task's)",
     )
+    add_overwrite_option(p)
     _common(p, out="runs/ablate-restore", ks="0..L")
     p.set_defaults(func=run_restore)
 
@@ -97,14 +99,30 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--save-models", action="store_true", help="keep each model in <out>/models/freeze-<k>"
     )
-    p.add_argument("--overwrite", action="store_true", help="replace saved models")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results (and saved models) already in --out",
+    )
     _common(p, out="runs/ablate-freeze", ks="0 2 4")
     add_distribute_options(p)
     p.set_defaults(func=run_freeze)
 
 
+def _prepare(args, out=None) -> None:
+    """The --out rule (:func:`bert_repro.outputs.prepare_out`): an ablation cannot resume.
+    ``out``: where this process writes (another worker's temporary folder under
+    ``--distribute multi-worker``; default ``--out``)."""
+    from ..io import check_out_dir
+    from ..outputs import prepare_out
+
+    out = args.out if out is None else out
+    check_out_dir(out)
+    prepare_out(out, command=f"ablate {args.ablate_command}", overwrite=args.overwrite)
+
+
 def _finish(result, args, out=None) -> int:
-    written = result.save(args.out if out is None else out)
+    written = result.save(args.out if out is None else out, models=result.model_entries())
     if not args.quiet and out in (None, args.out):
         print(format_table(result.rows))
         print(f"results: {', '.join(str(p) for p in written)}")
@@ -114,9 +132,9 @@ def _finish(result, args, out=None) -> int:
 def run_restore(args) -> int:
     from ..errors import ConfigError
     from ..finetune.trainer import RECORD_FILE
-    from ..io import check_out_dir, read_json
+    from ..io import read_json
 
-    check_out_dir(args.out)
+    _prepare(args)
     tasks = {}
     for folder in args.models:  # every folder checked before any model is loaded
         if not (folder / RECORD_FILE).is_file():
@@ -150,11 +168,10 @@ def run_restore(args) -> int:
 
 def run_freeze(args) -> int:
     from ..distribute import is_chief, output_dir_for, strategy_from_args
-    from ..io import check_out_dir
 
     strategy = strategy_from_args(args)  # before TensorFlow runs anything
     out = output_dir_for(args.out, strategy)  # another worker's: its own temporary folder
-    check_out_dir(out)
+    _prepare(args, out)
     config = config_from_args(args.task, args)
     data = data_from_args(args.task, args)
     from .freeze import DEFAULT_KS, freeze_sweep

@@ -112,6 +112,7 @@ def freeze_sweep(
         "model": name,
         "task": task,
         "base": "default (all-MiniLM-L6-v2)" if base is None else str(base),
+        "base_path": None if base is None else str(base),
         "num_layers": num_layers,
         "ks": ks,
         "rule": "k frozen: embeddings + layers 0..k-1 (k >= 1); the pooler and head train",

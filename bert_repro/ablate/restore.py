@@ -118,6 +118,7 @@ def restore_layers(
         names=(f"the fine-tuned model {name!r}", f"the base model {str(base or 'MiniLM')!r}"),
     )
     base_fingerprint = model_fingerprint(base_encoder)
+    finetuned_fingerprint = model_fingerprint(encoder)
     del base_encoder
     recorded_fp = settings.get("base_model_fingerprint")
     if recorded_fp is not None and recorded_fp != base_fingerprint:
@@ -171,7 +172,9 @@ def restore_layers(
         "finetuned": str(Path(finetuned).resolve()),
         "task": task,
         "base": "default (all-MiniLM-L6-v2)" if base is None else str(base),
+        "base_path": None if base is None else str(base),
         "base_fingerprint": base_fingerprint,
+        "finetuned_fingerprint": finetuned_fingerprint,
         "base_matches_record": recorded_fp == base_fingerprint if recorded_fp else None,
         "num_layers": num_layers,
         "ks": ks,

@@ -115,8 +115,8 @@ class AblationResult(SavesResults):
             ``"base"``).
         settings: what produced it (models, data, ``k``, timings).
 
-    ``save(out)`` writes ``results.json``, ``results.csv`` and one figure per mode and metric
-    (``restore_accuracy.html``, ...).
+    ``save(out)`` writes ``results.json`` (``rows``: the table; ``summary``: the levels),
+    ``results.csv`` and one figure per mode and metric (``figures/restore_accuracy.html``, ...).
     """
 
     stem: ClassVar[str] = "results"
@@ -132,7 +132,34 @@ class AblationResult(SavesResults):
         return pd.DataFrame(list(self.rows), columns=list(COLUMNS))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rows": [dict(r) for r in self.rows], "levels": [dict(r) for r in self.levels]}
+        """Plain data for the ``summary`` of ``results.json`` (the rows are its ``rows``)."""
+        return {"levels": [dict(r) for r in self.levels]}
+
+    def _runs(self) -> list[dict]:
+        """The settings of each ablation run (:meth:`combine` lists them under ``runs``; a
+        freeze's own ``runs`` is a dict by ``k``)."""
+        runs = self.settings.get("runs")
+        return list(runs) if isinstance(runs, list) else [self.settings]
+
+    @property
+    def command(self) -> str:  # type: ignore[override]
+        """``"ablate restore"``, ``"ablate freeze"`` or ``"ablate"`` (both combined)."""
+        modes = {run.get("mode") for run in self._runs()}
+        return f"ablate {modes.pop()}" if len(modes) == 1 and None not in modes else "ablate"
+
+    def model_entries(self) -> dict[str, dict]:
+        """``{name: {"path", "fingerprint"}}``: the base and the fine-tuned models."""
+        from ..outputs import model_entry
+
+        out: dict[str, dict] = {}
+        for run in self._runs():
+            base = run.get("base_path")
+            out.setdefault("base", model_entry(base, fingerprint=run.get("base_fingerprint")))
+            if run.get("finetuned"):
+                out[run["model"]] = model_entry(
+                    run["finetuned"], fingerprint=run.get("finetuned_fingerprint")
+                )
+        return out
 
     def value(
         self, *, mode: str, k: int, metric: str, direction: str = "bottom", model: str | None = None

@@ -497,6 +497,7 @@ class ClassificationResult(SavesResults):
     """
 
     stem: ClassVar[str] = "classify"
+    command: ClassVar[str] = "embeddings classify"
 
     class_names: tuple[str, ...]
     n_train: int

@@ -3,9 +3,10 @@
 Each command checks its options with the study's own check (before any model is loaded), runs
 the study (:func:`~bert_repro.embeddings.similarity_study`,
 :func:`~bert_repro.embeddings.norms_study`, :func:`~bert_repro.embeddings.decompose_study`,
-:func:`~bert_repro.embeddings.classify_study`) and saves its result object into ``--out``: a
-JSON (result, the command's settings, versions, wall time), CSV tables and plotly figures
-(HTML, PNG when a browser engine is present). Choices (``--recipe``, ``--pooling``,
+:func:`~bert_repro.embeddings.classify_study`) and saves its result object into ``--out``:
+``results.json`` (``meta``: command line, settings, versions, model; ``rows``: the study's table;
+``summary``: the rest), ``results.csv`` and plotly figures in ``figures/`` (HTML, PNG when a
+browser engine is present). A non-empty ``--out`` is refused unless ``--overwrite`` is given. Choices (``--recipe``, ``--pooling``,
 ``--sentence``, ``--features``) come from the library's ``Literal`` types. Heavy modules
 (TensorFlow, transformers) are imported inside the handlers only.
 """
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 from typing import get_args
 
+from ..cli import add_overwrite_option
 from ..cli_options import (
     add_extraction_options,
     add_limit,
@@ -56,6 +58,7 @@ def _common(p: argparse.ArgumentParser, name: str) -> None:
     add_quiet(p)
     add_extraction_options(p)
     hidden_alias(p, "--batch-size", "max_batch", type=int)  # the old name of --max-batch
+    add_overwrite_option(p)
 
 
 def add_parser(subparsers) -> None:
@@ -173,10 +176,12 @@ def _check_common(args) -> None:
     from ..errors import check_positive
     from ..io import check_out_dir
     from ..models import model_config
+    from ..outputs import prepare_out
 
     check_positive("--max-batch", args.max_batch, optional=True)
     check_positive("--limit", getattr(args, "limit", None), optional=True)
     check_out_dir(args.out)
+    prepare_out(args.out, command=_command(args), overwrite=args.overwrite)
     model_config(args.model)  # a missing model folder fails now, not after reading the data
 
 
@@ -186,14 +191,28 @@ def _load(args):
     return load_bert(args.model, precision=args.precision or "float32")
 
 
+#: Parsed values that are not settings of a study (where to write, how to report).
+_NOT_SETTINGS = ("func", "out", "overwrite", "debug", "command", "embeddings_command")
+
+
+def _command(args) -> str:
+    return f"embeddings {args.embeddings_command}"
+
+
 def _settings(args) -> dict:
-    """The command's options, recorded in the JSON."""
-    return {k: v for k, v in vars(args).items() if k != "func"}
+    """The study's options, recorded in ``meta["settings"]`` (not where or how to write)."""
+    return {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}
 
 
-def _save(result, args, started: float) -> None:
+def _save(result, args, started: float, model) -> None:
+    from ..outputs import model_entry
+
     written = result.save(
-        args.out, **_settings(args), wall_time_s=round(time.perf_counter() - started, 2)
+        args.out,
+        command=_command(args),
+        models={"model": model_entry(args.model, model=model)},
+        **_settings(args),
+        wall_time_s=round(time.perf_counter() - started, 2),
     )
     if not args.quiet:
         for line in result.summary():
@@ -225,7 +244,7 @@ def run_similarity(args) -> int:
         hows=args.sentence,
         settings=extraction_settings(args),
     )
-    _save(result, args, started)
+    _save(result, args, started, model)
     return 0
 
 
@@ -237,7 +256,7 @@ def run_norms(args) -> int:
     table = read_word_definitions(args.csv, limit=args.limit)
     model, tokenizer = _load(args)
     result = norms_study(model, tokenizer, table, settings=extraction_settings(args))
-    _save(result, args, started)
+    _save(result, args, started, model)
     return 0
 
 
@@ -251,7 +270,7 @@ def run_decompose(args) -> int:
     result = decompose_study(
         model, tokenizer, args.text, args.pair, settings=extraction_settings(args)
     )
-    _save(result, args, started)
+    _save(result, args, started, model)
     return 0
 
 
@@ -286,5 +305,5 @@ def run_classify(args) -> int:
         seed=args.seed,
         settings=extraction_settings(args),
     )
-    _save(result, args, started)
+    _save(result, args, started, model)
     return 0

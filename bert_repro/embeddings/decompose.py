@@ -212,6 +212,7 @@ class DecompositionResult(SavesResults):
     """
 
     stem: ClassVar[str] = "decompose"
+    command: ClassVar[str] = "embeddings decompose"
 
     text: str
     text_pair: str | None

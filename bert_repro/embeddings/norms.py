@@ -140,6 +140,7 @@ class NormsResult(SavesResults):
     """
 
     stem: ClassVar[str] = "norms"
+    command: ClassVar[str] = "embeddings norms"
 
     table: Any
     settings: dict[str, Any] = field(default_factory=dict)

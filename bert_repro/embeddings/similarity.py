@@ -148,6 +148,7 @@ class SimilarityResult(SavesResults):
     """
 
     stem: ClassVar[str] = "similarity"
+    command: ClassVar[str] = "embeddings similarity"
 
     texts: tuple[str, ...]
     occurrences: dict[str, WordOccurrences] = field(default_factory=dict)

@@ -64,11 +64,14 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..io import check_out_dir
     from ..models import model_config
+    from ..outputs import prepare_out
 
     strategy = strategy_from_args(args)  # before TensorFlow runs anything
     quiet = args.quiet or not is_chief(strategy)
     out = output_dir_for(args.out, strategy)  # another worker's: its own temporary folder
     check_out_dir(out)
+    if not args.overwrite:  # with it, the new model replaces the old one once it is saved
+        prepare_out(out, command="finetune")
     base = model_config(args.model)  # a missing model fails before the data is read
     config = config_from_args(args.task, args)
     if config.max_seq_length > base.max_position_embeddings:

@@ -313,6 +313,7 @@ def save_finetuned(
         atomic_write_bytes(tmp / HEAD_FILE, buf.getvalue())
         record = {**record, "head_weights": [w.name for w in task_model.head.weights]}
         atomic_write_json(tmp / RECORD_FILE, record)
+        _write_results(tmp, task_model, record, out)
         _umask_permissions(tmp)
         old = None
         if out.exists():
@@ -325,6 +326,36 @@ def save_finetuned(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def metric_rows(record: dict) -> list[dict]:
+    """The metrics of a ``finetune.json`` record as tidy rows ``{split, metric, value}``
+    (``split``: ``dev`` for the evaluation examples, ``test``); non-numbers are left out."""
+    rows = []
+    for split, key in (("dev", "metrics"), ("test", "test_metrics")):
+        for metric, value in (record.get(key) or {}).items():
+            if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+                rows.append({"split": split, "metric": metric, "value": value})
+    return rows
+
+
+def _write_results(folder: Path, task_model: BertTaskModel, record: dict, out: Path) -> None:
+    """``results.json``/``.csv`` of the package's one schema beside ``finetune.json``: the
+    metrics as rows (:func:`metric_rows`), the base and the fine-tuned encoder as models."""
+    from ..outputs import model_entry, write_results
+
+    settings = record.get("settings", {})
+    base = settings.get("base_model_name_or_path") or settings.get("base_model")
+    write_results(
+        folder,
+        metric_rows(record),
+        command="finetune",
+        settings=settings,
+        models={
+            "base": model_entry(base, fingerprint=settings.get("base_model_fingerprint")),
+            "finetuned": model_entry(out, model=task_model.encoder),
+        },
+    )
 
 
 def _umask_permissions(folder: Path) -> None:

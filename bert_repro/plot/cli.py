@@ -6,9 +6,11 @@ Example::
         --finetuned squad=models/squad --texts wiki40b:train:/data/tfds --limit 5000 \\
         --out runs/compare
 
-writes ``similarity.json`` (results, settings, versions), ``similarity.csv`` (one row per model
-and layer) and the figures ``cosine``, ``rsa``, ``cka`` and ``overview`` (``.html``; ``.png``
-where a browser engine is available).
+writes ``results.json`` (``meta``: command line, settings, versions, models; ``rows``: one per
+model and layer; ``summary``: the per-layer curves and counts), ``results.csv`` (the rows) and
+the figures ``figures/cosine``, ``rsa``, ``cka`` and ``overview`` (``.html``; ``.png`` where a
+browser engine is available). An existing non-empty ``--out`` is refused unless
+``--overwrite`` is given.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..cli import add_overwrite_option
 from ..cli_options import (
     add_extraction_options,
     add_limit,
@@ -71,6 +74,7 @@ def add_parser(subparsers) -> None:
     add_quiet(p)
     add_extraction_options(p)
     hidden_alias(p, "--batch-size", "max_batch", type=int)  # the old name of --max-batch
+    add_overwrite_option(p)
     p.set_defaults(func=run)
 
 
@@ -102,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from ..distribute import is_chief, output_dir_for, strategy_from_args
     from ..errors import check_positive
     from ..io import check_out_dir
+    from ..outputs import prepare_out
     from ..text import load_texts
     from .comparator import BertComparator, check_names
 
@@ -114,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     settings = extraction_settings(args, progress=not quiet, strategy=strategy)
     out = output_dir_for(args.out, strategy)  # another worker's: its own temporary folder
     check_out_dir(out)
+    prepare_out(out, command="compare", overwrite=args.overwrite)
     texts = load_texts(args.texts, limit)  # a bad source fails before loading models
     comparator = BertComparator.load(args.base, dict(args.finetuned), settings=settings)
     result = comparator.compare(
@@ -131,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
         base=args.base,
         finetuned=dict(args.finetuned),
         texts=args.texts,
-        fingerprints=comparator.fingerprints,
+        limit=limit,
+        models=comparator.model_entries(),
     )
     if not quiet:
         _print_summary(result, out)

@@ -123,6 +123,7 @@ class BertComparator:
         self.tokenizer = as_fast_tokenizer(tokenizer)
         self.settings = ExtractionSettings.create(settings, **options)
         self.fingerprints: dict[str, str] = {}  # filled by :meth:`load`
+        self.sources: dict[str, str | None] = {}  # filled by :meth:`load`
         check_compatible(
             bert_base, list(self.finetuned.values()), self.tokenizer, names=list(self.finetuned)
         )
@@ -170,7 +171,24 @@ class BertComparator:
             models[name], fingerprints[name] = model, model_fingerprint(model)
         comparator = cls(base_model, models, tokenizer, settings=settings)
         comparator.fingerprints = fingerprints
+        comparator.sources = {"base": base, **finetuned}
         return comparator
+
+    def model_entries(self) -> dict[str, dict]:
+        """``{name: {"path", "fingerprint"}}`` of the models (``meta["models"]`` of the
+        results; the sources are known when the comparator was made by :meth:`load`)."""
+        from ..outputs import model_entry
+
+        sources = self.sources
+        models = {"base": self.base, **self.finetuned}
+        return {
+            name: model_entry(
+                sources.get(name), model=model, fingerprint=self.fingerprints.get(name)
+            )
+            if name in sources
+            else {"path": None, "fingerprint": self.fingerprints.get(name)}
+            for name, model in models.items()
+        }
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -313,6 +331,8 @@ class BertComparator:
             "too_long": too_long,
             "max_batch": self.settings.max_batch,
             "max_tokens": self.settings.max_tokens,
+            "precision": self.settings.precision,
+            "jit_compile": self.settings.jit_compile,
             "models": list(self.names),
         }
         return ComparisonResult(

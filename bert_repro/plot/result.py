@@ -32,6 +32,7 @@ class ComparisonResult(SavesResults):
     """
 
     stem: ClassVar[str] = "similarity"
+    command: ClassVar[str] = "compare"
 
     names: tuple[str, ...]
     cosine: np.ndarray
@@ -84,7 +85,8 @@ class ComparisonResult(SavesResults):
         return pd.DataFrame(rows, columns=["model", "layer", *METRICS])
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON: per model the per-layer lists, plus counts and settings."""
+        """Plain data for JSON (the ``summary`` of ``results.json``; the settings are in its
+        ``meta``): per model the per-layer lists, plus counts."""
         models = {}
         for i, name in enumerate(self.names):
             models[name] = {
@@ -98,7 +100,6 @@ class ComparisonResult(SavesResults):
             "n_sampled_tokens": self.n_sampled_tokens,
             "n_skipped_too_long": self.n_skipped_too_long,
             "n_without_tokens": self.n_without_tokens,
-            "settings": dict(self.settings),
         }
 
     def figure(self, metric: str = "cosine", *, title: str | None = None):

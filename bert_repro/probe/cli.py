@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..cli import add_overwrite_option
 from ..cli_options import (
     MODEL_HELP,
     add_extraction_options,
@@ -111,6 +112,7 @@ def _common(p: argparse.ArgumentParser, *, out: str, kinds: bool = True) -> None
     hidden_alias(p, "--skip-too-long", "too_long", action="store_const", const="skip")
     add_quiet(p)
     add_extraction_options(p)
+    add_overwrite_option(p)
 
 
 def _training(
@@ -230,6 +232,7 @@ def _shared_options(args) -> dict:
         limit=args.limit,
         too_long=args.too_long,
         cache_dtype=args.cache_dtype,
+        overwrite=args.overwrite,
         **extraction_options(args),
         strategy=args.strategy,
     )
@@ -268,7 +271,7 @@ def run_train_command(args) -> int:
 
 
 def run_evaluate_command(args) -> int:
-    from .sweep import evaluate_saved
+    from .sweep import evaluate_saved, evaluation_dir
 
     _check_cache_dir(args)
     rows = evaluate_saved(
@@ -282,6 +285,7 @@ def run_evaluate_command(args) -> int:
     )
     if not args.quiet and args.chief:
         print(format_table(rows, split="test"))
+        print(f"results: {evaluation_dir(args.out, args.probes or args.out) / 'results.csv'}")
     return 0
 
 
@@ -306,7 +310,7 @@ def run_edge_command(args) -> int:
     )
     if not args.quiet and args.chief:
         print(format_edge_table(rows))
-        print(f"results: {args.out / 'edge_results.csv'}")
+        print(f"results: {args.out / 'results.csv'}")
     return 0
 
 

@@ -5,7 +5,7 @@ feature cache (the entries the structural probes read, :mod:`.prepare`); then, p
 (``"pos"``, ``"deprel"``, :mod:`.edge_data`), one probe per layer asked and the scalar-mix
 probes (:class:`~bert_repro.probe.edge_config.EdgeSettings` ``mixes``) are trained together
 (:func:`~bert_repro.probe.edge_train.train_edge_probes`, each as if alone), selected on dev
-micro F1, and scored on test. Results go to ``<out>/edge_results.json`` and ``.csv``
+micro F1, and scored on test. Results go to ``<out>/results.json`` and ``.csv``
 (:class:`~bert_repro.probe.results.ResultsFile`, rewritten after every task, so an interrupted
 run resumes: a (model, task) whose rows are all there with the same model weights and tokenizer
 is skipped), figures to ``<out>/figures/``.
@@ -28,13 +28,14 @@ from pathlib import Path
 
 from ..distribute import from_chief, is_chief
 from ..io import check_out_dir
+from ..outputs import model_entry
 from ..settings import ExtractionSettings
 from .edge_config import EdgeSettings, edge_settings
 from .edge_data import EDGE_TASKS, TASK_LABELS, edge_examples
 from .prepare import ProbeTarget, check_models, load_splits, load_target
 from .results import (
     EDGE_COLUMNS,
-    EDGE_RESULTS_NAME,
+    EDGE_LEGACY_NAME,
     EDGE_RESUME_SETTINGS,
     ResultsFile,
     edge_row_order,
@@ -117,7 +118,8 @@ def run_edge_probes(
             default); default ``[None]``.
         train, dev, test: CoNLL-U files: train on ``train``, keep each probe's best ``dev``
             epoch, report on ``test`` (``None``: dev scores only).
-        out: folder of ``edge_results.json``/``.csv`` and ``figures/``.
+        out: folder of ``results.json``/``.csv`` and ``figures/`` (an earlier version's
+            ``edge_results.json`` there is continued).
         settings: what to train (:class:`~bert_repro.probe.edge_config.EdgeSettings`:
             layers, tasks, mixes, epochs, batch_size, seed, limit, too_long, figures, ...).
         extraction: how BERT runs (:class:`~bert_repro.settings.ExtractionSettings`), as for
@@ -125,7 +127,8 @@ def run_edge_probes(
         cache_dir: feature cache folder (default :func:`bert_repro.probe.data.default_cache_dir`).
         log: progress lines (``None``: silent); ``verbose=True`` adds one line per probe and
             epoch.
-        options: fields of either settings object, e.g. ``tasks=["pos"], epochs=5``.
+        options: fields of either settings object, e.g. ``tasks=["pos"], epochs=5``;
+            ``overwrite=True`` as for :func:`bert_repro.probe.sweep.run_sweep`.
 
     Returns:
         All result rows (including those of earlier, resumed runs), columns
@@ -136,6 +139,7 @@ def run_edge_probes(
             inventory), models or layers; all checked before the first model is loaded.
     """
     verbose = bool(options.pop("verbose", False))
+    overwrite = bool(options.pop("overwrite", False))
     settings, extraction = edge_settings(settings, extraction, **options)
     log = log or _quiet
     check_out_dir(out)
@@ -151,12 +155,14 @@ def run_edge_probes(
     results = ResultsFile(
         out,
         record,
-        name=EDGE_RESULTS_NAME,
+        command="probe edge",
         inputs=treebank_fingerprints(paths),
         columns=EDGE_COLUMNS,
         identity=("model", "task", "layer", "mix_upto"),
         order=edge_row_order,
         resume=EDGE_RESUME_SETTINGS,
+        legacy=(EDGE_LEGACY_NAME,),
+        overwrite=overwrite,
     )
     for note in results.notes:
         log(note)
@@ -169,6 +175,7 @@ def run_edge_probes(
 
     for spec in specs:
         target = load_target(spec, extraction)
+        results.set_model(spec.label, model_entry(spec.source, fingerprint=target.fingerprint))
         if results.drop_other_versions(
             target.spec.label, target.fingerprint, target.tokenizer_fingerprint
         ):

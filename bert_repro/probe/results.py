@@ -1,25 +1,23 @@
-"""The results of a probe sweep or evaluation: ``results.json`` and ``results.csv`` in the
-output folder, rewritten atomically after every probe, and the rule for continuing them.
+"""The results of a probe sweep, evaluation or edge-probe run: ``results.json`` and
+``results.csv`` in the output folder (the package's one schema, :mod:`bert_repro.outputs`),
+rewritten atomically after every probe, and the rule for continuing them.
 
-An existing file is continued only when the settings in :data:`RESUME_SETTINGS` match and the
-input files have the same content (their SHA-256 is recorded in the metadata, ``inputs``);
+An existing file is continued only when it was made by the same command with the settings in
+:data:`RESUME_SETTINGS` unchanged (else it is refused, :func:`bert_repro.outputs.prepare_out`)
+and the input files have the same content (their SHA-256 is recorded in ``meta["inputs"]``);
 rows made from inputs that changed since are dropped, and :attr:`ResultsFile.notes` says why.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from ..errors import ConfigError, DataError
-from ..io import atomic_write_json, atomic_write_text, read_json, run_metadata
+from ..errors import DataError
 from ..journal import changed
 from ..journal import input_fingerprints as journal_fingerprints
+from ..outputs import RESULTS_CSV, RESULTS_JSON, prepare_out, results_meta, rows_csv, write_results
 
 ALL_METRICS = ("uuas", "dspr", "root_acc", "nspr")
 COLUMNS = (
@@ -64,7 +62,7 @@ EDGE_COLUMNS = (
     "num_labels",
     "model_fingerprint",
 )
-#: Settings that must match for an existing ``edge_results.json`` to be continued.
+#: Settings that must match for an existing edge probes' ``results.json`` to be continued.
 EDGE_RESUME_SETTINGS = (
     "train",
     "dev",
@@ -81,7 +79,8 @@ EDGE_RESUME_SETTINGS = (
     "hidden_dim",
     "dropout",
 )
-EDGE_RESULTS_NAME = "edge_results"
+#: The file an earlier version's ``probe edge`` wrote (its folders are still continued).
+EDGE_LEGACY_NAME = "edge_results.json"
 
 
 def edge_row_order(row: dict) -> tuple:
@@ -92,23 +91,10 @@ def edge_row_order(row: dict) -> tuple:
     return (row["model"], row["task"], 0, int(layer))
 
 
-def _cell(v):
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return ""
-    if isinstance(v, (list, tuple)):  # e.g. mix weights: space-separated numbers
-        return " ".join(f"{x:.6g}" if isinstance(x, float) else str(x) for x in v)
-    return v
-
-
 def rows_to_csv(rows: Sequence[dict], columns: Sequence[str] = COLUMNS) -> str:
     """The results as CSV text (``columns``, default :data:`COLUMNS`; empty for missing
     values, lists as space-separated values)."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(row.get(k)) for k in columns})
-    return buf.getvalue()
+    return rows_csv(columns, rows)
 
 
 def _structural_order(row: dict) -> tuple:
@@ -131,22 +117,28 @@ def treebank_fingerprints(paths: dict[str, str | os.PathLike | None]) -> dict[st
 
 
 class ResultsFile:
-    """``results.json`` (settings, input fingerprints, versions, rows) and ``results.csv`` in a
-    folder, rewritten atomically after each row.
+    """``results.json`` and ``results.csv`` of a probe run (:mod:`bert_repro.outputs`'s
+    schema: ``meta`` with the settings, models and input fingerprints, ``rows``), rewritten
+    atomically after each row.
 
     Args:
         out: the folder.
-        settings: the run's settings; those in :data:`RESUME_SETTINGS` must match an existing
-            file's, or it is refused.
-        name: the files' stem.
+        settings: the run's settings; those in ``resume`` must match an existing file's, or it
+            is refused (:func:`bert_repro.outputs.prepare_out`, which also applies
+            ``overwrite``).
+        command: the command making it (``"probe sweep"``, ...): another command's results in
+            ``out`` are refused.
         inputs: fingerprints of the input files (:func:`treebank_fingerprints`), recorded in the
             metadata. When an existing file recorded other ones (or none), its rows are dropped
             (every row depends on every input), and :attr:`notes` says why.
         redo: what dropping them means, for :attr:`notes` (``"retraining"``).
-        columns: the CSV's columns (default the structural probes' :data:`COLUMNS`).
+        columns: the CSV's leading columns (default the structural probes' :data:`COLUMNS`).
         identity: the columns that name a row: an added row replaces the one it names.
         order: sort key of the rows.
         resume: settings that must match to continue (default :data:`RESUME_SETTINGS`).
+        legacy: the file names an earlier version wrote (read when ``results.json`` is missing,
+            e.g. ``edge_results.json``), so its folders keep resuming.
+        overwrite: delete the earlier results in ``out`` first.
 
     Attributes:
         rows: the result rows kept from an earlier run, then added.
@@ -158,48 +150,46 @@ class ResultsFile:
         out: str | os.PathLike,
         settings: dict,
         *,
-        name: str = "results",
+        command: str = "probe sweep",
         inputs: dict | None = None,
         redo: str = "retraining",
         columns: Sequence[str] = COLUMNS,
         identity: Sequence[str] = ("model", "layer", "kind", "rank"),
         order=_structural_order,
         resume: Sequence[str] = RESUME_SETTINGS,
+        legacy: Sequence[str] = (),
+        overwrite: bool = False,
     ):
         self.out = Path(out)
+        self.command = command
         self.columns = tuple(columns)
         self.identity = tuple(identity)
         self.order = order
-        self.json_path = self.out / f"{name}.json"
-        self.csv_path = self.out / f"{name}.csv"
-        self.meta = run_metadata(**settings)
-        if inputs is not None:
-            self.meta["inputs"] = inputs
+        self.json_path = self.out / RESULTS_JSON
+        self.csv_path = self.out / RESULTS_CSV
+        earlier = prepare_out(
+            self.out,
+            command=command,
+            settings=settings,
+            resume=resume,
+            overwrite=overwrite,
+            legacy=legacy,
+        )
+        models = dict(earlier.meta.get("models") or {}) if earlier is not None else {}
+        extra = {} if inputs is None else {"inputs": inputs}
+        self.meta = results_meta(command=command, settings=settings, models=models, **extra)
         self.paths = {k: settings.get(k) for k in (inputs or {})}  # split -> path, for notes
         self.redo = redo
         self.rows: list[dict] = []
         self.notes: list[str] = []
-        if self.json_path.exists():
-            try:
-                old = read_json(self.json_path)
-                before = old.get("metadata", {}).get("settings", {})
-            except (ValueError, AttributeError) as err:
-                raise DataError(
-                    f"cannot continue from it: it is not a results file ({err}); choose another "
-                    "--out folder or delete it",
-                    path=self.json_path,
-                ) from None
-            now = self.meta["settings"]
-            diff = [k for k in resume if k in before and before.get(k) != now.get(k)]
-            if diff:
-                raise ConfigError(
-                    f"{self.json_path} was made with other settings ({', '.join(diff)}: "
-                    f"{[before.get(k) for k in diff]} vs {[now.get(k) for k in diff]}); "
-                    "choose another --out folder or delete it"
-                )
-            self.rows = list(old.get("results", []))
+        if earlier is not None:
+            self.rows = list(earlier.rows)
             if inputs is not None and self.rows:
-                self._drop_if_inputs_changed(old.get("metadata", {}).get("inputs"), inputs)
+                self._drop_if_inputs_changed(earlier.meta.get("inputs"), inputs)
+
+    def set_model(self, label: str, entry: dict) -> None:
+        """Record a model of the run in ``meta["models"]`` (:func:`bert_repro.outputs.model_entry`)."""
+        self.meta["models"][label] = dict(entry)
 
     def _drop_if_inputs_changed(self, before: dict | None, now: dict) -> None:
         diff = changed(before, now)
@@ -265,5 +255,6 @@ class ResultsFile:
         self.write()
 
     def write(self) -> None:
-        atomic_write_json(self.json_path, {"metadata": self.meta, "results": self.rows})
-        atomic_write_text(self.csv_path, rows_to_csv(self.rows, self.columns))
+        write_results(
+            self.out, self.rows, command=self.command, meta=self.meta, columns=self.columns
+        )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
-from ..io import read_json
+from ..outputs import RESULTS_JSON, read_results
 
 
 @dataclass(frozen=True)
@@ -40,16 +40,16 @@ class TrainedProbes:
         Raises:
             DataError: it exists but is not a results file.
         """
-        path = Path(folder) / "results.json"
+        path = Path(folder) / RESULTS_JSON
         if not path.exists():
             return cls(Path(folder))
         try:
-            data = read_json(path)
-            rows, models = data.get("results", []), data["metadata"]["settings"]["models"]
-            return cls(Path(folder), tuple(rows), tuple(models))
+            saved = read_results(path)  # this version's layout or an earlier one's
+            return cls(Path(folder), tuple(saved.rows), tuple(saved.settings["models"]))
         except (ValueError, KeyError, TypeError, AttributeError) as err:
+            reason = err.reason if isinstance(err, DataError) else str(err)
             raise DataError(
-                f"not a results file of a train or sweep run ({err})", path=path
+                f"not a results file of a train or sweep run ({reason})", path=path
             ) from None
 
     def ranks(self, labels: Iterable[str]) -> list[int]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from ..distribute import from_chief, is_chief
 from ..errors import ConfigError
 from ..io import check_out_dir
+from ..outputs import model_entry
 from ..settings import ExtractionSettings
 from .config import METRICS, SweepSettings, sweep_settings  # noqa: F401 (METRICS re-exported)
 from .prepare import ProbeTarget, check_models, load_splits, load_target
@@ -107,7 +108,10 @@ def run_sweep(
             apart from float32 ones.
         cache_dir: feature cache folder (default :func:`bert_repro.probe.data.default_cache_dir`).
         log: progress lines (``None``: silent); ``verbose=True`` adds one line per epoch.
-        options: fields of either settings object, e.g. ``rank=64, cache_dtype="float16"``.
+        options: fields of either settings object, e.g. ``rank=64, cache_dtype="float16"``;
+            ``overwrite=True`` deletes earlier results in ``out`` first (else they are
+            continued when the settings match, refused when not:
+            :func:`bert_repro.outputs.prepare_out`).
 
     Returns:
         All result rows (including those of earlier, resumed runs), columns :data:`COLUMNS`.
@@ -117,6 +121,7 @@ def run_sweep(
             checked before the first model is loaded (models from their configs only).
     """
     verbose = bool(options.pop("verbose", False))
+    overwrite = bool(options.pop("overwrite", False))
     settings, extraction = sweep_settings(settings, extraction, **options)
     log = log or _quiet
     check_out_dir(out)
@@ -129,7 +134,13 @@ def run_sweep(
         **{name: None if p is None else str(p) for name, p in paths.items()},
         **settings.describe(),
     }
-    results = ResultsFile(out, record, inputs=treebank_fingerprints(paths))
+    results = ResultsFile(
+        out,
+        record,
+        command="probe train" if test is None else "probe sweep",
+        inputs=treebank_fingerprints(paths),
+        overwrite=overwrite,
+    )
     for note in results.notes:
         log(note)
     splits = load_splits(paths, settings.limit, cache_dir)
@@ -138,6 +149,7 @@ def run_sweep(
 
     for spec in specs:
         target = load_target(spec, extraction)
+        results.set_model(spec.label, model_entry(spec.source, fingerprint=target.fingerprint))
         note = _changed(results, target, out, "retraining its probes")
         if note:
             log(note)
@@ -163,6 +175,13 @@ def run_sweep(
     return results.rows
 
 
+def evaluation_dir(out: str | os.PathLike, probes: str | os.PathLike) -> Path:
+    """Where an evaluation's ``results.json`` goes: ``out``, or ``out/evaluation`` when ``out``
+    is the probes' own run folder (whose ``results.json`` is the training run's)."""
+    out = Path(out)
+    return out / "evaluation" if out.resolve() == Path(probes).resolve() else out
+
+
 def evaluate_saved(
     models: Sequence[str | None] | None,
     test: str | os.PathLike,
@@ -176,7 +195,8 @@ def evaluate_saved(
     **options,
 ) -> list[dict]:
     """Evaluate probes saved by a sweep/train run (``<probes>/probes/<model>/...``) on a
-    CoNLL-U file; write ``<out>/evaluation.json``/``.csv``.
+    CoNLL-U file; write ``results.json``/``.csv`` into :func:`evaluation_dir` (``out``, or
+    ``out/evaluation`` when ``out`` is ``probes``).
 
     ``settings``/``extraction``/``options``: as :func:`run_sweep` (``layers``, ``kinds``,
     ``batch_size``, ``limit``, ``too_long`` are used; each row records the probe's own rank).
@@ -187,8 +207,10 @@ def evaluate_saved(
     tokenizer changed since (then they are dropped, with a line that says so).
     """
     options.pop("rank", None)  # a saved probe has its own rank
+    overwrite = bool(options.pop("overwrite", False))
     settings, extraction = sweep_settings(settings, extraction, **options)
     log = log or _quiet
+    out = evaluation_dir(out, probes)
     check_out_dir(out)
     if not (Path(probes) / "probes").is_dir():
         raise ConfigError(
@@ -205,7 +227,15 @@ def evaluate_saved(
         "limit": settings.limit,
     }
     inputs = treebank_fingerprints({"test": test})
-    results = ResultsFile(out, record, name="evaluation", inputs=inputs, redo="re-evaluating")
+    results = ResultsFile(
+        out,
+        record,
+        command="probe evaluate",
+        inputs=inputs,
+        redo="re-evaluating",
+        legacy=("evaluation.json",),
+        overwrite=overwrite,
+    )
     for note in results.notes:
         log(note)
     splits = load_splits({"test": test}, settings.limit, cache_dir)
@@ -215,6 +245,7 @@ def evaluate_saved(
     for spec in specs:
         target = load_target(spec, extraction)
         trained.check_model(spec.label, spec.source, target.fingerprint)
+        results.set_model(spec.label, model_entry(spec.source, fingerprint=target.fingerprint))
         note = _changed(results, target, out, "re-evaluating")
         if note:
             log(note)

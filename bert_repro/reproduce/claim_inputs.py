@@ -117,12 +117,14 @@ class ClaimInputs:
 def claim_inputs(results: Mapping) -> ClaimInputs:
     """The :class:`ClaimInputs` of a reproduction's ``results.json`` (as a dict).
 
-    The fine-tuned models and their tasks come from the run's settings (``finetune`` jobs)
-    and its ``finetune`` results; the in-domain texts from the settings' ``texts``
+    The fine-tuned models and their tasks come from the run's settings' ``finetune`` jobs
+    (``meta["settings"]``, or the top level of an earlier version's file) and its
+    ``finetune`` results; the in-domain texts from the settings' ``texts``
     (``in_domain_for``); the base model's label from ``base_label``. Steps that did not run
     leave their part empty.
     """
-    settings = results.get("settings", {}) or {}
+    meta = results.get("meta") if isinstance(results.get("meta"), Mapping) else results
+    settings = meta.get("settings", {}) or {}  # an earlier version kept them at the top
     finetune = results.get("finetune", {}) or {}
     tasks = {job["name"]: job["task"] for job in settings.get("finetune", []) or []}
     for name, rec in finetune.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import add_speed_options
+from ..cli import add_overwrite_option, add_speed_options
 from ..cli_options import add_limit, add_out, add_quiet, add_seed
 
 
@@ -45,6 +45,7 @@ def add_parser(subparsers) -> None:
     )  # fmt: skip
     add_quiet(p)
     add_speed_options(p)
+    add_overwrite_option(p)
     p.set_defaults(func=run)
 
 
@@ -52,11 +53,17 @@ def run(args: argparse.Namespace) -> int:
     from ..distribute import strategy_from_args
     from ..io import check_out_dir
     from ..models import model_config
+    from ..outputs import prepare_out
     from .config import override, preset
     from .runner import run_reproduction
 
     strategy = strategy_from_args(args)  # before TensorFlow runs anything
     check_out_dir(args.out)
+    # Continued step by step (state.json redoes the steps whose settings or inputs changed);
+    # another command's results are refused, --overwrite starts afresh.
+    prepare_out(
+        args.out, command="reproduce", resume=True, overwrite=args.overwrite, markers=["state.json"]
+    )
     config = preset(args.preset, data_dir=args.data_dir)
     config = override(
         config,

@@ -1,5 +1,13 @@
 """Assemble ``results.json`` and ``report.html`` from the outputs of the finished steps.
 
+``results.json`` has the package's one schema (:mod:`bert_repro.outputs`): ``meta`` (command
+line, the run's settings, versions, models, time) and ``rows``, one per claim of the paper
+(``id``, ``claim``, ``verdict``, ``rule``, ``reason``; also ``results.csv``). Beside them, as
+further top-level sections, the numbers the claims are checked on, read back from the steps'
+files (``finetune``, ``compare``, ``probes``, ``edge_probes``, ``ablations``,
+``ablation_levels``), the steps' ``durations_seconds``, and ``claims`` with each claim's
+evidence: they are results, not what made the run (``meta``), and nested, not rows.
+
 The report is one self-contained HTML file (plotly.js inlined once), readable offline: what
 was run, the fine-tuning metrics, the layer-wise comparison curves, the probe curves per
 model and layer, tables of every number, a short text that reads the numbers against the
@@ -16,11 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write_json, atomic_write_text, read_json, run_metadata, save_figure
+from ..io import atomic_write_text, package_versions, read_json, save_figure
+from ..outputs import write_results
 from .claim_inputs import claim_inputs
 from .claims import check_claims
 from .config import ReproduceConfig
-from .sections import ablation_section, collect_extra, edge_section, parse_section
+from .sections import ablation_section, collect_extra, edge_section, parse_section, read_step
+
+#: Columns of the report's rows (one a claim; the evidence is in the ``claims`` section).
+CLAIM_COLUMNS = ("id", "claim", "verdict", "rule", "reason")
 
 PAPER = {
     "comparison": "Merchant et al. (2020) find that fine-tuning changes mostly the top layers: "
@@ -31,6 +43,20 @@ PAPER = {
     "concentrated in the top layers. Hewitt & Manning report for BERT-base layer 7 (rank 128, "
     "PTB) UUAS 0.799 and DSpr 0.85.",
 }
+
+
+def run_models(config: ReproduceConfig, out: Path) -> dict[str, dict]:
+    """``meta["models"]`` of the report: the base and fine-tuned models with the fingerprints
+    the comparison (else the probe sweep) recorded."""
+    models: dict[str, dict] = {}
+    folders = [out / "probes", *(out / "compare" / s.name for s in config.texts)]
+    for folder in folders:
+        saved = read_step(folder)
+        if saved is None:
+            continue
+        for name, entry in (saved.meta.get("models") or {}).items():
+            models[config.base_label if name == "base" else name] = entry
+    return models
 
 
 def collect(config: ReproduceConfig, out: Path) -> dict:
@@ -51,13 +77,11 @@ def collect(config: ReproduceConfig, out: Path) -> dict:
             }
     compare = {}
     for source in config.texts:
-        path = out / "compare" / source.name / "similarity.json"
-        if path.exists():
-            compare[source.name] = read_json(path)["result"]
-    probes = []
-    path = out / "probes" / "results.json"
-    if path.exists():
-        probes = read_json(path).get("results", [])
+        saved = read_step(out / "compare" / source.name)
+        if saved is not None:
+            compare[source.name] = saved.extra.get("summary", {})
+    saved = read_step(out / "probes")
+    probes = [] if saved is None else saved.rows
     return {
         "finetune": finetune,
         "compare": compare,
@@ -237,11 +261,18 @@ def write_report(config: ReproduceConfig, out: Path, state, seconds: float) -> P
     from ..probe.figures import metric_figure
 
     data = collect(config, out)
-    meta = run_metadata(**config.to_dict())
     durations = {name: step["seconds"] for name, step in state.steps.items()}
-    results = {**meta, "durations_seconds": durations, "report_seconds": round(seconds, 1), **data}
+    numbers = {"durations_seconds": durations, "report_seconds": round(seconds, 1), **data}
+    results = {"meta": {"settings": config.to_dict()}, **numbers}
     claims = [claim.to_dict() for claim in check_claims(claim_inputs(results))]
-    atomic_write_json(out / "results.json", {**results, "claims": claims})
+    write_results(
+        out,
+        [{k: c[k] for k in CLAIM_COLUMNS} for c in claims],
+        command="reproduce",
+        settings=config.to_dict(),
+        models=run_models(config, out),
+        extra={**numbers, "claims": claims},
+    )
     figures_dir = out / "figures"
     sections = []
 
@@ -330,7 +361,7 @@ def write_report(config: ReproduceConfig, out: Path, state, seconds: float) -> P
 
     # Settings
     step_rows = [{"step": k, "seconds": v} for k, v in durations.items()]
-    versions = meta["versions"]
+    versions = package_versions()
     sections.append(
         "<h2>How this was run</h2>"
         f"<p>Preset <code>{html.escape(config.preset)}</code>; base model "

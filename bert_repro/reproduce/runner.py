@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..journal import Journal, input_fingerprints
+from ..outputs import results_path
 from ..settings import ExtractionSettings
 from .config import FinetuneJob, ReproduceConfig, TextSource
 from .inputs import model_folder, text_source_file
@@ -126,7 +127,7 @@ def _compare(
     result = comparator.compare(
         texts, source.limit, sample_tokens=config.sample_tokens, seed=config.seed, too_long="skip"
     )
-    result.save(out / "compare" / source.name, texts=source.spec)
+    result.save(out / "compare" / source.name, texts=source.spec, models=comparator.model_entries())
     for name in result.names:
         cos = result.metric("cosine", name)
         say(f"  {name} vs base on {source.name}: cosine layer 0 {cos[0]:.3f} ... top {cos[-1]:.3f}")
@@ -191,7 +192,7 @@ def _restore(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say) -> 
     result = restore_layers(
         model_dir(out, job), config.base, ks=config.restore_ks, name=job.name, log=say
     )
-    result.save(out / "ablate" / "restore" / job.name)
+    result.save(out / "ablate" / "restore" / job.name, models=result.model_entries())
 
 
 def _freeze(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say) -> None:
@@ -200,7 +201,7 @@ def _freeze(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say) -> N
     data, hp = _job_data(config, job)
     ks = sorted(set(config.freeze_ks) - {0})  # k = 0 is the job's own run (its level)
     result = freeze_sweep(job.task, config.base, data=data, ks=ks, config=hp, name=job.name)
-    result.save(out / "ablate" / "freeze" / job.name)
+    result.save(out / "ablate" / "freeze" / job.name, models=result.model_entries())
 
 
 def _ablation_steps(config, out: Path, state: StepState, say: Say, models_key, base) -> None:
@@ -210,7 +211,7 @@ def _ablation_steps(config, out: Path, state: StepState, say: Say, models_key, b
             state,
             f"restore:{job.name}",
             {**models_key, "job": job, "ks": config.restore_ks},
-            [out / "ablate" / "restore" / job.name / "results.json"],
+            [results_path(out / "ablate" / "restore" / job.name)],
             lambda job=job: _restore(config, job, out, say),
             say,
             inputs=input_fingerprints(folders=[base, model_dir(out, job)]),
@@ -220,7 +221,7 @@ def _ablation_steps(config, out: Path, state: StepState, say: Say, models_key, b
             state,
             f"freeze:{job.name}",
             {"base": config.base, "seed": config.seed, "job": job, "ks": config.freeze_ks},
-            [out / "ablate" / "freeze" / job.name / "results.json"],
+            [results_path(out / "ablate" / "freeze" / job.name)],
             lambda job=job: _freeze(config, job, out, say),
             say,
             inputs=input_fingerprints(files=[job.data, job.eval_data], folders=[base]),
@@ -289,7 +290,7 @@ def run_reproduction(
                 "seed": config.seed,
                 **({} if config.precision == "float32" else {"precision": config.precision}),
             },
-            [out / "compare" / source.name / "similarity.json"],
+            [results_path(out / "compare" / source.name)],
             lambda source=source: _compare(config, source, out, extraction, say),
             say,
             inputs=input_fingerprints(files=[text_source_file(source.spec)], folders=models),
@@ -301,7 +302,7 @@ def run_reproduction(
         state,
         "probes",
         {**models_key, **probe_settings, "seed": config.seed},
-        [out / "probes" / "results.json"],
+        [results_path(out / "probes")],
         lambda: _probes(config, out, extraction, say),
         say,
         inputs=input_fingerprints(
@@ -314,7 +315,7 @@ def run_reproduction(
         state,
         "edge",
         {**models_key, **probe_settings, **edge_settings, "seed": config.seed},
-        [out / "edge" / "edge_results.json"],
+        [results_path(out / "edge")],
         lambda: _edge(config, out, extraction, say),
         say,
         inputs=input_fingerprints(

@@ -7,7 +7,8 @@ import html
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..io import read_json, save_figure
+from ..io import save_figure
+from ..outputs import SavedResults, read_results, results_path
 
 PAPER = {
     "edge": "Tenney et al. (2019) find that BERT-base encodes part of speech low and "
@@ -31,13 +32,11 @@ PARSE_COLUMNS = (
 Table = Callable[[list[dict], list[str]], str]
 
 
-def read_rows(path: Path, key: str) -> list[dict]:
-    """The rows under ``key`` of a results file (``[]`` when the file is missing)."""
-    if not path.exists():
-        return []
-    data = read_json(path)
-    node = data.get("result", data)
-    return list(node.get(key, []) or [])
+def read_step(folder: Path) -> SavedResults | None:
+    """A step's ``results.json`` (or an earlier version's file, :func:`read_results`), or
+    None when the step wrote none."""
+    path = results_path(folder)
+    return read_results(path) if path.exists() else None
 
 
 def collect_extra(config, out: Path) -> dict:
@@ -45,11 +44,13 @@ def collect_extra(config, out: Path) -> dict:
     ablations, levels = [], []
     for mode in ("restore", "freeze"):
         for job in config.finetune:
-            path = out / "ablate" / mode / job.name / "results.json"
-            ablations += read_rows(path, "rows")
-            levels += read_rows(path, "levels")
+            saved = read_step(out / "ablate" / mode / job.name)
+            if saved is not None:
+                ablations += saved.rows
+                levels += list(saved.extra.get("summary", {}).get("levels", []))
+    edge = read_step(out / "edge")
     return {
-        "edge_probes": read_rows(out / "edge" / "edge_results.json", "results"),
+        "edge_probes": [] if edge is None else edge.rows,
         "ablations": ablations,
         "ablation_levels": levels,
     }
