@@ -86,7 +86,7 @@ def _commands(root: Path, distribute: list[str], models: dict, ewt: Path, agnews
     probe += ["--epochs", "3", "--batch-size", "10", "--too-long", "skip"]
     probe += ["--cache-dir", str(root / "cache"), "--out", str(root / "probe"), "--quiet"]
     finetune = ["finetune", "agnews", "--model", str(models["ft"]), "--data", str(agnews)]
-    finetune += ["--max-train-examples", "48", "--max-eval-examples", "8", "--batch-size", "8"]
+    finetune += ["--limit", "48", "--eval-limit", "8", "--batch-size", "8"]
     finetune += ["--max-steps", "4", "--max-seq-length", "24", "--log-every", "1"]
     finetune += ["--learning-rate", "1e-3", "--seed", "0", "--quiet", "--out", str(root / "ft")]
     return {
@@ -177,8 +177,9 @@ def _files(folder: Path) -> set[str]:
 
 
 def _similarities(folder: Path) -> dict:
-    data = json.loads((folder / "compare" / "similarity.json").read_text())
-    return data["result"] if "result" in data else data
+    """The numbers of a compare run (its rows and summary; not ``meta``, which has the time)."""
+    data = json.loads((folder / "compare" / "results.json").read_text())
+    return {"rows": data["rows"], "summary": data.get("summary")}
 
 
 def _numbers(tree, prefix="") -> dict[str, float]:
@@ -207,7 +208,7 @@ def _check_compare_multiworker_and_mirrored_equal_one_process(runs):
 
 
 def _probe_rows(folder: Path) -> list[dict]:
-    rows = json.loads((folder / "results.json").read_text())["results"]
+    rows = json.loads((folder / "results.json").read_text())["rows"]
     return sorted(rows, key=lambda r: (r["kind"], r["layer"]))
 
 
