@@ -52,6 +52,13 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)".strip()
 
 
+def command_group(subparsers, name: str, *, help: str, description: str, metavar="ACTION"):
+    """A command with sub-commands of its own (``probe``, ``embeddings``, ``ablate``): returns
+    the sub-parsers to add them to; the chosen one is ``args.<name>_command``."""
+    group = subparsers.add_parser(name, help=help, description=description)
+    return group.add_subparsers(dest=f"{name}_command", metavar=metavar, required=True)
+
+
 def hidden_alias(p, flag: str, dest: str, **kwargs) -> None:
     """An old option name: accepted, stored in ``dest``, not shown in the help."""
     p.add_argument(flag, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)

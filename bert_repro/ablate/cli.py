@@ -21,7 +21,7 @@ import functools
 from pathlib import Path
 
 from ..cli import add_distribute_options, add_overwrite_option
-from ..cli_options import add_model, add_out, add_quiet, add_seed
+from ..cli_options import add_model, add_out, add_quiet, add_seed, command_group
 from ..encoder_parts import DIRECTIONS
 from ..finetune.config import TASKS
 from ..finetune.options import (
@@ -47,14 +47,13 @@ def _common(p: argparse.ArgumentParser, *, out: str, ks: str) -> None:
 
 def add_parser(subparsers) -> None:
     """Register ``ablate`` and its sub-commands ``restore`` and ``freeze``."""
-    ablate = subparsers.add_parser(
+    sub = command_group(
+        subparsers,
         "ablate",
         help="layer ablations: restore base weights into / freeze the bottom or top k layers",
         description="Which layers' changes does a fine-tuned task need (restore), and how far "
         "up must fine-tuning reach (freeze)? Merchant et al. 2020.",
     )
-    sub = ablate.add_subparsers(dest="ablate_command", metavar="ACTION")
-    sub.required = True
 
     p = sub.add_parser(
         "restore",

@@ -27,6 +27,7 @@ from ..cli_options import (
     add_quiet,
     add_seed,
     add_tfds_data_dir,
+    command_group,
     extraction_settings,
     hidden_alias,
 )
@@ -63,12 +64,13 @@ def _common(p: argparse.ArgumentParser, name: str) -> None:
 
 def add_parser(subparsers) -> None:
     """Register ``embeddings`` and its four subcommands on the main ``bert-repro`` parser."""
-    parser = subparsers.add_parser(
+    sub = command_group(
+        subparsers,
         "embeddings",
         help="word/sentence embeddings: similarity, norms, input-embedding split, classifier",
         description="Word and sentence embedding studies on frozen BERT.",
+        metavar="COMMAND",
     )
-    sub = parser.add_subparsers(dest="embeddings_command", metavar="COMMAND", required=True)
 
     p = sub.add_parser(
         "similarity",

@@ -55,14 +55,7 @@ def add_data_options(p: argparse.ArgumentParser, *, default: str, training: bool
         help="share of --data held out for evaluation when no --eval-data (default 0.2)",
     )
     add_tfds_data_dir(p)
-    p.add_argument(
-        "--eval-limit",
-        dest="max_eval_examples",
-        type=int,
-        default=None,
-        help="use only N evaluation examples, a seeded sample (default: all)",
-    )
-    hidden_alias(p, "--max-eval-examples", "max_eval_examples", type=int)  # its old name
+    _sample_option(p, "--eval-limit", "evaluation", old="--max-eval-examples")
     if not training:
         return
     p.add_argument(
@@ -74,14 +67,21 @@ def add_data_options(p: argparse.ArgumentParser, *, default: str, training: bool
     )
     p.add_argument("--train-split", default=None, help="tfds training split (default per task)")
     p.add_argument("--eval-split", default=None, help="tfds evaluation split (default per task)")
+    _sample_option(p, "--limit", "training", old="--max-train-examples")
+
+
+def _sample_option(p: argparse.ArgumentParser, flag: str, split: str, *, old: str) -> None:
+    """``flag N``: a seeded sample of N ``split`` examples; ``old`` is its earlier name (stored
+    in the same place, ``max_<split>_examples`` as the old name says)."""
+    dest = old.lstrip("-").replace("-", "_")
     p.add_argument(
-        "--limit",
-        dest="max_train_examples",
+        flag,
+        dest=dest,
         type=int,
         default=None,
-        help="use only N training examples, a seeded sample (default: all)",
+        help=f"use only N {split} examples, a seeded sample (default: all)",
     )
-    hidden_alias(p, "--max-train-examples", "max_train_examples", type=int)  # its old name
+    hidden_alias(p, old, dest, type=int)  # its old name
 
 
 def add_hyper_parameters(p: argparse.ArgumentParser, *, full: bool = True):

@@ -23,6 +23,7 @@ from ..cli_options import (
     add_quiet,
     add_seed,
     add_too_long,
+    command_group,
     extraction_options,
     hidden_alias,
 )
@@ -132,14 +133,13 @@ def _training(
 def add_parser(subparsers) -> None:
     """Register ``probe`` and its sub-commands ``train``, ``evaluate``, ``sweep`` and
     ``edge``."""
-    probe = subparsers.add_parser(
+    sub = command_group(
+        subparsers,
         "probe",
         help="structural probes (Hewitt & Manning 2019) on every layer",
         description="Train and evaluate structural probes (distance: UUAS, DSpr; depth: root "
         "accuracy, NSpr) on the hidden states of one or more models.",
     )
-    sub = probe.add_subparsers(dest="probe_command", metavar="ACTION")
-    sub.required = True
 
     p = sub.add_parser(
         "sweep",
@@ -242,24 +242,22 @@ def _train_like(args, test) -> int:
     from .sweep import run_sweep
 
     _check_cache_dir(args)
-    rows = run_sweep(
-        args.model,
-        _need(args.train, "--train", "train"),
-        _need(args.dev, "--dev", "dev"),
-        test,
-        args.out,
-        cache_dir=args.cache_dir,
-        log=_print(args),
-        rank=args.rank,
-        epochs=args.epochs,
-        seed=args.seed,
-        verbose=args.verbose,
-        **_options(args),
-    )
+    inputs, keywords = _training_inputs(args, test)
+    rows = run_sweep(*inputs, **keywords, rank=args.rank, **_options(args))
     if not args.quiet and args.chief:
         print(format_table(rows, split="test" if test is not None else "dev"))
         print(f"results: {args.out / 'results.csv'}")
     return 0
+
+
+def _training_inputs(args, test) -> tuple[tuple, dict]:
+    """What every training action passes: ``(models, train, dev, test, out)`` and the cache,
+    log, epochs, seed and verbosity keywords."""
+    train, dev = _need(args.train, "--train", "train"), _need(args.dev, "--dev", "dev")
+    keywords = dict(cache_dir=args.cache_dir, log=_print(args), epochs=args.epochs)
+    return (args.model, train, dev, test, args.out), dict(
+        keywords, seed=args.seed, verbose=args.verbose
+    )
 
 
 def run_sweep_command(args) -> int:
@@ -293,20 +291,9 @@ def run_edge_command(args) -> int:
     from .edge import run_edge_probes
 
     _check_cache_dir(args)
+    inputs, keywords = _training_inputs(args, _need(args.test, "--test", "test"))
     rows = run_edge_probes(
-        args.model,
-        _need(args.train, "--train", "train"),
-        _need(args.dev, "--dev", "dev"),
-        _need(args.test, "--test", "test"),
-        args.out,
-        cache_dir=args.cache_dir,
-        log=_print(args),
-        tasks=args.tasks,
-        mixes=args.mixes,
-        epochs=args.epochs,
-        seed=args.seed,
-        verbose=args.verbose,
-        **_shared_options(args),
+        *inputs, **keywords, tasks=args.tasks, mixes=args.mixes, **_shared_options(args)
     )
     if not args.quiet and args.chief:
         print(format_edge_table(rows))

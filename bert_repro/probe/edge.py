@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..distribute import from_chief, is_chief
-from ..io import check_out_dir
 from ..outputs import model_entry
 from ..settings import ExtractionSettings
 from .edge_config import EdgeSettings, edge_settings
@@ -39,7 +38,7 @@ from .results import (
     EDGE_RESUME_SETTINGS,
     ResultsFile,
     edge_row_order,
-    treebank_fingerprints,
+    open_run,
 )
 from .specs import model_specs
 
@@ -142,30 +141,23 @@ def run_edge_probes(
     overwrite = bool(options.pop("overwrite", False))
     settings, extraction = edge_settings(settings, extraction, **options)
     log = log or _quiet
-    check_out_dir(out)
     specs = model_specs(models)
     paths = {"train": train, "dev": dev, "test": test}
-    record = {
-        "models": [f"{s.label}={s.source}" for s in specs],
-        "cache_dtype": extraction.cache_dtype,
-        "precision": extraction.precision,
-        **{name: None if p is None else str(p) for name, p in paths.items()},
-        **settings.describe(),
-    }
-    results = ResultsFile(
+    results = open_run(
         out,
-        record,
+        specs,
+        paths,
+        settings,
+        extraction,
         command="probe edge",
-        inputs=treebank_fingerprints(paths),
         columns=EDGE_COLUMNS,
         identity=("model", "task", "layer", "mix_upto"),
         order=edge_row_order,
         resume=EDGE_RESUME_SETTINGS,
         legacy=(EDGE_LEGACY_NAME,),
         overwrite=overwrite,
+        log=log,
     )
-    for note in results.notes:
-        log(note)
     splits = load_splits(paths, settings.limit, cache_dir)
     for ds in splits.values():  # a bad label fails now, not after the features
         for task in settings.tasks:

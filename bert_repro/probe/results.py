@@ -11,10 +11,11 @@ rows made from inputs that changed since are dropped, and :attr:`ResultsFile.not
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..errors import DataError
+from ..io import check_out_dir
 from ..journal import changed
 from ..journal import input_fingerprints as journal_fingerprints
 from ..outputs import RESULTS_CSV, RESULTS_JSON, prepare_out, results_meta, rows_csv, write_results
@@ -99,6 +100,45 @@ def rows_to_csv(rows: Sequence[dict], columns: Sequence[str] = COLUMNS) -> str:
 
 def _structural_order(row: dict) -> tuple:
     return (row["model"], row["kind"], int(row["layer"]), int(row["rank"]))
+
+
+def open_run(
+    out: str | os.PathLike,
+    specs: Sequence,
+    paths: dict[str, str | os.PathLike | None],
+    settings,
+    extraction,
+    *,
+    command: str,
+    log: Callable[[str], None],
+    **options,
+) -> ResultsFile:
+    """The :class:`ResultsFile` of a probe run (structural or edge) in ``out``, recording what
+    decides whether earlier rows still stand: the models, the cache dtype and precision, the
+    treebanks (and their fingerprints) and the training settings (``settings.describe()``).
+    Its notes (rows dropped because an input changed) go to ``log``.
+
+    Args:
+        specs: the run's :class:`~bert_repro.probe.specs.ModelSpec` list.
+        paths: ``{"train": ..., "dev": ..., "test": ...}`` CoNLL-U files (None: not given).
+        settings, extraction: the run's probe settings and :class:`ExtractionSettings`.
+        command: the command whose results these are (``"probe sweep"``, ...).
+        options: :class:`ResultsFile` keywords (``overwrite``, ``columns``, ...).
+    """
+    check_out_dir(out)
+    record = {
+        "models": [f"{s.label}={s.source}" for s in specs],
+        "cache_dtype": extraction.cache_dtype,
+        "precision": extraction.precision,
+        **{name: None if p is None else str(p) for name, p in paths.items()},
+        **settings.describe(),
+    }
+    results = ResultsFile(
+        out, record, command=command, inputs=treebank_fingerprints(paths), **options
+    )
+    for note in results.notes:
+        log(note)
+    return results
 
 
 def treebank_fingerprints(paths: dict[str, str | os.PathLike | None]) -> dict[str, str | None]:

@@ -30,6 +30,7 @@ from .results import (  # noqa: F401  (ALL_METRICS, RESUME_SETTINGS, rows_to_csv
     COLUMNS,
     RESUME_SETTINGS,
     ResultsFile,
+    open_run,
     rows_to_csv,
     treebank_fingerprints,
 )
@@ -124,25 +125,18 @@ def run_sweep(
     overwrite = bool(options.pop("overwrite", False))
     settings, extraction = sweep_settings(settings, extraction, **options)
     log = log or _quiet
-    check_out_dir(out)
     specs = model_specs(models)
     paths = {"train": train, "dev": dev, "test": test}
-    record = {
-        "models": [f"{s.label}={s.source}" for s in specs],
-        "cache_dtype": extraction.cache_dtype,
-        "precision": extraction.precision,
-        **{name: None if p is None else str(p) for name, p in paths.items()},
-        **settings.describe(),
-    }
-    results = ResultsFile(
+    results = open_run(
         out,
-        record,
+        specs,
+        paths,
+        settings,
+        extraction,
         command="probe train" if test is None else "probe sweep",
-        inputs=treebank_fingerprints(paths),
         overwrite=overwrite,
+        log=log,
     )
-    for note in results.notes:
-        log(note)
     splits = load_splits(paths, settings.limit, cache_dir)
     check_models(specs, settings.layers)
     from .rows import row_line, train_rows  # TensorFlow: only after the checks
