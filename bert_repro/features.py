@@ -156,9 +156,9 @@ class Extractor:
         strategy both gathered from every replica, and every worker, in the batch's order)."""
         if self.strategy is None:
             feed = {k: v for k, v in batch.items() if k != "index"}
-            return [o.numpy() for o in self._fn(feed)], {k: v.numpy() for k, v in batch.items()}
+            return [o.numpy() for o in self._fn(feed)], {k: np.asarray(v) for k, v in batch.items()}
         outs, host = self._dist(batch)
-        return [o.numpy() for o in outs], {k: v.numpy() for k, v in host.items()}
+        return [o.numpy() for o in outs], {k: np.asarray(v) for k, v in host.items()}
 
     def run(self, batch) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`run_layers` with the layers stacked: ``(K, B, T|W, H)`` and ``(B,)``."""
