@@ -105,6 +105,13 @@ def add_too_long(p, what: str) -> None:
     )
 
 
+def add_no_figures(p) -> None:
+    """``--no-figures``: results.json and results.csv only (figures are optional everywhere)."""
+    p.add_argument(
+        "--no-figures", action="store_true", help="write no figures (results and tables only)"
+    )
+
+
 def add_tfds_data_dir(p) -> None:
     p.add_argument(
         "--tfds-data-dir",

@@ -338,6 +338,7 @@ class SavesResults:
         out_dir: str | os.PathLike,
         *,
         png: bool | None = None,
+        figures: bool = True,
         command: str | None = None,
         models: dict[str, dict] | None = None,
         **metadata,
@@ -350,6 +351,7 @@ class SavesResults:
         Args:
             out_dir: the folder.
             png: as :func:`save_figure`.
+            figures: ``False``: no figures, only the results and tables.
             command: what made it (default the class's ``command``).
             models: ``{name: bert_repro.outputs.model_entry(...)}``.
             metadata: added to the settings.
@@ -363,7 +365,7 @@ class SavesResults:
             settings={**self.settings, **metadata},  # type: ignore[attr-defined]
             result=self.to_dict(),  # type: ignore[attr-defined]
             tables=self.tables(),
-            figures=self.figures(),
+            figures=self.figures() if figures else {},
             models=models,
             png=png,
         )

@@ -87,6 +87,14 @@ def test_decompose_command(tiny_bert_dir, tmp_path, capsys):
         assert table[1].startswith("0,[CLS],")
 
 
+def test_no_figures_writes_the_results_only(tiny_bert_dir, tmp_path, capsys):
+    out = tmp_path / "plain"
+    argv = ["decompose", "--model", tiny_bert_dir, "--text", "the dog", "--out", out]
+    assert run(capsys, *argv, "--no-figures")[0] == 0
+    assert sorted(p.name for p in out.iterdir()) == ["results.csv", "results.json"]
+    assert json.loads((out / "results.json").read_text())["rows"][0]["token"] == "[CLS]"
+
+
 def test_classify_command(tiny_bert_dir, tmp_path, capsys):
     csv = tmp_path / "news.csv"
     rows = ["label,text"] + [

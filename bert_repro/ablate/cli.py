@@ -21,7 +21,14 @@ import functools
 from pathlib import Path
 
 from ..cli import add_distribute_options, add_overwrite_option
-from ..cli_options import add_model, add_out, add_quiet, add_seed, command_group
+from ..cli_options import (
+    add_model,
+    add_no_figures,
+    add_out,
+    add_quiet,
+    add_seed,
+    command_group,
+)
 from ..encoder_parts import DIRECTIONS
 from ..finetune.config import TASKS
 from ..finetune.options import (
@@ -43,6 +50,7 @@ def _common(p: argparse.ArgumentParser, *, out: str, ks: str) -> None:
     )
     add_out(p, out)
     add_quiet(p)
+    add_no_figures(p)
 
 
 def add_parser(subparsers) -> None:
@@ -121,7 +129,11 @@ def _prepare(args, out=None) -> None:
 
 
 def _finish(result, args, out=None) -> int:
-    written = result.save(args.out if out is None else out, models=result.model_entries())
+    written = result.save(
+        args.out if out is None else out,
+        figures=not args.no_figures,
+        models=result.model_entries(),
+    )
     if not args.quiet and out in (None, args.out):
         print(format_table(result.rows))
         print(f"results: {', '.join(str(p) for p in written)}")

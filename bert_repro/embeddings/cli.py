@@ -23,6 +23,7 @@ from ..cli_options import (
     add_extraction_options,
     add_limit,
     add_model,
+    add_no_figures,
     add_out,
     add_quiet,
     add_seed,
@@ -60,6 +61,7 @@ def _common(p: argparse.ArgumentParser, name: str) -> None:
     add_extraction_options(p)
     hidden_alias(p, "--batch-size", "max_batch", type=int)  # the old name of --max-batch
     add_overwrite_option(p)
+    add_no_figures(p)
 
 
 def add_parser(subparsers) -> None:
@@ -212,6 +214,7 @@ def _save(result, args, started: float, model) -> None:
     written = result.save(
         args.out,
         command=_command(args),
+        figures=not args.no_figures,
         models={"model": model_entry(args.model, model=model)},
         **_settings(args),
         wall_time_s=round(time.perf_counter() - started, 2),

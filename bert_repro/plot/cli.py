@@ -23,6 +23,7 @@ from ..cli_options import (
     add_extraction_options,
     add_limit,
     add_model,
+    add_no_figures,
     add_out,
     add_quiet,
     add_seed,
@@ -71,6 +72,7 @@ def add_parser(subparsers) -> None:
     add_out(p)
     _add_measure_options(p)
     p.add_argument("--no-png", action="store_true", help="write HTML figures only")
+    add_no_figures(p)
     add_quiet(p)
     add_extraction_options(p)
     hidden_alias(p, "--batch-size", "max_batch", type=int)  # the old name of --max-batch
@@ -134,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
     result.save(
         out,
         png=False if args.no_png else None,
+        figures=not args.no_figures,
         base=args.base,
         finetuned=dict(args.finetuned),
         texts=args.texts,

@@ -19,6 +19,7 @@ from ..cli_options import (
     MODEL_HELP,
     add_extraction_options,
     add_limit,
+    add_no_figures,
     add_out,
     add_quiet,
     add_seed,
@@ -112,6 +113,7 @@ def _common(p: argparse.ArgumentParser, *, out: str, kinds: bool = True) -> None
     add_too_long(p, "sentences")
     hidden_alias(p, "--skip-too-long", "too_long", action="store_const", const="skip")
     add_quiet(p)
+    add_no_figures(p)
     add_extraction_options(p)
     add_overwrite_option(p)
 
@@ -233,6 +235,7 @@ def _shared_options(args) -> dict:
         too_long=args.too_long,
         cache_dtype=args.cache_dtype,
         overwrite=args.overwrite,
+        figures=not args.no_figures,
         **extraction_options(args),
         strategy=args.strategy,
     )
