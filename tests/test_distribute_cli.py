@@ -114,6 +114,7 @@ MODEL_COMMANDS = [
     ["probe", "edge"],
     ["finetune", "agnews", "--out", "o"],
     ["ablate", "freeze", "agnews"],
+    ["ablate", "restore", "m"],
     ["reproduce"],
 ]
 

@@ -1,7 +1,7 @@
 """``--distribute multi-worker`` and ``mirrored`` from the command line, against one process.
 
 Two worker processes on 127.0.0.1 (free ports, a ``TF_CONFIG`` each) run the same commands
-(``compare``, ``probe train``, ``finetune``) through :func:`bert_repro.cli.main`, one after the
+(``compare``, ``probe train``, ``finetune``, ``ablate restore``) through :func:`bert_repro.cli.main`, one after the
 other in the same process (a process can hold only one MultiWorkerMirroredStrategy); a third
 process runs them with ``--distribute mirrored --devices 2`` (two logical CPUs), then with
 ``--distribute none``. Tiny random BERTs (dropout 0, so the replicas' losses are
@@ -89,10 +89,13 @@ def _commands(root: Path, distribute: list[str], models: dict, ewt: Path, agnews
     finetune += ["--limit", "48", "--eval-limit", "8", "--batch-size", "8"]
     finetune += ["--max-steps", "4", "--max-seq-length", "24", "--log-every", "1"]
     finetune += ["--learning-rate", "1e-3", "--seed", "0", "--quiet", "--out", str(root / "ft")]
+    restore = ["ablate", "restore", str(root / "ft"), "--base", str(models["base"])]
+    restore += ["--ks", "0", "1", "--quiet", "--no-figures", "--out", str(root / "restore")]
     return {
         "compare": compare + distribute,
         "probe": [*probe, *distribute],
         "finetune": finetune + distribute,
+        "restore": restore + distribute,
     }
 
 
@@ -106,12 +109,14 @@ def runs(tmp_path_factory, shared_data):
     lines = (shared_data / "ag-news" / "test.csv").read_text().splitlines()[:81]
     agnews.write_text("\n".join(lines) + "\n")
 
-    def cmds(name, distribute, keep=("compare", "probe", "finetune")):
+    def cmds(name, distribute, keep=("compare", "probe", "finetune", "restore")):
         c = _commands(tmp / name, distribute, models, ewt, agnews)
         return [c[k] for k in keep]
 
     mirrored = cmds(
-        "mirrored", ["--distribute", "mirrored", "--devices", "2"], ("compare", "finetune")
+        "mirrored",
+        ["--distribute", "mirrored", "--devices", "2"],
+        ("compare", "finetune", "restore"),
     )
     ref = cmds("ref", ["--distribute", "none"])
     workers = cmds("mw", ["--distribute", "multi-worker"])
@@ -119,7 +124,7 @@ def runs(tmp_path_factory, shared_data):
     # other worker's own cache is empty, yet both skip extraction and the chief trains again;
     # with the same --out the chief's results are complete: both skip everything.
     probe = workers[1]
-    workers += [
+    workers[2:2] = [  # before the restore, which reads the fine-tuned model
         probe[: probe.index("--out") + 1]
         + [str(tmp / "mw" / "probe2"), *probe[probe.index("--out") + 2 :]],
         probe,
@@ -247,6 +252,25 @@ def _check_finetune_loss_of_two_workers_matches_one_process(runs):
     np.testing.assert_allclose(losses("mirrored"), ref, rtol=1e-4, atol=1e-5)
 
 
+def _check_restore_multiworker_and_mirrored_equal_one_process(runs):
+    """``ablate restore`` of the fine-tuned model at k = 0, 1 (both directions): the same
+    accuracies (from 8 evaluation examples: a logit within float rounding of a tie would flip
+    one by 1/8; the tiny model's logits are far from ties) and levels as one process."""
+    root = runs["root"]
+
+    def scores(name):
+        rows = json.loads((root / name / "restore" / "results.json").read_text())["rows"]
+        return {(r["direction"], r["k"], r["metric"]): r["value"] for r in rows}
+
+    ref = scores("ref")
+    assert len(ref) >= 4 and ("bottom", 1, "accuracy") in ref
+    for name in ("mw", "mirrored"):
+        got = scores(name)
+        assert got.keys() == ref.keys()
+        for key, value in ref.items():
+            assert abs(got[key] - value) <= 1e-6, (name, key, got[key], value)
+
+
 def _check_only_the_chief_writes(runs):
     root = runs["root"]
     # the chief's folders hold what one process writes, file for file
@@ -254,6 +278,7 @@ def _check_only_the_chief_writes(runs):
     assert _files(root / "mw" / "probe") == _files(root / "ref" / "probe")
     assert _files(root / "mw" / "probe2") == _files(root / "ref" / "probe")
     assert _files(root / "mw" / "ft") == _files(root / "ref" / "ft")
+    assert _files(root / "mw" / "restore") == _files(root / "ref" / "restore")
     assert not list((root / "mw").glob(".*"))  # no temporary or partial folders left
     # worker 1 wrote into its own temporary folders (listed before it exited) ...
     listed = [
@@ -278,4 +303,5 @@ def test_multiworker_and_mirrored_commands_match_one_process(runs):
     _check_compare_multiworker_and_mirrored_equal_one_process(runs)
     _check_probe_train_multiworker_matches_one_process(runs)
     _check_finetune_loss_of_two_workers_matches_one_process(runs)
+    _check_restore_multiworker_and_mirrored_equal_one_process(runs)
     _check_only_the_chief_writes(runs)

@@ -91,6 +91,7 @@ def add_parser(subparsers) -> None:
     )
     add_overwrite_option(p)
     _common(p, out="runs/ablate-restore", ks="0..L")
+    add_distribute_options(p)
     p.set_defaults(func=run_restore)
 
     p = sub.add_parser(
@@ -141,11 +142,14 @@ def _finish(result, args, out=None) -> int:
 
 
 def run_restore(args) -> int:
+    from ..distribute import is_chief, output_dir_for, strategy_from_args
     from ..errors import ConfigError
     from ..finetune.trainer import RECORD_FILE
     from ..io import read_json
 
-    _prepare(args)
+    strategy = strategy_from_args(args)  # before TensorFlow runs anything
+    out = output_dir_for(args.out, strategy)  # another worker's: its own temporary folder
+    _prepare(args, out)
     tasks = {}
     for folder in args.models:  # every folder checked before any model is loaded
         if not (folder / RECORD_FILE).is_file():
@@ -160,7 +164,7 @@ def run_restore(args) -> int:
     from .restore import restore_layers
     from .result import AblationResult
 
-    log = None if args.quiet else functools.partial(print, flush=True)
+    log = None if args.quiet or not is_chief(strategy) else functools.partial(print, flush=True)
     results = [
         restore_layers(
             folder,
@@ -171,10 +175,12 @@ def run_restore(args) -> int:
             eval_batch_size=args.eval_batch_size,
             tfds_data_dir=args.tfds_data_dir,
             log=log,
+            strategy=strategy,
         )
         for folder, task in tasks.items()
     ]
-    return _finish(results[0] if len(results) == 1 else AblationResult.combine(results), args)
+    result = results[0] if len(results) == 1 else AblationResult.combine(results)
+    return _finish(result, args, out)
 
 
 def run_freeze(args) -> int:

@@ -66,6 +66,7 @@ def restore_layers(
     eval_batch_size: int | None = None,
     tfds_data_dir: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
+    strategy=None,
 ) -> AblationResult:
     """Score a fine-tuned model with its bottom / top ``k`` layers restored to the base weights.
 
@@ -81,6 +82,9 @@ def restore_layers(
         eval_batch_size: prediction batch size (default: the fine-tuning run's).
         tfds_data_dir: tensorflow-datasets folder, for reloading tfds evaluation data.
         log: called with one line per evaluation (e.g. ``print``).
+        strategy: a ``tf.distribute.Strategy`` the fine-tuned model is loaded and evaluated
+            under (its evaluation batches split over the replicas; under multi-worker every
+            worker runs this same call and gets the same scores); ``None``: one device.
 
     Returns:
         An :class:`AblationResult` with ``mode="restore"`` rows per direction, ``k`` and metric,
@@ -97,7 +101,7 @@ def restore_layers(
         raise ConfigError(f"directions must name at least one of {DIRECTIONS}")
     for d in directions:
         check_choice("direction", d, DIRECTIONS)
-    task_model, tokenizer, record = load_finetuned(finetuned)
+    task_model, tokenizer, record = load_finetuned(finetuned, strategy=strategy)
     settings = record["settings"]
     task = settings["task"]
     task_obj = get_task(task)
