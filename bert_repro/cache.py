@@ -102,7 +102,11 @@ class WordFeatureStore:
         hidden_size: vector width.
         lengths: ``(n_sentences,)`` words per sentence.
         offsets: ``(n_sentences + 1,)`` row where each sentence starts.
+        complete: False only for a multi-worker worker's own entry that lacks the rows the
+            chief's cache already had (zeros there; :func:`cached_word_features`).
     """
+
+    complete: bool = True
 
     def __init__(self, path: str | os.PathLike, *, verify: bool = True):
         self.path = Path(path)
@@ -333,8 +337,9 @@ def _multi_worker_fill(final: Path, ident, model, tokenizer, corpus, settings):
 
     A non-chief worker's cache is a temporary folder of its own (whatever ``cache_dir`` it was
     given: a shared one would have the workers wait on each other's lock): its entry holds
-    only the rows it helped compute (zeros elsewhere) and is never read (probes train on the
-    chief).
+    the rows it helped compute, every row on a first run; when the chief's entry already had
+    some, the others are zeros and the store says so (``complete`` False: the probes then
+    train on the chief alone).
     """
     key = ident["key"]
     lock_path = final.with_name(f".lock-{key}")
@@ -353,7 +358,9 @@ def _multi_worker_fill(final: Path, ident, model, tokenizer, corpus, settings):
             _fill(final, ident, model, tokenizer, corpus, settings, done=done)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-    return WordFeatureStore(final, verify=False)
+    store = WordFeatureStore(final, verify=False)
+    store.complete = is_chief(settings.strategy) or not done.any()
+    return store
 
 
 def _open_if_sound(final: Path, key: str, *, warn: bool) -> WordFeatureStore | None:

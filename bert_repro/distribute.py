@@ -235,6 +235,23 @@ def from_chief(strategy, value):
     return total.astype(arr.dtype) if arr.shape else type(value)(total)
 
 
+def on_every_worker(strategy, flag: bool) -> bool:
+    """Whether ``flag`` holds on every worker (``flag`` itself without a multi-worker
+    strategy). A collective, like :func:`from_chief`: every worker calls it at the same point.
+    """
+    if not is_multi_worker(strategy):
+        return bool(flag)
+    import tensorflow as tf
+
+    missing = 0 if flag else 1  # every replica of this worker counts it: 0 iff none lacks it
+
+    def contribute():
+        return tf.constant(missing, tf.int64)
+
+    total = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(contribute), axis=None)
+    return int(total.numpy()) == 0
+
+
 def distributed_batches(strategy, dataset):
     """``dataset``'s global batches (dicts of ``(B, ...)`` tensors) split by rows across
     ``strategy``'s replicas: replica ``g`` of ``R`` gets rows :func:`replica_rows` ``(B, g,

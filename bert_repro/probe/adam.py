@@ -104,20 +104,37 @@ class SlicedAdam(tf.Module):
         variables: Sequence[tf.Variable],
         learning_rates: Sequence[tf.Tensor],
     ) -> None:
-        """One step on every variable; ``learning_rates[i]`` is ``(K_i,)`` (or a scalar)."""
+        """One step on every variable; ``learning_rates[i]`` is ``(K_i,)`` (or a scalar).
+
+        Under a ``tf.distribute`` strategy (variables and this optimizer built in its scope),
+        call it in replica context with gradients already summed over the replicas (the same
+        on each): every copy of each variable then takes the same step
+        (``strategy.extended.update``, as Keras optimizers do).
+        """
         self.build(variables)
+        context = tf.distribute.get_replica_context()
+        if context is None:  # cross-replica context
+            self._apply(tf.distribute.get_strategy(), gradients, variables, learning_rates)
+        else:
+            context.merge_call(self._apply, args=(gradients, variables, learning_rates))
+
+    def _apply(self, strategy, gradients, variables, learning_rates) -> None:
         step = self.iterations + 1
         for grad, var, lr, (m, v) in zip(
             gradients, variables, learning_rates, self._moments, strict=True
         ):
-            new_var, new_m, new_v = adam_update(
-                var, grad, m, v, lr, step,
-                beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-            )  # fmt: skip
-            m.assign(new_m)
-            v.assign(new_v)
-            var.assign(new_var)
+            strategy.extended.update(var, self._update, args=(grad, m, v, lr, step), group=False)
         self.iterations.assign_add(1)
+
+    def _update(self, var, grad, m, v, lr, step) -> None:
+        """One variable's step (on one copy of it, under a strategy)."""
+        new_var, new_m, new_v = adam_update(
+            var, grad, m, v, lr, step,
+            beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+        )  # fmt: skip
+        m.assign(new_m)
+        v.assign(new_v)
+        var.assign(new_var)
 
     def get_config(self) -> dict:
         return {

@@ -34,12 +34,13 @@ from ..errors import ConfigError
 from .adam import SlicedAdam
 from .model import ProbeKind
 from .schedule import ProbeRun
-from .stacked import STACKED_LOSSES, StackedProbes
+from .stacked import STACKED_LOSSES, StackedProbes, nonempty_count
 from .trainer import ProbeTraining, TrainResult, compile_probe
 
 __all__ = ["train_probes"]
 
 ADAM_EPSILON = 1e-8  # as compile_probe
+SUM = tf.distribute.ReduceOp.SUM
 
 
 def train_probes(
@@ -53,6 +54,7 @@ def train_probes(
     training: ProbeTraining | None = None,
     fit_extra_step: bool = True,
     log_prefix: str = "",
+    strategy=None,
     **options,
 ) -> dict[tuple[int, str], TrainResult]:
     """Train a probe of each kind on each of ``layers`` at once, each as :func:`train_probe`
@@ -75,6 +77,11 @@ def train_probes(
             data but still increments the optimizer's step counter, so Adam's bias correction
             runs one step ahead from the second epoch on. True (default) matches
             :func:`train_probe` on ``tf_dataset``; False counts real steps only.
+        strategy: a ``tf.distribute.Strategy`` (``None``: one device). Each batch is split
+            by rows over its replicas (:func:`bert_repro.distribute.replica_rows`), their
+            gradients and losses summed, and every replica takes the same Adam step. Under
+            multi-worker every worker calls this with the same batches (each holds every
+            feature) and gets the same probes.
 
     Returns:
         ``{(layer, kind): TrainResult}``; each probe (compiled as :func:`compile_probe` does,
@@ -86,8 +93,10 @@ def train_probes(
     if not layers or len(set(layers)) != len(layers):
         raise ConfigError(f"layers must be distinct and not empty, got {layers}")
     training, log = ProbeTraining.create(training, **options)
-    probes = StackedProbes(len(layers), model_dim, probe_rank, kinds, seed=training.seed)
-    steps = _JointSteps(probes)
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        probes = StackedProbes(len(layers), model_dim, probe_rank, kinds, seed=training.seed)
+    steps = _JointSteps(probes, strategy)
     runs = {
         (i, k): _ProbeRun(lr=np.float32(training.learning_rate))
         for i in range(len(probes.kinds))
@@ -159,41 +168,76 @@ class _JointSteps:
     Per batch, one ``tf.function`` computes every probe's loss, takes one Adam step with a
     learning rate per probe (0 for probes not in ``lrs``: they have stopped) and adds the
     losses into tf-keras's ``Mean`` (``sum(loss * batch size) / sum(batch size)``, float32).
+    Under ``strategy`` each replica takes its rows of the batch
+    (:func:`~bert_repro.distribute.replica_rows`) and its share of every probe's mean loss
+    (divided by the whole batch's sentence count); the shares and their gradients are summed
+    over the replicas, so each replica steps as one device would on the whole batch.
     """
 
-    def __init__(self, probes: StackedProbes):
+    def __init__(self, probes: StackedProbes, strategy):
         self.probes = probes
+        self.strategy = strategy
         self.kinds = probes.kinds
         self.variables = list(probes.projections)
         self.shape = (len(self.kinds), probes.num_probes)
-        self.optimizer = SlicedAdam(epsilon=ADAM_EPSILON)
-        self.optimizer.build(self.variables)
-        self.rates = tf.Variable(tf.zeros(self.shape), trainable=False)
+        with strategy.scope():
+            self.optimizer = SlicedAdam(epsilon=ADAM_EPSILON)
+            self.optimizer.build(self.variables)
+            self.rates = tf.Variable(tf.zeros(self.shape), trainable=False)
         self.sums = tf.Variable(tf.zeros(self.shape), trainable=False)
         self.count = tf.Variable(0.0, trainable=False)
         signature = _batch_signature(self.kinds, probes.num_probes, probes.model_dim)
         self._train_step = tf.function(self._train_batch, input_signature=signature)
         self._eval_step = tf.function(self._eval_batch, input_signature=signature)
 
-    def _losses(self, features, labels, lengths) -> tf.Tensor:  # (kinds, K)
+    def _losses(self, features, labels, lengths, count) -> tf.Tensor:  # (kinds, K)
         pred = self.probes(features, lengths)
-        return tf.stack([STACKED_LOSSES[kd](pred[kd], labels[kd], lengths) for kd in self.kinds])
+        return tf.stack(
+            [STACKED_LOSSES[kd](pred[kd], labels[kd], lengths, count) for kd in self.kinds]
+        )
+
+    def _replica_losses(self, features, labels, lengths, *, train: bool) -> tf.Tensor:
+        """In replica context: this replica's rows' share of the ``(kinds, K)`` mean losses,
+        summed over the replicas (the whole batch's means); with ``train``, one Adam step on
+        the summed gradients."""
+        context = tf.distribute.get_replica_context()
+        size = tf.shape(lengths)[0]
+        replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+        replicas = context.num_replicas_in_sync
+        start, stop = size * replica // replicas, size * (replica + 1) // replicas
+        mine = (
+            features[:, start:stop],
+            {kd: labels[kd][start:stop] for kd in self.kinds},
+            lengths[start:stop],
+        )
+        count = nonempty_count(lengths)
+        if not train:
+            return context.all_reduce(SUM, self._losses(*mine, count))
+        with tf.GradientTape() as tape:
+            losses = self._losses(*mine, count)
+            total = tf.reduce_sum(losses)  # probes are independent: each slice gets its own
+        grads = tape.gradient(total, self.variables)
+        losses, grads = context.all_reduce(SUM, (losses, grads))
+        self.optimizer.apply_gradients(grads, self.variables, tf.unstack(self.rates))
+        return losses
 
     def _accumulate(self, losses, lengths) -> None:
+        losses = self.strategy.experimental_local_results(losses)[0]  # the same on each
         size = tf.cast(tf.shape(lengths)[0], tf.float32)
         self.sums.assign_add(losses * size)
         self.count.assign_add(size)
 
     def _train_batch(self, features, labels, lengths) -> None:
-        with tf.GradientTape() as tape:
-            losses = self._losses(features, labels, lengths)
-            total = tf.reduce_sum(losses)  # probes are independent: each slice gets its own
-        grads = tape.gradient(total, self.variables)
-        self.optimizer.apply_gradients(grads, self.variables, tf.unstack(self.rates))
+        losses = self.strategy.run(
+            self._replica_losses, args=(features, labels, lengths), kwargs={"train": True}
+        )
         self._accumulate(losses, lengths)
 
     def _eval_batch(self, features, labels, lengths) -> None:
-        self._accumulate(self._losses(features, labels, lengths), lengths)
+        losses = self.strategy.run(
+            self._replica_losses, args=(features, labels, lengths), kwargs={"train": False}
+        )
+        self._accumulate(losses, lengths)
 
     def _epoch(self, step, data) -> np.ndarray:
         self.sums.assign(tf.zeros(self.shape))

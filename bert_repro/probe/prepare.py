@@ -92,6 +92,11 @@ class ProbeTarget:
         """The hidden states asked for, resolved against this model, each once."""
         return unique_layers(layers, self.num_layers + 1)
 
+    def holds_every_row(self) -> bool:
+        """Whether every split's features are all here (not so for a multi-worker worker
+        whose entry lacks the rows the chief's cache already had)."""
+        return all(store.complete for store in self.stores.values())
+
     def features(
         self,
         splits: Mapping[str, ProbeDataset],

@@ -50,6 +50,7 @@ def train_rows(
     out: str | os.PathLike,
     *,
     epoch_log: Log | None = None,
+    strategy=None,
 ) -> Iterator[dict]:
     """Train the ``(layer, kind)`` probes of ``todo`` on the target's train split, all at once
     (:func:`bert_repro.probe.joint.train_probes`: one pass over each batch for every layer
@@ -57,7 +58,9 @@ def train_rows(
     ``<out>/probes/<label>/<kind>-layer<k>/`` and yield its row with dev (and test) metrics.
 
     The layers and kinds of ``todo`` are trained as their full product (a resumed run whose
-    finished probes leave holes trains a few extra ones, not kept).
+    finished probes leave holes trains a few extra ones, not kept). ``strategy``: train
+    under it (:func:`~bert_repro.probe.joint.train_probes`; every worker of a multi-worker one
+    calls this with the same arguments).
     """
     layers = list(dict.fromkeys(k for k, _ in todo))
     kinds = [kind for kind in settings.kinds if any(kind == kd for _, kd in todo)]
@@ -84,6 +87,7 @@ def train_rows(
         epochs=settings.epochs,
         log=epoch_log,
         log_prefix="    ",
+        strategy=strategy,
     )
     for layer, kind in todo:
         result = results[layer, kind]

@@ -31,6 +31,7 @@ from .model import (
 __all__ = [
     "STACKED_LOSSES",
     "StackedProbes",
+    "nonempty_count",
     "pack_words",
     "stacked_depth_loss",
     "stacked_distance_loss",
@@ -38,20 +39,33 @@ __all__ = [
 ]
 
 
-def _per_probe_mean(per_sentence: tf.Tensor, norm: tf.Tensor) -> tf.Tensor:
+def _per_probe_mean(per_sentence: tf.Tensor, norm: tf.Tensor, count=None) -> tf.Tensor:
     """``(K, B)`` sums, ``(B,)`` norms -> ``(K,)`` means of ``sum / norm`` over the non-empty
-    sentences (0 for an all-empty batch), as :func:`bert_repro.probe.loss.distance_loss`."""
+    sentences (0 for an all-empty batch), as :func:`bert_repro.probe.loss.distance_loss`.
+
+    ``count``: the number of non-empty sentences to divide by (default: this batch's). A
+    replica holding rows of a larger batch passes that batch's count, so that the replicas'
+    results add up to the whole batch's mean (:func:`nonempty_count`).
+    """
     nonempty = norm > 0
     ratio = tf.where(nonempty, per_sentence / tf.where(nonempty, norm, 1.0), 0.0)
-    count = tf.reduce_sum(tf.cast(nonempty, ratio.dtype))
-    return tf.math.divide_no_nan(tf.reduce_sum(ratio, axis=1), count)
+    if count is None:
+        count = tf.reduce_sum(tf.cast(nonempty, ratio.dtype))
+    return tf.math.divide_no_nan(tf.reduce_sum(ratio, axis=1), tf.cast(count, ratio.dtype))
 
 
-def stacked_distance_loss(predicted, gold, lengths) -> tf.Tensor:
+def nonempty_count(lengths) -> tf.Tensor:
+    """The number of sentences with at least one word: the mean's denominator (float32)."""
+    return tf.reduce_sum(tf.cast(tf.convert_to_tensor(lengths) > 0, tf.float32))
+
+
+def stacked_distance_loss(predicted, gold, lengths, count=None) -> tf.Tensor:
     """:func:`~bert_repro.probe.loss.distance_loss` of ``K`` probes on one batch.
 
     Args:
         predicted: ``(K, B, W, W)`` squared distances; gold: ``(B, W, W)``; lengths: ``(B,)``.
+        count: the mean's denominator, default this batch's :func:`nonempty_count` (see
+            :func:`_per_probe_mean`).
 
     Returns:
         ``(K,)``: per probe, the mean over non-empty sentences of ``sum_{i,j<n}|pred-gold|/n^2``.
@@ -59,21 +73,22 @@ def stacked_distance_loss(predicted, gold, lengths) -> tf.Tensor:
     mask = build_label_mask(lengths, tf.shape(predicted)[2]) > 0  # (B, W, W)
     diff = tf.where(mask, tf.abs(predicted - tf.cast(gold, tf.float32)), 0.0)
     n = tf.cast(lengths, tf.float32)
-    return _per_probe_mean(tf.reduce_sum(diff, axis=[2, 3]), tf.square(n))
+    return _per_probe_mean(tf.reduce_sum(diff, axis=[2, 3]), tf.square(n), count)
 
 
-def stacked_depth_loss(predicted, gold, lengths) -> tf.Tensor:
+def stacked_depth_loss(predicted, gold, lengths, count=None) -> tf.Tensor:
     """:func:`~bert_repro.probe.loss.depth_loss` of ``K`` probes on one batch.
 
     Args:
         predicted: ``(K, B, W)`` squared norms; gold: ``(B, W)``; lengths: ``(B,)``.
+        count: as :func:`stacked_distance_loss`.
 
     Returns:
         ``(K,)``: per probe, the mean over non-empty sentences of ``sum_{i<n}|pred-gold|/n``.
     """
     mask = build_word_mask(lengths, tf.shape(predicted)[2]) > 0  # (B, W)
     diff = tf.where(mask, tf.abs(predicted - tf.cast(gold, tf.float32)), 0.0)
-    return _per_probe_mean(tf.reduce_sum(diff, axis=2), tf.cast(lengths, tf.float32))
+    return _per_probe_mean(tf.reduce_sum(diff, axis=2), tf.cast(lengths, tf.float32), count)
 
 
 def pack_words(flat: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

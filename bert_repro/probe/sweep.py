@@ -18,7 +18,9 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..distribute import from_chief, is_chief
+import numpy as np
+
+from ..distribute import from_chief, is_chief, on_every_worker
 from ..errors import ConfigError
 from ..io import check_out_dir
 from ..outputs import model_entry
@@ -62,13 +64,13 @@ def _changed(results: ResultsFile, target: ProbeTarget, out, redo: str) -> str |
     return None
 
 
-def _todo(results: ResultsFile, target: ProbeTarget, settings: SweepSettings) -> list:
+def _todo(results: ResultsFile, target: ProbeTarget, settings: SweepSettings, strategy) -> list:
+    """The ``(layer, kind)`` probes without a result yet: the chief's, on every worker (under
+    multi-worker they train together: :func:`bert_repro.distribute.from_chief`)."""
     rank = min(int(settings.rank), target.hidden)
-    return [
-        (k, kind)
-        for k in target.layers(settings.layers)
-        for kind in settings.kinds
-        if results.find(
+    probes = [(k, kind) for k in target.layers(settings.layers) for kind in settings.kinds]
+    missing = [
+        results.find(
             target.spec.label,
             target.fingerprint,
             k,
@@ -77,7 +79,10 @@ def _todo(results: ResultsFile, target: ProbeTarget, settings: SweepSettings) ->
             tokenizer=target.tokenizer_fingerprint,
         )
         is None
+        for k, kind in probes
     ]
+    missing = from_chief(strategy, np.array(missing, dtype=bool))
+    return [probe for probe, m in zip(probes, missing, strict=True) if m]
 
 
 def run_sweep(
@@ -147,18 +152,25 @@ def run_sweep(
         note = _changed(results, target, out, "retraining its probes")
         if note:
             log(note)
-        todo = _todo(results, target, settings)
+        todo = _todo(results, target, settings, extraction.strategy)
         n_all = len(target.layers(settings.layers)) * len(settings.kinds)
         log(
             f"{spec.label}: {target.num_layers} layers, hidden {target.hidden}; "
             f"{len(todo)} of {n_all} probes to train"
         )
-        if not from_chief(extraction.strategy, bool(todo)):  # the chief's results decide
+        if not todo:
             continue
         target.features(splits, settings.too_long, extraction, log)
-        if not is_chief(extraction.strategy):
-            continue  # another worker helped extract; probes train on the chief only
-        for row in train_rows(target, todo, settings, out, epoch_log=log if verbose else None):
+        # Every worker trains, each on its rows of every batch, when all hold every feature
+        # (a first run); on a rerun after the chief's cache was filled, the chief alone.
+        together = on_every_worker(extraction.strategy, target.holds_every_row())
+        if not (together or is_chief(extraction.strategy)):
+            continue
+        strategy = extraction.strategy if together else None
+        if strategy is not None and strategy.num_replicas_in_sync > 1:
+            log(f"  the probes train on {strategy.num_replicas_in_sync} replicas")
+        epoch_log = log if verbose else None
+        for row in train_rows(target, todo, settings, out, epoch_log=epoch_log, strategy=strategy):
             results.add(row)
             log(row_line(row))
     if settings.figures and results.rows and is_chief(extraction.strategy):
