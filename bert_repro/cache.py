@@ -351,7 +351,7 @@ def _multi_worker_fill(final: Path, ident, model, tokenizer, corpus, settings):
             n = len(corpus)
             done = np.ones(n, bool) if store is not None else _load_done(partial, n)
             done = from_chief(settings.strategy, done)
-            if store is not None:  # the chief's entry is whole: nothing to compute
+            if store is not None and done.all():  # whole here, and nothing left to compute
                 return store
             if final.exists():  # another worker's stale entry in its own folder
                 shutil.rmtree(final)

@@ -199,16 +199,25 @@ def is_chief(strategy) -> bool:
     return chief_role(resolver.task_type, resolver.task_id, "chief" in spec)
 
 
+#: Another worker's temporary folder for each ``(out, what)``: one per process, so that a
+#: cache folder given twice (train and dev splits, several commands) is the same folder.
+_WORKER_DIRS: dict[tuple[str, str], Path] = {}
+
+
 def output_dir_for(out: str | os.PathLike, strategy, *, what: str = "out") -> Path:
     """Where this process writes ``out``: ``out`` itself on the chief; on another worker a
-    temporary folder of its own (deleted when the process ends), so only the chief's files
-    are visible."""
+    temporary folder of its own (the same for the same ``out`` and ``what`` within a process,
+    deleted when the process ends), so only the chief's files are visible."""
     if is_chief(strategy):
         return Path(out)
-    resolver = strategy.cluster_resolver
-    tmp = tempfile.mkdtemp(prefix=f"bert-repro-{resolver.task_type}{resolver.task_id}-{what}-")
-    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
-    return Path(tmp) / Path(out).name
+    key = (str(Path(out).resolve()), what)
+    if key not in _WORKER_DIRS:
+        resolver = strategy.cluster_resolver
+        prefix = f"bert-repro-{resolver.task_type}{resolver.task_id}-{what}-"
+        tmp = tempfile.mkdtemp(prefix=prefix)
+        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+        _WORKER_DIRS[key] = Path(tmp) / Path(out).name
+    return _WORKER_DIRS[key]
 
 
 def from_chief(strategy, value):

@@ -30,7 +30,11 @@ JOB = textwrap.dedent(
     """
     import json, os, sys
     from bert_repro.cli import main
+    from bert_repro import distribute
     for argv in json.loads(sys.argv[1]):
+        if argv == "RESTART":  # as a restarted worker: new temporary folders
+            distribute._WORKER_DIRS.clear()
+            continue
         code = main(argv)
         assert code == 0, (argv, code)
     tmp = os.environ["TMPDIR"]
@@ -84,7 +88,8 @@ def _commands(root: Path, distribute: list[str], models: dict, ewt: Path, agnews
     probe = ["probe", "train", "--model", f"tiny={models['base']}", "--train", str(ewt)]
     probe += ["--dev", str(ewt), "--limit", "40", "--layers", "1", "--rank", "8"]
     probe += ["--epochs", "3", "--batch-size", "10", "--too-long", "skip"]
-    probe += ["--cache-dir", str(root / "cache"), "--out", str(root / "probe"), "--quiet"]
+    probe += ["--cache-dir", str(root / "cache"), "--out", str(root / "probe")]  # it says
+    # on how many replicas the probes train
     finetune = ["finetune", "agnews", "--model", str(models["ft"]), "--data", str(agnews)]
     finetune += ["--limit", "48", "--eval-limit", "8", "--batch-size", "8"]
     finetune += ["--max-steps", "4", "--max-seq-length", "24", "--log-every", "1"]
@@ -116,15 +121,17 @@ def runs(tmp_path_factory, shared_data):
     mirrored = cmds(
         "mirrored",
         ["--distribute", "mirrored", "--devices", "2"],
-        ("compare", "finetune", "restore"),
+        ("compare", "probe", "finetune", "restore"),
     )
     ref = cmds("ref", ["--distribute", "none"])
     workers = cmds("mw", ["--distribute", "multi-worker"])
-    # resuming: the chief's cache has every feature (its results for a new --out do not): the
-    # other worker's own cache is empty, yet both skip extraction and the chief trains again;
-    # with the same --out the chief's results are complete: both skip everything.
+    # resuming after the other worker restarted: the chief's cache has every feature (its
+    # results for a new --out do not), the restarted worker's cache is empty: both skip
+    # extraction and the chief trains alone; with the same --out the chief's results are
+    # complete: both skip everything.
     probe = workers[1]
     workers[2:2] = [  # before the restore, which reads the fine-tuned model
+        "RESTART",
         probe[: probe.index("--out") + 1]
         + [str(tmp / "mw" / "probe2"), *probe[probe.index("--out") + 2 :]],
         probe,
@@ -220,20 +227,31 @@ def _probe_rows(folder: Path) -> list[dict]:
 
 
 def _check_probe_train_multiworker_matches_one_process(runs):
-    """The chief trains on features gathered from both workers: they equal one process's to
-    ~1e-6 (float reduction order in the smaller per-replica batches), and so do the probes'
-    metrics up to that noise carried through 3 epochs of Adam: 1e-3 absolute."""
+    """Both workers train the probes, each on its rows of every batch (the chief says so);
+    their features equal one process's to ~1e-6 (float reduction order in the smaller
+    per-replica extraction batches), and so do the probes' metrics up to that noise carried
+    through 3 epochs of Adam: 1e-3 absolute. The same for two mirrored CPUs. The rerun into
+    a new folder (the chief's cache whole, the other worker's new one empty) trains on the
+    chief alone, to the same tolerance."""
     root = runs["root"]
+    chief_log, single_log = runs["out"][0], runs["out"][2]
+    assert chief_log.count("the probes train on 2 replicas") == 1  # the first run only
+    assert single_log.count("the probes train on 2 replicas") == 1  # mirrored, not none
     ref = _probe_rows(root / "ref" / "probe")
-    got = _probe_rows(root / "mw" / "probe")
-    assert len(ref) == len(got) == 2  # distance and depth, layer 1
-    again = _probe_rows(root / "mw" / "probe2")
-    assert [r["dev_loss"] for r in again] == [r["dev_loss"] for r in got]  # from the cache
-    for a, b in zip(ref, got, strict=True):
-        assert (a["kind"], a["layer"]) == (b["kind"], b["layer"])
-        for metric in ("dev_uuas", "dev_dspr", "dev_root_acc", "dev_nspr", "dev_loss"):
-            if a[metric] is not None:
-                assert abs(a[metric] - b[metric]) <= 1e-3, (metric, a[metric], b[metric])
+    assert len(ref) == 2  # distance and depth, layer 1
+    for folder in (root / "mw" / "probe", root / "mw" / "probe2", root / "mirrored" / "probe"):
+        got = _probe_rows(folder)
+        assert len(got) == 2
+        for a, b in zip(ref, got, strict=True):
+            assert (a["kind"], a["layer"]) == (b["kind"], b["layer"])
+            for metric in ("dev_uuas", "dev_dspr", "dev_root_acc", "dev_nspr", "dev_loss"):
+                if a[metric] is not None:
+                    assert abs(a[metric] - b[metric]) <= 1e-3, (
+                        folder,
+                        metric,
+                        a[metric],
+                        b[metric],
+                    )
 
 
 def _check_finetune_loss_of_two_workers_matches_one_process(runs):
