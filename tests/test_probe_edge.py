@@ -342,3 +342,74 @@ def test_settings_and_options_are_checked_once():
     settings, extraction = edge_settings(tasks="pos", epochs=3, cache_dtype="float16")
     assert settings.tasks == ("pos",) and settings.epochs == 3
     assert extraction.cache_dtype == "float16" and extraction.layers is None
+
+
+MIRRORED_EDGE_JOB = """
+import json
+import numpy as np
+from bert_repro.distribute import make_strategy
+
+strategy = make_strategy("mirrored", devices=3)  # 3 logical CPUs, before TensorFlow starts
+from bert_repro.probe.edge_model import StackedEdgeProbes
+from bert_repro.probe.edge_train import train_edge_probes
+
+S, R, H, C = 3, 2, 8, 5
+
+
+def batches(n, seed):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        b = int(rng.integers(1, 9))  # 1 and 2 rows leave replicas without rows
+        labels = rng.integers(0, C, size=b).astype(np.int32)
+        features = rng.normal(size=(S, R, b, H)).astype(np.float32)
+        features[:, 0] += labels[None, :, None] * 0.5  # learnable
+        out.append((features, labels))
+    return out
+
+
+train, dev = batches(10, 1), batches(3, 2)
+found = {}
+for name, st in (("one", None), ("mirrored", strategy)):
+    probes = StackedEdgeProbes(
+        [[0], [2], [0, 1, 2]], [False, False, True], S, H, R, C,
+        projection_dim=6, hidden_dim=10, dropout=0.2, seed=3,
+    )
+    results = train_edge_probes(probes, train, dev, epochs=4, learning_rate=3e-3, strategy=st)
+    found[name] = {
+        "weights": [w.numpy().tolist() for w in probes.weights],
+        "loss": [r.history["loss"] for r in results],
+        "val_loss": [r.history["val_loss"] for r in results],
+    }
+print("RESULT", json.dumps(found))
+"""
+
+
+@pytest.mark.slow
+def test_edge_training_on_three_mirrored_replicas_equals_one_device(tmp_path):
+    """Under MirroredStrategy over 3 logical CPUs, each batch split by rows (some replicas
+    get none) with the whole batch's dropout rows, the trained probes (written back into the
+    caller's) and their loss histories equal one device's to float rounding."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run(
+        [sys.executable, "-c", MIRRORED_EDGE_JOB],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    found = json.loads(line.split(" ", 1)[1])
+    one, got = found["one"], found["mirrored"]
+    for a, b in zip(one["weights"], got["weights"], strict=True):
+        np.testing.assert_allclose(b, a, atol=1e-5)
+    np.testing.assert_allclose(got["loss"], one["loss"], rtol=1e-5)
+    np.testing.assert_allclose(got["val_loss"], one["val_loss"], rtol=1e-5)
+    assert all(h[-1] < h[0] for h in one["loss"])  # training moved them

@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..distribute import from_chief, is_chief
 from ..outputs import model_entry
 from ..settings import ExtractionSettings
@@ -177,18 +179,21 @@ def run_edge_probes(
             )
         layers = target.layers(settings.layers)
         plan = edge_plan(target.num_layers + 1, layers, settings.mixes)
-        todo = [task for task in settings.tasks if not _done(results, target, task, plan)]
+        missing = [not _done(results, target, task, plan) for task in settings.tasks]
+        missing = from_chief(extraction.strategy, np.array(missing, dtype=bool))  # all train
+        todo = [task for task, m in zip(settings.tasks, missing, strict=True) if m]
         log(
             f"{spec.label}: {target.num_layers} layers, hidden {target.hidden}; edge tasks to "
             f"train: {', '.join(todo) or 'none'} ({len(plan.keys)} probes each)"
         )
-        if not from_chief(extraction.strategy, bool(todo)):  # the chief's results decide
+        if not todo:
             continue
         target.features(splits, settings.too_long, extraction, log)
-        if not is_chief(extraction.strategy):
-            continue  # another worker helped extract; probes train on the chief only
+        trains, strategy = target.training_strategy(extraction.strategy, log)
+        if not trains:
+            continue
         for task in todo:
-            rows = edge_rows(target, task, plan, settings, log, verbose=verbose)
+            rows = edge_rows(target, task, plan, settings, log, verbose=verbose, strategy=strategy)
             results.add_all(rows)
             for row in rows:
                 log(edge_row_line(row))

@@ -49,15 +49,19 @@ def layer_norm(x: tf.Tensor, scale: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
     return normed * scale[:, None] + bias[:, None]
 
 
-def edge_losses(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+def edge_losses(logits: tf.Tensor, labels: tf.Tensor, count=None) -> tf.Tensor:
     """``(P,)`` per probe, the mean softmax cross-entropy over the batch's ``N`` examples.
 
     Args:
         logits: ``(P, N, C)``; labels: ``(N,)`` int.
+        count: divide the sum by this instead (a replica holding ``N`` rows of a batch of
+            ``count``: the replicas' results add up to the batch's mean).
     """
     labels = tf.broadcast_to(tf.cast(labels, tf.int32)[None], tf.shape(logits)[:2])
     ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-    return tf.reduce_mean(ce, axis=1)
+    if count is None:
+        return tf.reduce_mean(ce, axis=1)
+    return tf.reduce_sum(ce, axis=1) / tf.cast(count, ce.dtype)
 
 
 def _sub_seed(seed: int | None, index: int) -> int | None:
@@ -200,7 +204,7 @@ class StackedEdgeProbes(keras.layers.Layer):
         scale = tf.where(self._is_mix, self.mix_scale, tf.ones_like(self.mix_scale))
         return self.mix_weights() * scale[:, None]
 
-    def call(self, features, training=False, step=0):
+    def call(self, features, training=False, step=0, rows=None):
         """Logits of every probe.
 
         Args:
@@ -208,6 +212,9 @@ class StackedEdgeProbes(keras.layers.Layer):
                 ``S`` hidden states (:func:`bert_repro.probe.edge_data.iter_edge_batches`).
             training: apply dropout.
             step: the training step; with the seed, it draws the dropout mask.
+            rows: ``(start, total)`` when the ``N`` examples are rows ``start..start+N-1`` of
+                a batch of ``total`` (a replica's share): the dropout mask is that batch's
+                rows, so a split batch drops out exactly as the whole one.
 
         Returns:
             ``(P, N, C)`` logits.
@@ -222,7 +229,7 @@ class StackedEdgeProbes(keras.layers.Layer):
         z = tf.tanh(tf.matmul(y, self.hidden_kernel) + self.hidden_bias[:, None])  # (P, N, F)
         z = layer_norm(z, self.norm_scale, self.norm_bias)
         if training and self.dropout > 0:
-            z = z * self._dropout_mask(n, step)[None]
+            z = z * self._dropout_mask(n, step, rows)[None]
         return tf.matmul(z, self.out_kernel) + self.out_bias[:, None]  # (P, N, C)
 
     def _inputs(self, flat: tf.Tensor) -> tf.Tensor:
@@ -237,10 +244,13 @@ class StackedEdgeProbes(keras.layers.Layer):
         x = parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
         return x if self._order is None else tf.gather(x, self._order)
 
-    def _dropout_mask(self, n, step) -> tf.Tensor:
-        """``(N, F)`` inverted-dropout mask of this step, shared by the probes."""
+    def _dropout_mask(self, n, step, rows=None) -> tf.Tensor:
+        """``(N, F)`` inverted-dropout mask of this step, shared by the probes (rows
+        ``start..start+N-1`` of a batch of ``total``'s mask when ``rows=(start, total)``)."""
         seed = tf.stack([tf.constant(self.seed or 0, tf.int64), tf.cast(step, tf.int64)])
-        keep = tf.random.stateless_uniform([n, self.hidden_dim], seed) >= self.dropout
+        total = n if rows is None else rows[1]
+        draws = tf.random.stateless_uniform([total, self.hidden_dim], seed)
+        keep = (draws if rows is None else draws[rows[0] : rows[0] + n]) >= self.dropout
         return tf.cast(keep, tf.float32) / (1.0 - self.dropout)
 
     def select(self, indices: Sequence[int]) -> StackedEdgeProbes:

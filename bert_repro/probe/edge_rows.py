@@ -37,6 +37,7 @@ def edge_rows(
     log: Log,
     *,
     verbose: bool = False,
+    strategy=None,
 ) -> list[dict]:
     """Train ``plan``'s probes of ``task`` on the target's train split together, each as if
     alone (best dev F1 epoch kept), score them on dev and test; one row per probe.
@@ -47,14 +48,15 @@ def edge_rows(
         plan: an :class:`~bert_repro.probe.edge.EdgePlan`.
         settings: the run's :class:`~bert_repro.probe.edge_config.EdgeSettings`.
         log: progress lines; ``verbose`` adds one per probe and epoch.
+        strategy: train under it (:func:`~bert_repro.probe.edge_train.train_edge_probes`).
     """
-    probes, trained, scores = _train_and_score(target, task, plan, settings, log, verbose)
+    probes, trained, scores = _train_and_score(target, task, plan, settings, log, verbose, strategy)
     rows = _result_rows(target, task, plan, probes, trained, scores)
     _add_cumulative(rows, plan, scores)
     return rows
 
 
-def _train_and_score(target, task, plan, settings: EdgeSettings, log: Log, verbose: bool):
+def _train_and_score(target, task, plan, settings: EdgeSettings, log: Log, verbose, strategy):
     """The stacked probes, trained; their training results; ``{split: ([F1 per probe], n)}``
     on dev and test."""
     examples = {split: edge_examples(ds.sentences, task) for split, ds in target.splits.items()}
@@ -97,6 +99,7 @@ def _train_and_score(target, task, plan, settings: EdgeSettings, log: Log, verbo
         lr_factor=settings.lr_factor,
         names=names,
         print_fn=log if verbose else None,
+        strategy=strategy,
     )
     log(f"  {task}: trained in {time.monotonic() - t0:.0f}s")
     scores = {}

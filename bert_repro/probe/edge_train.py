@@ -88,26 +88,51 @@ class _Predictor:
 
 
 class _EdgeSteps(_Predictor):
-    """The compiled train step too: one Adam step of every probe per batch."""
+    """The compiled train step too: one Adam step of every probe per batch.
 
-    def __init__(self, probes: StackedEdgeProbes):
+    Under ``strategy`` (``probes`` built in its scope) each replica takes its rows of the
+    batch (:func:`~bert_repro.distribute.replica_rows`, with the whole batch's dropout rows)
+    and its share of each probe's mean loss; shares and gradients are summed over the
+    replicas, and every replica takes the step one device would take on the whole batch.
+    Prediction runs on one device (each worker predicts the whole dev set).
+    """
+
+    def __init__(self, probes: StackedEdgeProbes, strategy):
         super().__init__(probes)
+        self.strategy = strategy
         self.variables = list(probes.trainable_weights)
-        self.optimizer = SlicedAdam()
-        self.optimizer.build(self.variables)
-        self.rates = tf.Variable(tf.zeros([probes.num_probes]), trainable=False)
+        with strategy.scope():
+            self.optimizer = SlicedAdam()
+            self.optimizer.build(self.variables)
+            self.rates = tf.Variable(tf.zeros([probes.num_probes]), trainable=False)
         self._train_step = tf.function(self._train_batch, input_signature=self.signature)
 
-    def _train_batch(self, features, labels):
-        step = self.optimizer.iterations
+    def _replica_step(self, features, labels, step):
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync
+        size = tf.shape(labels)[0]
+        rows, count = None, None  # one replica: the whole batch, as before
+        if replicas > 1:
+            replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+            start, stop = size * replica // replicas, size * (replica + 1) // replicas
+            features, labels = features[:, :, start:stop], labels[start:stop]
+            rows, count = (start, size), size
         with tf.GradientTape() as tape:
-            losses = edge_losses(self.probes(features, training=True, step=step), labels)
+            logits = self.probes(features, training=True, step=step, rows=rows)
+            losses = edge_losses(logits, labels, count)
             total = tf.reduce_sum(losses)  # probes are independent: each slice gets its own
         grads = tape.gradient(
             total, self.variables, unconnected_gradients=tf.UnconnectedGradients.ZERO
         )  # the mix weights of a stack without mixes
+        if replicas > 1:
+            losses, grads = context.all_reduce(tf.distribute.ReduceOp.SUM, (losses, grads))
         self.optimizer.apply_gradients(grads, self.variables, [self.rates] * len(grads))
         return losses
+
+    def _train_batch(self, features, labels):
+        step = tf.identity(self.optimizer.iterations)
+        losses = self.strategy.run(self._replica_step, args=(features, labels, step))
+        return self.strategy.experimental_local_results(losses)[0]  # the same on each
 
     def train_epoch(self, data: Iterable, rates: np.ndarray) -> np.ndarray:
         """One pass; returns the ``(P,)`` mean training losses (per example)."""
@@ -169,6 +194,7 @@ def train_edge_probes(
     lr_factor: float = LR_FACTOR,
     names: Sequence[str] | None = None,
     print_fn: Callable[[str], None] | None = None,
+    strategy=None,
 ) -> list[EdgeTrainResult]:
     """Train every probe of ``probes`` at once, each as it would train alone.
 
@@ -183,6 +209,10 @@ def train_edge_probes(
         lr_factor: the rate is multiplied by this after each epoch without a better dev F1.
         names: per probe, a name for the epoch lines.
         print_fn: called with one line per probe and epoch (default silent).
+        strategy: a ``tf.distribute.Strategy`` to train under (``None``: one device): a copy
+            of ``probes`` in its scope trains, each batch split by rows over the replicas
+            (:class:`_EdgeSteps`); under multi-worker every worker calls this with the same
+            batches and gets the same probes.
 
     Returns:
         One :class:`EdgeTrainResult` per probe, in order; ``probes`` then holds each probe's
@@ -194,7 +224,13 @@ def train_edge_probes(
         raise ConfigError(f"lr_factor must be in (0, 1], got {lr_factor}")
     count = probes.num_probes
     names = list(names) if names is not None else [f"probe {p}" for p in range(count)]
-    steps = _EdgeSteps(probes)
+    trained = probes
+    if strategy is not None:  # a copy whose weights live on every replica
+        with strategy.scope():
+            trained = StackedEdgeProbes.from_config(probes.get_config())
+        for mine, theirs in zip(trained.weights, probes.weights, strict=True):
+            mine.assign(theirs)
+    steps = _EdgeSteps(trained, strategy or tf.distribute.get_strategy())
     runs = [_ProbeRun(lr=np.float32(learning_rate)) for _ in range(count)]
     best = [v.numpy() for v in steps.variables]
     start = time.monotonic()
@@ -225,4 +261,7 @@ def train_edge_probes(
             break
     for var, value in zip(steps.variables, best, strict=True):
         var.assign(value)
+    if trained is not probes:
+        for mine, theirs in zip(probes.weights, trained.weights, strict=True):
+            mine.assign(theirs.numpy())
     return [run.result() for run in runs]

@@ -97,6 +97,23 @@ class ProbeTarget:
         whose entry lacks the rows the chief's cache already had)."""
         return all(store.complete for store in self.stores.values())
 
+    def training_strategy(self, strategy, log: Log) -> tuple[bool, object]:
+        """After :meth:`features`: ``(trains, strategy)``, whether this process trains the
+        probes and under which strategy.
+
+        Every worker of a multi-worker ``strategy`` trains (each its rows of every batch) when
+        all hold every feature, as on a first run; when one lacks some (restarted after the
+        chief's cache was filled) the chief trains alone, on one device. A collective under
+        multi-worker: every worker calls it.
+        """
+        from ..distribute import is_chief, on_every_worker
+
+        if on_every_worker(strategy, self.holds_every_row()):
+            if strategy is not None and strategy.num_replicas_in_sync > 1:
+                log(f"  the probes train on {strategy.num_replicas_in_sync} replicas")
+            return True, strategy
+        return is_chief(strategy), None
+
     def features(
         self,
         splits: Mapping[str, ProbeDataset],

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..distribute import from_chief, is_chief, on_every_worker
+from ..distribute import from_chief, is_chief
 from ..errors import ConfigError
 from ..io import check_out_dir
 from ..outputs import model_entry
@@ -161,14 +161,9 @@ def run_sweep(
         if not todo:
             continue
         target.features(splits, settings.too_long, extraction, log)
-        # Every worker trains, each on its rows of every batch, when all hold every feature
-        # (a first run); on a rerun after the chief's cache was filled, the chief alone.
-        together = on_every_worker(extraction.strategy, target.holds_every_row())
-        if not (together or is_chief(extraction.strategy)):
+        trains, strategy = target.training_strategy(extraction.strategy, log)
+        if not trains:
             continue
-        strategy = extraction.strategy if together else None
-        if strategy is not None and strategy.num_replicas_in_sync > 1:
-            log(f"  the probes train on {strategy.num_replicas_in_sync} replicas")
         epoch_log = log if verbose else None
         for row in train_rows(target, todo, settings, out, epoch_log=epoch_log, strategy=strategy):
             results.add(row)
