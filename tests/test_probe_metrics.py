@@ -16,6 +16,7 @@ from bert_repro.probe.metrics import (
     predicted_root,
     root_accuracy,
     row_spearman,
+    spearman_by_length,
     uuas,
     uuas_counts,
 )
@@ -142,6 +143,28 @@ def test_dspr_by_hand_single_row_values():
     expected = np.mean([spearmanr(pred[i], gold[i]).correlation for i in range(5)])
     assert dspr([pred], [gold]) == pytest.approx(expected)
     assert expected < 1.0
+
+
+def test_spearman_by_length_one_value_per_distance_row_and_per_depth_vector():
+    rng = np.random.default_rng(7)
+    g3, g4 = tree_distances([0, 1, 1]), tree_distances(_chain(4))
+    p3, p4 = rng.normal(size=(3, 3)), rng.normal(size=(4, 4))
+    rows = spearman_by_length([p3, p4, p4 * 2], [g3, g4, g4])
+    assert sorted(rows) == [3, 4]
+    assert rows[3] == pytest.approx([spearmanr(p3[i], g3[i]).correlation for i in range(3)])
+    expected4 = [spearmanr(p4[i], g4[i]).correlation for i in range(4)]
+    assert rows[4] == pytest.approx(expected4 * 2)  # both length-4 sentences, in corpus order
+    d4, d5 = tree_depths(_chain(4)), tree_depths(_chain(5))
+    q4, q5 = rng.normal(size=4), rng.normal(size=5)
+    depths = spearman_by_length([q4, q5, -q5], [d4, d5, d5])
+    assert depths == {
+        4: [pytest.approx(spearmanr(q4, d4).correlation)],
+        5: [
+            pytest.approx(spearmanr(q5, d5).correlation),
+            pytest.approx(-spearmanr(q5, d5).correlation),
+        ],
+    }
+    assert all(type(v) is float for v in depths[5])
 
 
 def test_root_accuracy_skips_punctuation():

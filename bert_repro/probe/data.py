@@ -38,16 +38,6 @@ def default_cache_dir() -> Path:
     return Path(root).expanduser() / "bert_repro" / "features"
 
 
-def pad_features(vectors: Sequence[np.ndarray], max_words: int | None = None) -> np.ndarray:
-    """Stack ``(n_i, H)`` word vectors into ``(B, W, H)`` float32, zero-padded."""
-    w = max_words if max_words is not None else max((len(v) for v in vectors), default=0)
-    h = vectors[0].shape[-1] if vectors else 0
-    out = np.zeros((len(vectors), w, h), dtype=np.float32)
-    for r, v in enumerate(vectors):
-        out[r, : len(v)] = v
-    return out
-
-
 def pad_labels(labels: Sequence[np.ndarray], max_words: int | None = None) -> np.ndarray:
     """Stack ``(n_i, n_i)`` distances into ``(B, W, W)`` or ``(n_i,)`` depths into ``(B, W)``
     float32, padded with :data:`~bert_repro.probe.kinds.PAD_LABEL` (-1)."""
@@ -63,14 +53,29 @@ def pad_labels(labels: Sequence[np.ndarray], max_words: int | None = None) -> np
     return out
 
 
-class _Epochs:
-    """A re-iterable of batches: every ``iter()`` is a new epoch, from ``epoch()``."""
+def _label_spec(kind: ProbeKind):
+    """The ``tf.TensorSpec`` of a batch of padded labels: ``(B, W, W)`` distances or ``(B, W)``
+    depths, float32."""
+    import tensorflow as tf
 
-    def __init__(self, epoch):
-        self._epoch = epoch
+    return tf.TensorSpec((None, None, None) if kind == "distance" else (None, None), tf.float32)
+
+
+class _Epochs:
+    """A re-iterable of batches: every ``iter()`` is a new epoch, ``batches(order)``.
+
+    ``order`` is ``None`` (file order) unless ``shuffle``; then every epoch draws a new
+    permutation of the ``n`` sentences from one generator seeded with ``seed``, so a seeded run
+    sees the same sequence of orders.
+    """
+
+    def __init__(self, batches, n: int, *, shuffle: bool, seed: int | None):
+        self._batches, self._n, self._shuffle = batches, n, shuffle
+        self._rng = np.random.default_rng(seed)
 
     def __iter__(self):
-        return iter(self._epoch())
+        order = self._rng.permutation(self._n) if self._shuffle else None
+        return iter(self._batches(order))
 
 
 class ProbeDataset:
@@ -276,20 +281,15 @@ class ProbeDataset:
             order: the sentence order (default file order).
 
         Yields:
-            ``(B, W, H)`` float32 features, labels (``-1`` on padding), ``(B,)`` int32 lengths.
+            ``(B, W, H)`` float32 features, labels (``-1`` on padding), ``(B,)`` int32 lengths:
+            :meth:`iter_layer_batches` of this one layer and kind.
         """
         check_choice("kind", kind, PROBE_KINDS)
-        self._check_batching(store, batch_size)
-        vectors = store.layer(layer)  # (total_words, H), memory-mapped
-        offsets = np.asarray(store.offsets)
-        labels = self.labels(kind)
-        idx_all = np.arange(len(self)) if order is None else np.asarray(order, dtype=np.int64)
-        for start in range(0, len(idx_all), batch_size):
-            idx = idx_all[start : start + batch_size]
-            w = int(self.lengths[idx].max())
-            feats = pad_features([vectors[offsets[i] : offsets[i + 1]] for i in idx], w)
-            labs = pad_labels([labels[i] for i in idx], w)
-            yield feats, labs, self.lengths[idx].astype(np.int32)
+        batches = self.iter_layer_batches(
+            store, [layer], [kind], batch_size=batch_size, order=order
+        )
+        for feats, labels, lengths in batches:  # (1, B, W, H), {kind: labels}, (B,)
+            yield feats[0], labels[kind], lengths
 
     def tf_dataset(
         self,
@@ -313,19 +313,17 @@ class ProbeDataset:
         import tensorflow as tf
 
         check_choice("kind", kind, PROBE_KINDS)
-        hidden = int(store.hidden_size)
-        label_shape = (None, None, None) if kind == "distance" else (None, None)
-        rng = np.random.default_rng(seed)
-
-        def gen():
-            order = rng.permutation(len(self)) if shuffle else None
-            yield from self.iter_batches(store, layer, kind, batch_size=batch_size, order=order)
-
+        epochs = _Epochs(
+            lambda order: self.iter_batches(store, layer, kind, batch_size=batch_size, order=order),
+            len(self),
+            shuffle=shuffle,
+            seed=seed,
+        )
         ds = generator_dataset(
-            gen,
+            lambda: iter(epochs),
             (
-                tf.TensorSpec((None, None, hidden), tf.float32),
-                tf.TensorSpec(label_shape, tf.float32),
+                tf.TensorSpec((None, None, int(store.hidden_size)), tf.float32),
+                _label_spec(kind),
                 tf.TensorSpec((None,), tf.int32),
             ),
         )
@@ -403,13 +401,14 @@ class ProbeDataset:
             check_choice("kind", kind, PROBE_KINDS)
         layers = [int(k) for k in layers]
         kinds = list(kinds)
-        rng = np.random.default_rng(seed)
-
-        def epoch():
-            order = rng.permutation(len(self)) if shuffle else None
-            return self.iter_layer_batches(store, layers, kinds, batch_size=batch_size, order=order)
-
-        return _Epochs(epoch)
+        return _Epochs(
+            lambda order: self.iter_layer_batches(
+                store, layers, kinds, batch_size=batch_size, order=order
+            ),
+            len(self),
+            shuffle=shuffle,
+            seed=seed,
+        )
 
     def tf_layers_dataset(
         self,
@@ -431,17 +430,11 @@ class ProbeDataset:
         import tensorflow as tf
 
         epochs = self.layer_batches(store, layers, kinds, **batching)
-        label_specs = {
-            kind: tf.TensorSpec(
-                (None, None, None) if kind == "distance" else (None, None), tf.float32
-            )
-            for kind in kinds
-        }
         ds = generator_dataset(
             lambda: iter(epochs),
             (
                 tf.TensorSpec((len(layers), None, None, int(store.hidden_size)), tf.float32),
-                label_specs,
+                {kind: _label_spec(kind) for kind in kinds},
                 tf.TensorSpec((None,), tf.int32),
             ),
         )

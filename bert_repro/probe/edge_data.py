@@ -204,10 +204,11 @@ def edge_batches(
     epoch; shuffled, each epoch takes a new sentence order from a generator seeded with
     ``seed`` (as :meth:`bert_repro.probe.data.ProbeDataset.layer_batches`)."""
     states = [int(k) for k in states]
-    rng = np.random.default_rng(seed)
-
-    def epoch():
-        order = rng.permutation(len(examples.lengths)) if shuffle else None
-        return iter_edge_batches(examples, store, states, batch_size=batch_size, order=order)
-
-    return _Epochs(epoch)
+    return _Epochs(
+        lambda order: iter_edge_batches(
+            examples, store, states, batch_size=batch_size, order=order
+        ),
+        len(examples.lengths),
+        shuffle=shuffle,
+        seed=seed,
+    )

@@ -17,6 +17,30 @@ METRIC_TITLES = {
 }
 
 
+def _line(points: Sequence[tuple], name: str, **style):
+    """A ``lines+markers`` trace through ``(layer, value)`` points; ``style``: ``line=``,
+    ``marker=`` and other ``go.Scatter`` keywords."""
+    import plotly.graph_objects as go
+
+    return go.Scatter(
+        x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers", name=name, **style
+    )
+
+
+def _by_layer_layout(fig, *, title: str, yaxis_title: str):
+    """The look every probe figure shares: the layer on x (one tick a layer, 0 = embeddings),
+    one legend entry a model."""
+    fig.update_layout(
+        title=title,
+        xaxis_title="layer (0 = embeddings)",
+        yaxis_title=yaxis_title,
+        xaxis={"dtick": 1},
+        template="plotly_white",
+        legend_title="model",
+    )
+    return fig
+
+
 def metric_figure(rows: Sequence[dict], metric: str, *, split: str = "test"):
     """Line chart of ``metric`` against layer, one line per model.
 
@@ -41,24 +65,13 @@ def metric_figure(rows: Sequence[dict], metric: str, *, split: str = "test"):
             if r["model"] == model and r["kind"] == kind and r.get(column) is not None
         )
         if points:
-            fig.add_trace(
-                go.Scatter(
-                    x=[p[0] for p in points],
-                    y=[p[1] for p in points],
-                    mode="lines+markers",
-                    name=model,
-                )
-            )
+            fig.add_trace(_line(points, model))
     ranks = sorted({int(r["rank"]) for r in rows if r["kind"] == kind})
-    fig.update_layout(
+    return _by_layer_layout(
+        fig,
         title=f"{title} of {kind} probes by layer ({split}; rank {', '.join(map(str, ranks))})",
-        xaxis_title="layer (0 = embeddings)",
         yaxis_title=title.split(" (")[0],
-        xaxis={"dtick": 1},
-        template="plotly_white",
-        legend_title="model",
     )
-    return fig
 
 
 def save_sweep_figures(
@@ -115,15 +128,7 @@ def edge_figure(rows: Sequence[dict], task: str, *, split: str = "test"):
         single = sorted((int(r["layer"]), r[column]) for r in mine if r["layer"] != "mix")
         mixes = sorted((int(r["mix_upto"]), r) for r in mine if r["layer"] == "mix")
         if single:
-            fig.add_trace(
-                go.Scatter(
-                    x=[p[0] for p in single],
-                    y=[p[1] for p in single],
-                    mode="lines+markers",
-                    name=model,
-                    line={"color": color},
-                )
-            )
+            fig.add_trace(_line(single, model, line={"color": color}))
         if mixes:
             full = mixes[-1][1]
             notes = []
@@ -132,24 +137,18 @@ def edge_figure(rows: Sequence[dict], task: str, *, split: str = "test"):
             if full.get("expected_layer") is not None:
                 notes.append(f"E_s {full['expected_layer']:.2f}")
             fig.add_trace(
-                go.Scatter(
-                    x=[u for u, _ in mixes],
-                    y=[r[column] for _, r in mixes],
-                    mode="lines+markers",
-                    name=f"{model}, mix of 0..l" + (f" ({', '.join(notes)})" if notes else ""),
+                _line(
+                    [(u, r[column]) for u, r in mixes],
+                    f"{model}, mix of 0..l" + (f" ({', '.join(notes)})" if notes else ""),
                     line={"color": color, "dash": "dash"},
                     marker={"symbol": "diamond"},
                 )
             )
-    fig.update_layout(
+    return _by_layer_layout(
+        fig,
         title=f"Edge probes: {EDGE_TASK_TITLES.get(task, task)} by layer ({split} micro F1)",
-        xaxis_title="layer (0 = embeddings)",
         yaxis_title="micro F1",
-        xaxis={"dtick": 1},
-        template="plotly_white",
-        legend_title="model",
     )
-    return fig
 
 
 def save_edge_figures(

@@ -177,14 +177,17 @@ def mean_over_lengths(
     return float(np.mean(means)) if means else float("nan")
 
 
-def distance_spearman_by_length(
+def spearman_by_length(
     predicted: Iterable[np.ndarray], gold: Iterable[np.ndarray]
 ) -> dict[int, list[float]]:
-    """Per sentence length, the Spearman correlations of every word's distance row."""
+    """Per sentence length ``n``, the Spearman correlations of the sentences of that length.
+
+    A sentence's ``(n, n)`` distances give ``n`` values (one per word's row, DSpr), its ``(n,)``
+    depths one value (NSpr): :func:`row_spearman` correlates along the last axis.
+    """
     out: dict[int, list[float]] = defaultdict(list)
     for i, (p, g) in enumerate(zip(predicted, gold, strict=True)):
-        n = np.shape(g)[0]
-        out[n].extend(row_spearman(_finite(p, i), g).tolist())
+        out[np.shape(g)[0]].extend(np.atleast_1d(row_spearman(_finite(p, i), g)).tolist())
     return dict(out)
 
 
@@ -205,17 +208,7 @@ def dspr(
         Mean over lengths ``n`` in range of the mean over all word rows of sentences of
         length ``n`` of ``spearman(predicted[i, :], gold[i, :])``.
     """
-    return mean_over_lengths(distance_spearman_by_length(predicted, gold), min_length, max_length)
-
-
-def depth_spearman_by_length(
-    predicted: Iterable[np.ndarray], gold: Iterable[np.ndarray]
-) -> dict[int, list[float]]:
-    """Per sentence length, the Spearman correlation of each sentence's depths."""
-    out: dict[int, list[float]] = defaultdict(list)
-    for i, (p, g) in enumerate(zip(predicted, gold, strict=True)):
-        out[np.shape(g)[0]].append(float(row_spearman(_finite(p, i), g)))
-    return dict(out)
+    return mean_over_lengths(spearman_by_length(predicted, gold), min_length, max_length)
 
 
 def nspr(
@@ -235,7 +228,7 @@ def nspr(
         Mean over lengths ``n`` in range of the mean over sentences of length ``n`` of
         ``spearman(predicted, gold)``.
     """
-    return mean_over_lengths(depth_spearman_by_length(predicted, gold), min_length, max_length)
+    return mean_over_lengths(spearman_by_length(predicted, gold), min_length, max_length)
 
 
 def predicted_root(predicted: np.ndarray, punctuation: np.ndarray | None = None) -> int:
