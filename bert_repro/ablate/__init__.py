@@ -27,7 +27,7 @@ Command line: ``bert-repro ablate {restore,freeze}``. Names are imported on firs
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "AblationResult": "result",
@@ -43,10 +43,4 @@ _EXPORTS = {
     "restored": "swap",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
