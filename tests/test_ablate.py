@@ -14,6 +14,7 @@ from bert_repro.ablate import (
     AblationResult,
     check_same_architecture,
     encoder_arrays,
+    freeze_sweep,
     metric_values,
     mix_weights,
     restore_layers,
@@ -308,6 +309,36 @@ def test_freeze_keeps_the_bottom_bit_identical_and_trains_the_rest(
     assert rows[0]["value"] == record["metrics"]["accuracy"]
     assert saved["summary"]["levels"] == []  # no k = 0 run, no fine-tuned level
     assert (out / "results.csv").is_file() and (out / "figures" / "freeze_accuracy.html").is_file()
+
+
+def test_freeze_scores_test_examples_only_for_kept_models(
+    tiny_bert_dir, data, tmp_path, monkeypatch
+):
+    """The rows hold the evaluation metric; test examples are scored only when the models are
+    kept (their finetune.json records it), and leaving them out changes no row."""
+    import dataclasses
+
+    from bert_repro.finetune.tasks import ClassificationTask
+
+    seen = []
+    real = ClassificationTask.evaluate
+
+    def counting(self, model, tokenizer, examples, config):
+        seen.append(len(examples))
+        return real(self, model, tokenizer, examples, config)
+
+    monkeypatch.setattr(ClassificationTask, "evaluate", counting)
+    with_test = dataclasses.replace(data, test=list(data.eval[:7]))
+    dropped = freeze_sweep("agnews", tiny_bert_dir, data=with_test, ks=[1], config=_config())
+    assert seen == [len(data.eval)]
+    kept = freeze_sweep(
+        "agnews", tiny_bert_dir, data=with_test, ks=[1], config=_config(), models_dir=tmp_path
+    )
+    assert seen == [len(data.eval), len(data.eval), 7]
+    assert "test_metrics" in load_finetuned(tmp_path / "freeze-1")[2]
+    for a, b in zip(dropped.rows, kept.rows, strict=True):
+        assert a["metric"] == b["metric"]
+        assert a["value"] == pytest.approx(b["value"], abs=1e-6)
 
 
 def test_freeze_layers_is_checked(tiny_bert):
