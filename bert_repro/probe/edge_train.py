@@ -22,6 +22,7 @@ norm would couple the probes), evaluation once per epoch instead of every 1000 s
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -119,15 +120,22 @@ class _EdgeSteps(_Predictor):
         return total / max(count, 1)
 
 
+# probes -> their compiled predict step, traced once however many splits are scored
+_PREDICTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def predict_edge(
     probes: StackedEdgeProbes, data: Iterable
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every probe's predicted labels on ``data`` (batches ``(features, labels)``).
+    """Every probe's predicted labels on ``data`` (batches ``(features, labels)``), through
+    one compiled step per ``probes`` (dev and test share its trace).
 
     Returns:
         ``predictions`` ``(P, n)`` int32, ``gold`` ``(n,)``, mean cross-entropies ``(P,)``.
     """
-    return _Predictor(probes).predict(data)
+    if probes not in _PREDICTORS:
+        _PREDICTORS[probes] = _Predictor(probes)
+    return _PREDICTORS[probes].predict(data)
 
 
 class _ProbeRun(ProbeRun):
