@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bert_repro.finetune.dataset import _PREDICT, Features, pad_inputs, predict_batch
+from bert_repro.finetune.dataset import PREDICT_ATTRIBUTE, Features, pad_inputs, predict_batch
 from bert_repro.finetune.heads import ClassificationHead, SpanHead
 from bert_repro.finetune.model import BertTaskModel
 from bert_repro.finetune.trainer import dummy_inputs
@@ -39,5 +39,20 @@ def test_predict_batch_equals_predict_on_batch_with_one_trace(tiny_bert, head):
         else:
             assert got.shape == want.shape == (len(index), 4)
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-    (function,) = _PREDICT[model].values()
+    (function,) = getattr(model, PREDICT_ATTRIBUTE).values()
     assert function.experimental_get_tracing_count() == 1
+    assert all(PREDICT_ATTRIBUTE not in w.name for w in model.weights)
+
+
+def test_a_model_with_a_predict_function_is_freed(tiny_bert):
+    import gc
+    import weakref
+
+    encoder, tokenizer = tiny_bert
+    model = BertTaskModel(encoder, ClassificationHead(4))
+    model(dummy_inputs(tokenizer))
+    predict_batch(model, pad_inputs(_features(tokenizer, 3, seed=2), [0, 1, 2]))
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None  # nothing outside the model keeps it (or its variables) alive

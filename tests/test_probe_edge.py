@@ -345,7 +345,10 @@ def test_settings_and_options_are_checked_once():
 
 
 def test_predict_edge_traces_once_per_probes_and_reads_the_current_weights():
-    from bert_repro.probe.edge_train import _PREDICTORS, _Predictor
+    import gc
+    import weakref
+
+    from bert_repro.probe.edge_train import PREDICTOR_ATTRIBUTE, _Predictor
 
     probes = StackedEdgeProbes([[0], [0, 1, 2]], [False, True], 3, 8, 2, 9, seed=3)
     dev, test = synthetic(3, 20, 0), synthetic(2, 7, 1)  # other batch sizes
@@ -354,6 +357,11 @@ def test_predict_edge_traces_once_per_probes_and_reads_the_current_weights():
         want = _Predictor(probes).predict(data)  # a fresh compiled step
         for g, w in zip(got, want, strict=True):
             np.testing.assert_array_equal(g, w)
-    assert _PREDICTORS[probes]._predict_step.experimental_get_tracing_count() == 1
+    step = getattr(probes, PREDICTOR_ATTRIBUTE)._predict_step
+    assert step.experimental_get_tracing_count() == 1
     probes.out_bias.assign(probes.out_bias.numpy() + np.eye(9, dtype=np.float32)[4] * 1e3)
     assert (predict_edge(probes, dev)[0] == 4).all()  # the new weights, not a stale copy
+    ref = weakref.ref(probes)
+    del probes, step
+    gc.collect()
+    assert ref() is None  # the compiled step goes with the probes

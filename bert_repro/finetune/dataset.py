@@ -10,7 +10,6 @@ either way; predictions are put back in the items' order.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -201,8 +200,9 @@ def pad_inputs(
     return out
 
 
-# model -> {input names: its compiled predict function} (weak: dropped with the model)
-_PREDICT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: The attribute of a model that holds its compiled predict functions (by input names); kept on
+#: the model, as Keras keeps ``predict_function``, so they go when the model goes.
+PREDICT_ATTRIBUTE = "_bert_repro_predict"
 
 
 def predict_batch(model, inputs: Mapping[str, np.ndarray]):
@@ -223,7 +223,10 @@ def predict_batch(model, inputs: Mapping[str, np.ndarray]):
     if getattr(model, "_distribution_strategy", None) is not None:
         return model.predict_on_batch(inputs)
     names = tuple(sorted(inputs))
-    functions = _PREDICT.setdefault(model, {})
+    functions = getattr(model, PREDICT_ATTRIBUTE, None)
+    if functions is None:
+        functions = {}
+        object.__setattr__(model, PREDICT_ATTRIBUTE, functions)  # not tracked as a weight
     if names not in functions:
         spec = {
             k: tf.TensorSpec((None, None), tf.as_dtype(np.asarray(inputs[k]).dtype)) for k in names

@@ -22,7 +22,6 @@ norm would couple the probes), evaluation once per epoch instead of every 1000 s
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -120,8 +119,8 @@ class _EdgeSteps(_Predictor):
         return total / max(count, 1)
 
 
-# probes -> their compiled predict step, traced once however many splits are scored
-_PREDICTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: The attribute of a StackedEdgeProbes that holds its compiled predict step (it goes with them).
+PREDICTOR_ATTRIBUTE = "_bert_repro_predictor"
 
 
 def predict_edge(
@@ -133,9 +132,11 @@ def predict_edge(
     Returns:
         ``predictions`` ``(P, n)`` int32, ``gold`` ``(n,)``, mean cross-entropies ``(P,)``.
     """
-    if probes not in _PREDICTORS:
-        _PREDICTORS[probes] = _Predictor(probes)
-    return _PREDICTORS[probes].predict(data)
+    predictor = getattr(probes, PREDICTOR_ATTRIBUTE, None)
+    if predictor is None:
+        predictor = _Predictor(probes)
+        object.__setattr__(probes, PREDICTOR_ATTRIBUTE, predictor)  # not tracked as a weight
+    return predictor.predict(data)
 
 
 class _ProbeRun(ProbeRun):
