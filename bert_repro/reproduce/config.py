@@ -3,7 +3,7 @@
 ``offline`` uses the shipped all-MiniLM-L6-v2 and the real data of the shared data folder
 (:func:`bert_repro.data.shared_data_dir`: ``--data-dir``, ``$BERT_REPRO_DATA`` or
 ``../shared/data``) with
-sizes chosen to finish in about 20 minutes on 2 CPU cores. ``paper`` is Merchant et al.'s
+sizes chosen to finish in about 18 minutes on 2 CPU cores. ``paper`` is Merchant et al.'s
 setup: bert-base-uncased fine-tuned on MNLI and SQuAD v1.1 (tensorflow-datasets), compared over
 5,000 wiki40b paragraphs, probed on all of UD English-EWT with rank-128 probes for up to 40
 epochs: a GPU job (see the README for its cost).
@@ -108,7 +108,7 @@ def preset(name: str = "offline", *, data_dir: str | os.PathLike | None = None) 
     """The settings of a named preset.
 
     Args:
-        name: ``"offline"`` (shipped MiniLM, the shared data, ~20 min on 2 CPU cores) or
+        name: ``"offline"`` (shipped MiniLM, the shared data, ~18 min on 2 CPU cores) or
             ``"paper"`` (bert-base-uncased, MNLI / SQuAD / wiki40b from tensorflow-datasets,
             full EWT; a GPU job).
         data_dir: the shared data folder (EWT is needed by both presets); default
