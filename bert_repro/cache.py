@@ -88,6 +88,8 @@ class WordFeatureStore:
         path: the entry's folder.
         verify: check every file against the checksums in ``meta.json`` first (each file once
             per process, :func:`verify_entry`); only the writer that has just hashed them skips it.
+        sentences: serve only the entry's first ``sentences`` sentences (its first rows: a
+            corpus that begins another, :func:`cached_word_features` ``longer``); None: all.
 
     Raises:
         DataError: the entry is damaged (a checksum, header or size does not match, a file is
@@ -108,7 +110,9 @@ class WordFeatureStore:
 
     complete: bool = True
 
-    def __init__(self, path: str | os.PathLike, *, verify: bool = True):
+    def __init__(
+        self, path: str | os.PathLike, *, verify: bool = True, sentences: int | None = None
+    ):
         self.path = Path(path)
         try:
             self.meta = read_json(self.path / "meta.json")
@@ -133,8 +137,7 @@ class WordFeatureStore:
         ):
             raise DataError(f"cache entry {self.path} is damaged (meta.json, lengths.npy)")
         self.num_layers = len(self.layers)
-        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
-        total = int(self.offsets[-1])
+        total = int(np.sum(self.lengths))
         for k in self.layers:
             f = self._file(k)
             if _npy_header(f) != (self.dtype, (total, self.hidden_size)):
@@ -142,6 +145,14 @@ class WordFeatureStore:
             expected = total * self.hidden_size * self.dtype.itemsize
             if f.stat().st_size < expected:
                 raise DataError(f"cache entry {self.path} is damaged ({f.name}); delete it")
+        if sentences is not None:
+            if not 0 < sentences <= len(self.lengths):
+                raise ConfigError(
+                    f"sentences must be in 1..{len(self.lengths)} (the entry's), got {sentences}"
+                )
+            self.lengths = self.lengths[:sentences]
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
+        self._rows = int(self.offsets[-1])  # rows of each layer file served
 
     def __len__(self) -> int:
         return int(self.lengths.shape[0])
@@ -155,7 +166,7 @@ class WordFeatureStore:
             k += int(self.meta["num_states"])
         if k not in self.layers:
             raise ConfigError(f"layer {k} is not in this cache (it holds {list(self.layers)})")
-        return np.load(self._file(k), mmap_mode="r", allow_pickle=False)
+        return np.load(self._file(k), mmap_mode="r", allow_pickle=False)[: self._rows]
 
     def sentence(self, i: int, k: int) -> np.ndarray:
         """``(n_words_i, hidden)`` vectors of sentence ``i`` at hidden state ``k``."""
@@ -273,6 +284,7 @@ def cached_word_features(
     cache_dir: str | os.PathLike,
     *,
     settings: ExtractionSettings | None = None,
+    longer: Sequence[Sequence[str]] | None = None,
     **options,
 ) -> WordFeatureStore:
     """Word features of ``sentences`` for every layer, from the cache or computed into it.
@@ -287,11 +299,20 @@ def cached_word_features(
             (``"float16"`` halves the disk; its effect: docs/performance.md) are part of the
             entry's key. ``options`` replace some of its fields (``dtype=`` is
             ``cache_dtype=``).
+        longer: a corpus whose first sentences are ``sentences`` (e.g. the whole treebank of a
+            ``--limit`` subset): when ``sentences`` has no entry of its own but a longer
+            prefix of ``longer`` has one (same model, tokenizer, layers and dtype), its first
+            rows are served (:func:`prefix_entry`) instead of extracting again. Each
+            sentence's vectors are its own (padding is masked), so they equal a new
+            extraction's to float rounding (other batches, other summation orders).
 
     Returns:
         A :class:`WordFeatureStore` over the finished entry, its files checked against their
         checksums. A damaged entry (or one of an earlier version) is named in a warning,
         deleted and rebuilt.
+
+    Raises:
+        ConfigError: ``sentences`` are not the first sentences of ``longer``.
     """
     if "dtype" in options:
         options["cache_dtype"] = options.pop("dtype")
@@ -314,6 +335,8 @@ def cached_word_features(
             final = own / ident["key"]
         return _multi_worker_fill(final, ident, model, tokenizer, corpus, settings)
     store = _open_if_sound(final, ident["key"], warn=False)
+    if store is None and longer is not None:
+        store = prefix_entry(cache_dir, ident, longer)
     if store is not None:
         return store
 
@@ -328,6 +351,57 @@ def cached_word_features(
         finally:  # the lock file stays: unlinking it would let a third process lock a new one
             fcntl.flock(lock, fcntl.LOCK_UN)
     return WordFeatureStore(final, verify=False)  # _fill has just hashed every file
+
+
+#: What an entry that serves a shorter corpus's features must share with it (all but the corpus).
+PREFIX_IDENTITY = ("model", "tokenizer", "alignment", "format", "dtype", "layers")
+
+
+def prefix_entry(
+    cache_dir: str | os.PathLike, ident: dict, longer: Sequence[Sequence[str]]
+) -> WordFeatureStore | None:
+    """A finished entry holding the ``n = ident["n_sentences"]`` sentences of ``ident`` as its
+    first rows, viewed as their store (``WordFeatureStore(..., sentences=n)``), or None.
+
+    The candidates are the entries in ``cache_dir`` whose ``meta.json`` agrees with ``ident``
+    on :data:`PREFIX_IDENTITY` and holds ``m`` sentences, ``n < m <= len(longer)``; one is
+    taken when its corpus fingerprint is that of ``longer[:m]`` (the shortest such ``m``: the
+    least to map). A damaged candidate is passed over (its own reader rebuilds it).
+
+    Args:
+        cache_dir: the cache folder.
+        ident: :func:`feature_key` of the ``n`` sentences.
+        longer: sentences whose first ``n`` are those of ``ident``.
+
+    Raises:
+        ConfigError: the first ``n`` sentences of ``longer`` are not those of ``ident``.
+    """
+    n = int(ident["n_sentences"])
+    if corpus_fingerprint(longer[:n]) != ident["corpus"]:
+        raise ConfigError("the sentences are not the first sentences of the longer corpus")
+    by_size: dict[int, list[tuple[Path, dict]]] = {}
+    for entry in sorted(Path(cache_dir).iterdir()):
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        try:
+            meta = read_json(entry / "meta.json")
+        except (OSError, ValueError):
+            continue
+        m = meta.get("n_sentences") if isinstance(meta, dict) else None
+        if not isinstance(m, int) or not n < m <= len(longer):
+            continue
+        if all(meta.get(k) == ident[k] for k in PREFIX_IDENTITY):
+            by_size.setdefault(m, []).append((entry, meta))
+    for m in sorted(by_size):
+        fingerprint = corpus_fingerprint(longer[:m])
+        for entry, meta in by_size[m]:
+            if meta.get("corpus") != fingerprint:
+                continue
+            try:
+                return WordFeatureStore(entry, sentences=n)
+            except DataError:
+                continue
+    return None
 
 
 def _multi_worker_fill(final: Path, ident, model, tokenizer, corpus, settings):

@@ -14,6 +14,7 @@ from bert_repro.ablate import (
     AblationResult,
     check_same_architecture,
     encoder_arrays,
+    freeze_sweep,
     metric_values,
     mix_weights,
     restore_layers,
@@ -151,13 +152,41 @@ def test_restore_k0_is_the_finetuned_model_and_rows_are_complete(ft_dir, restore
         (d, k) for d in ("bottom", "top") for k in range(L + 1)
     }
     assert all(r["n_examples"] == len(data.eval) == 20 for r in res.rows)
-    assert res.settings["n_evaluations"] == 2 * L + 1  # k = 0 evaluated once for both directions
+    # k = 0 (both directions) is the fine-tuning run's own metric, from finetune.json
+    assert res.settings["n_evaluations"] == 2 * L and res.settings["finetuned_from_record"]
     assert res.settings["base_matches_record"] is True
     levels = {r["level"]: r["value"] for r in res.levels}
     assert levels["finetuned"] == ft_acc
     assert levels["base"] == res.value(mode="restore", direction="bottom", k=L, metric="accuracy")
     row = next(r for r in res.rows if r["direction"] == "bottom" and r["k"] == 1)
     assert row["parts"] == "embeddings+layer_0" and row["num_layers"] == L
+
+
+def test_restore_k0_on_given_examples_or_batches_is_evaluated(ft_dir, data, monkeypatch):
+    """Only the recorded examples at the recorded batch size reuse the recorded metric; other
+    examples or another batch size are evaluated, and k = 0 still equals the record."""
+    from bert_repro.finetune.tasks import ClassificationTask
+
+    record = json.loads((ft_dir / "finetune.json").read_text())
+    seen = []
+    real = ClassificationTask.evaluate
+
+    def counting(self, model, tokenizer, examples, config):
+        seen.append((len(examples), config.eval_batch_size))
+        return real(self, model, tokenizer, examples, config)
+
+    monkeypatch.setattr(ClassificationTask, "evaluate", counting)
+    for kwargs in ({"examples": data.eval}, {"eval_batch_size": 7}):
+        seen.clear()
+        res = restore_layers(ft_dir, ks=[0], directions=["bottom"], **kwargs)
+        assert not res.settings["finetuned_from_record"]
+        batch = kwargs.get("eval_batch_size", record["settings"]["config"]["eval_batch_size"])
+        assert seen[0] == (len(data.eval), batch)
+        value = res.value(mode="restore", direction="bottom", k=0, metric="accuracy")
+        assert value == record["metrics"]["accuracy"]
+    seen.clear()
+    res = restore_layers(ft_dir, ks=[0], directions=["bottom"])
+    assert res.settings["finetuned_from_record"] and len(seen) == 1  # only the base level
 
 
 def test_restore_logits_k0_exact_and_all_layers_is_base_encoder_with_ft_head(
@@ -308,6 +337,36 @@ def test_freeze_keeps_the_bottom_bit_identical_and_trains_the_rest(
     assert rows[0]["value"] == record["metrics"]["accuracy"]
     assert saved["summary"]["levels"] == []  # no k = 0 run, no fine-tuned level
     assert (out / "results.csv").is_file() and (out / "figures" / "freeze_accuracy.html").is_file()
+
+
+def test_freeze_scores_test_examples_only_for_kept_models(
+    tiny_bert_dir, data, tmp_path, monkeypatch
+):
+    """The rows hold the evaluation metric; test examples are scored only when the models are
+    kept (their finetune.json records it), and leaving them out changes no row."""
+    import dataclasses
+
+    from bert_repro.finetune.tasks import ClassificationTask
+
+    seen = []
+    real = ClassificationTask.evaluate
+
+    def counting(self, model, tokenizer, examples, config):
+        seen.append(len(examples))
+        return real(self, model, tokenizer, examples, config)
+
+    monkeypatch.setattr(ClassificationTask, "evaluate", counting)
+    with_test = dataclasses.replace(data, test=list(data.eval[:7]))
+    dropped = freeze_sweep("agnews", tiny_bert_dir, data=with_test, ks=[1], config=_config())
+    assert seen == [len(data.eval)]
+    kept = freeze_sweep(
+        "agnews", tiny_bert_dir, data=with_test, ks=[1], config=_config(), models_dir=tmp_path
+    )
+    assert seen == [len(data.eval), len(data.eval), 7]
+    assert "test_metrics" in load_finetuned(tmp_path / "freeze-1")[2]
+    for a, b in zip(dropped.rows, kept.rows, strict=True):
+        assert a["metric"] == b["metric"]
+        assert a["value"] == pytest.approx(b["value"], abs=1e-6)
 
 
 def test_freeze_layers_is_checked(tiny_bert):

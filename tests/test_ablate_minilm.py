@@ -40,7 +40,9 @@ def test_cli_finetune_then_restore_on_minilm_agnews(shared_data, tmp_path, capsy
     levels = {lev["level"]: lev["value"] for lev in saved["summary"]["levels"]}
     assert levels == {"finetuned": rows[0]["value"], "base": rows[2]["value"]}
     assert saved["meta"]["settings"]["base_matches_record"] is True
-    assert saved["meta"]["settings"]["n_evaluations"] == 5  # k = 0 once for both directions
+    # k = 0 (both directions) is the run's recorded metric: 4 evaluations (bottom 3 / 6, top 3 / 6)
+    assert saved["meta"]["settings"]["n_evaluations"] == 4
+    assert saved["meta"]["settings"]["finetuned_from_record"] is True
 
     frame = pd.read_csv(out / "results.csv")
     assert len(frame) == 6 and set(frame["metric"]) == {"accuracy"}

@@ -413,3 +413,26 @@ def test_edge_training_on_three_mirrored_replicas_equals_one_device(tmp_path):
     np.testing.assert_allclose(got["loss"], one["loss"], rtol=1e-5)
     np.testing.assert_allclose(got["val_loss"], one["val_loss"], rtol=1e-5)
     assert all(h[-1] < h[0] for h in one["loss"])  # training moved them
+
+
+def test_predict_edge_traces_once_per_probes_and_reads_the_current_weights():
+    import gc
+    import weakref
+
+    from bert_repro.probe.edge_train import PREDICTOR_ATTRIBUTE, _Predictor
+
+    probes = StackedEdgeProbes([[0], [0, 1, 2]], [False, True], 3, 8, 2, 9, seed=3)
+    dev, test = synthetic(3, 20, 0), synthetic(2, 7, 1)  # other batch sizes
+    first, second = predict_edge(probes, dev), predict_edge(probes, test)
+    for got, data in ((first, dev), (second, test)):
+        want = _Predictor(probes).predict(data)  # a fresh compiled step
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
+    step = getattr(probes, PREDICTOR_ATTRIBUTE)._predict_step
+    assert step.experimental_get_tracing_count() == 1
+    probes.out_bias.assign(probes.out_bias.numpy() + np.eye(9, dtype=np.float32)[4] * 1e3)
+    assert (predict_edge(probes, dev)[0] == 4).all()  # the new weights, not a stale copy
+    ref = weakref.ref(probes)
+    del probes, step
+    gc.collect()
+    assert ref() is None  # the compiled step goes with the probes

@@ -29,7 +29,7 @@ from ..batching import plan_batches
 from ..errors import DataError
 from ..pipeline import encode_corpus
 from ..treebank import Sentence
-from .dataset import Features, pad_inputs
+from .dataset import Features, pad_inputs, predict_batch
 from .mst import max_spanning_tree
 
 LABEL_PAD = -1  # same as biaffine.LABEL_PAD (kept here so this module needs no TensorFlow)
@@ -264,7 +264,7 @@ def predict_trees(
     heads: list[np.ndarray] = [np.zeros(0, np.int64)] * len(sentences)
     labels: list[list[str]] = [[] for _ in sentences]
     for index in plan_batches(feats.lengths, batch_size):
-        out = model.predict_on_batch(pad_inputs(feats, index, pad_id=tokenizer.pad_token_id))
+        out = predict_batch(model, pad_inputs(feats, index, pad_id=tokenizer.pad_token_id))
         arc, rel = np.asarray(out["arc"]), np.asarray(out["rel"])
         for row, i in enumerate(index):
             n = len(feats.extra["word_starts"][i])

@@ -115,6 +115,8 @@ class ProbeDataset:
         self._distances: list[np.ndarray] | None = None
         self._depths: list[np.ndarray] | None = None
         self._encodings: dict[str, EncodedCorpus] = {}  # tokenizer fingerprint -> encoding
+        # sentences that begin with these (the file a --limit subset was cut from), or None
+        self._longer: list[Sentence] | None = None
 
     def __len__(self) -> int:
         return len(self.sentences)
@@ -126,11 +128,18 @@ class ProbeDataset:
         )
 
     def subset(self, indices: Sequence[int] | slice) -> ProbeDataset:
-        """A dataset of some of the sentences (in the given order), same cache folder."""
+        """A dataset of some of the sentences (in the given order), same cache folder.
+
+        A subset of the first sentences (``range(n)``) remembers the sentences it begins, so
+        its :meth:`features` can be served from a cache entry of a longer prefix of them
+        (e.g. the edge probes' ``--limit 500`` from the structural probes' 1,000).
+        """
         idx = range(len(self))[indices] if isinstance(indices, slice) else indices
         idx = [int(i) for i in idx]
         out = ProbeDataset(sentences=[self.sentences[i] for i in idx], cache_dir=self.cache_dir)
         out._encodings = {fp: enc.subset(idx) for fp, enc in self._encodings.items()}
+        if idx == list(range(len(idx))):
+            out._longer = self._longer if self._longer is not None else self.sentences
         return out
 
     # ------------------------------------------------------------------ gold labels
@@ -227,6 +236,10 @@ class ProbeDataset:
         Returns:
             A :class:`bert_repro.cache.WordFeatureStore` (``.layer(k)`` is
             ``(total_words, hidden)``, sentence ``i`` at rows ``offsets[i]:offsets[i+1]``).
+            For a subset of the first sentences of a file (:meth:`subset`), the first rows of
+            an entry of more of them when there is one and none of its own (``longer`` of
+            :func:`~bert_repro.cache.cached_word_features`: the same vectors to float
+            rounding).
 
         Raises:
             InputTooLongError: a sentence does not fit the model (see :meth:`check_fits`).
@@ -235,12 +248,16 @@ class ProbeDataset:
 
         tokenizer = as_fast_tokenizer(tokenizer)
         self.check_fits(model, tokenizer)
+        longer = (
+            self._longer if self._longer is not None and len(self._longer) > len(self) else None
+        )
         store = cached_word_features(
             model,
             tokenizer,
             self.encoding(tokenizer),
             self.cache_dir,
             settings=settings,
+            longer=None if longer is None else [s.words for s in longer],
             **options,
         )
         if not np.array_equal(np.asarray(store.lengths), self.lengths):

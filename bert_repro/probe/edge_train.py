@@ -144,15 +144,24 @@ class _EdgeSteps(_Predictor):
         return total / max(count, 1)
 
 
+#: The attribute of a StackedEdgeProbes that holds its compiled predict step (it goes with them).
+PREDICTOR_ATTRIBUTE = "_bert_repro_predictor"
+
+
 def predict_edge(
     probes: StackedEdgeProbes, data: Iterable
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every probe's predicted labels on ``data`` (batches ``(features, labels)``).
+    """Every probe's predicted labels on ``data`` (batches ``(features, labels)``), through
+    one compiled step per ``probes`` (dev and test share its trace).
 
     Returns:
         ``predictions`` ``(P, n)`` int32, ``gold`` ``(n,)``, mean cross-entropies ``(P,)``.
     """
-    return _Predictor(probes).predict(data)
+    predictor = getattr(probes, PREDICTOR_ATTRIBUTE, None)
+    if predictor is None:
+        predictor = _Predictor(probes)
+        object.__setattr__(probes, PREDICTOR_ATTRIBUTE, predictor)  # not tracked as a weight
+    return predictor.predict(data)
 
 
 class _ProbeRun(ProbeRun):

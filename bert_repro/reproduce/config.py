@@ -3,7 +3,7 @@
 ``offline`` uses the shipped all-MiniLM-L6-v2 and the real data of the shared data folder
 (:func:`bert_repro.data.shared_data_dir`: ``--data-dir``, ``$BERT_REPRO_DATA`` or
 ``../shared/data``) with
-sizes chosen to finish in about 25 minutes on 2 CPU cores. ``paper`` is Merchant et al.'s
+sizes chosen to finish in about 18 minutes on 2 CPU cores. ``paper`` is Merchant et al.'s
 setup: bert-base-uncased fine-tuned on MNLI and SQuAD v1.1 (tensorflow-datasets), compared over
 5,000 wiki40b paragraphs, probed on all of UD English-EWT with rank-128 probes for up to 40
 epochs: a GPU job (see the README for its cost).
@@ -23,6 +23,11 @@ PRESETS = ("offline", "paper")
 #: Steps of the offline parser fine-tune (batches of 16 EWT sentences, 1e-4): enough for a
 #: parser that is clearly better than a baseline in a few CPU minutes.
 PARSE_STEPS = 100
+#: Offline sizes that set the run time (see the README's demo section for what they cost):
+#: texts per comparison source, sentences per EWT split probed, edge-probe epochs.
+OFFLINE_TEXTS = 300
+OFFLINE_PROBE_SENTENCES = 500
+OFFLINE_EDGE_EPOCHS = 3
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ def preset(name: str = "offline", *, data_dir: str | os.PathLike | None = None) 
     """The settings of a named preset.
 
     Args:
-        name: ``"offline"`` (shipped MiniLM, the shared data, ~25 min on 2 CPU cores) or
+        name: ``"offline"`` (shipped MiniLM, the shared data, ~18 min on 2 CPU cores) or
             ``"paper"`` (bert-base-uncased, MNLI / SQuAD / wiki40b from tensorflow-datasets,
             full EWT; a GPU job).
         data_dir: the shared data folder (EWT is needed by both presets); default
@@ -157,18 +162,20 @@ def preset(name: str = "offline", *, data_dir: str | os.PathLike | None = None) 
                     learning_rate=1e-4,
                 ),
             ),
+            # 300 texts: CKA compares sample_tokens (2,000) of them; the cosines average all
             texts=(
-                TextSource("ewt", f"conllu:{test}", 500, ("parse",)),
-                TextSource("agnews", f"csv:{agnews}:description", 500, ("agnews",)),
+                TextSource("ewt", f"conllu:{test}", OFFLINE_TEXTS, ("parse",)),
+                TextSource("agnews", f"csv:{agnews}:description", OFFLINE_TEXTS, ("agnews",)),
             ),
             probe_train=train,
             probe_dev=dev,
             probe_test=test,
-            probe_limit=1000,
+            # the first 500 sentences of each split, for both the structural and the edge
+            # probes: one feature extraction per model and split serves both steps
+            probe_limit=OFFLINE_PROBE_SENTENCES,
             probe_rank=64,
             probe_epochs=5,
-            edge_epochs=5,
-            edge_limit=500,
+            edge_epochs=OFFLINE_EDGE_EPOCHS,
             edge_mixes="full",
             restore_ks=(0, 3, 6),
             freeze=("agnews", "parse"),

@@ -186,33 +186,43 @@ def _edge(config: ReproduceConfig, out: Path, extraction: ExtractionSettings, sa
     )
 
 
-def _restore(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say) -> None:
+def _restore(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say, strategy) -> None:
     from ..ablate import restore_layers
 
     result = restore_layers(
-        model_dir(out, job), config.base, ks=config.restore_ks, name=job.name, log=say
+        model_dir(out, job),
+        config.base,
+        ks=config.restore_ks,
+        name=job.name,
+        log=say,
+        strategy=strategy,
     )
     result.save(out / "ablate" / "restore" / job.name, models=result.model_entries())
 
 
-def _freeze(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say) -> None:
+def _freeze(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say, strategy) -> None:
     from ..ablate import freeze_sweep
 
     data, hp = _job_data(config, job)
     ks = sorted(set(config.freeze_ks) - {0})  # k = 0 is the job's own run (its level)
-    result = freeze_sweep(job.task, config.base, data=data, ks=ks, config=hp, name=job.name)
+    result = freeze_sweep(
+        job.task, config.base, data=data, ks=ks, config=hp, name=job.name, strategy=strategy
+    )
     result.save(out / "ablate" / "freeze" / job.name, models=result.model_entries())
 
 
-def _ablation_steps(config, out: Path, state: StepState, say: Say, models_key, base) -> None:
-    """``restore:<job>`` for every fine-tuned model, ``freeze:<job>`` for ``config.freeze``."""
+def _ablation_steps(
+    config, out: Path, state: StepState, say: Say, models_key, base, strategy
+) -> None:
+    """``restore:<job>`` for every fine-tuned model, ``freeze:<job>`` for ``config.freeze``,
+    under ``strategy``."""
     for job in config.finetune:
         _step(
             state,
             f"restore:{job.name}",
             {**models_key, "job": job, "ks": config.restore_ks},
             [results_path(out / "ablate" / "restore" / job.name)],
-            lambda job=job: _restore(config, job, out, say),
+            lambda job=job: _restore(config, job, out, say, strategy),
             say,
             inputs=input_fingerprints(folders=[base, model_dir(out, job)]),
         )
@@ -222,7 +232,7 @@ def _ablation_steps(config, out: Path, state: StepState, say: Say, models_key, b
             f"freeze:{job.name}",
             {"base": config.base, "seed": config.seed, "job": job, "ks": config.freeze_ks},
             [results_path(out / "ablate" / "freeze" / job.name)],
-            lambda job=job: _freeze(config, job, out, say),
+            lambda job=job: _freeze(config, job, out, say, strategy),
             say,
             inputs=input_fingerprints(files=[job.data, job.eval_data], folders=[base]),
         )
@@ -237,8 +247,8 @@ def run_reproduction(
 ) -> Path:
     """Run (or continue) the whole experiment into ``out`` and return the report's path.
 
-    ``strategy``: a one-process ``tf.distribute.Strategy`` (mirrored, TPU) that the
-    fine-tuning, comparison and probe steps run under; a multi-worker one is refused (the
+    ``strategy``: a one-process ``tf.distribute.Strategy`` (mirrored, TPU) that every step
+    (fine-tuning, comparison, probes, ablations) runs under; a multi-worker one is refused (the
     steps' own commands take ``--distribute multi-worker``: docs/distributed.md).
     """
     from ..distribute import is_multi_worker
@@ -309,7 +319,7 @@ def run_reproduction(
             files=[config.probe_train, config.probe_dev, config.probe_test], folders=models
         ),
     )
-    _ablation_steps(config, out, state, say, models_key, base)
+    _ablation_steps(config, out, state, say, models_key, base, strategy)
     edge_settings = {k: settings[k] for k in settings if k.startswith("edge_")}
     _step(
         state,
