@@ -185,10 +185,16 @@ def spearman_by_length(
     A sentence's ``(n, n)`` distances give ``n`` values (one per word's row, DSpr), its ``(n,)``
     depths one value (NSpr): :func:`row_spearman` correlates along the last axis.
     """
-    out: dict[int, list[float]] = defaultdict(list)
+    pairs: dict[int, tuple[list, list]] = defaultdict(lambda: ([], []))
     for i, (p, g) in enumerate(zip(predicted, gold, strict=True)):
-        out[np.shape(g)[0]].extend(np.atleast_1d(row_spearman(_finite(p, i), g)).tolist())
-    return dict(out)
+        mine = pairs[np.shape(g)[0]]
+        mine[0].append(_finite(p, i))
+        mine[1].append(np.asarray(g))
+    out = {}
+    for n, (p, g) in pairs.items():  # one call per length: the rows of all its sentences
+        p, g = np.stack(p), np.stack(g)  # (k, n, n) or (k, n)
+        out[n] = row_spearman(p.reshape(-1, n), g.reshape(-1, n)).tolist()
+    return out
 
 
 def dspr(
