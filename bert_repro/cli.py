@@ -177,7 +177,9 @@ def _run(args: argparse.Namespace) -> int:
     from .errors import BertReproError
 
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        _wait_for_the_other_workers()
+        return code
     except BertReproError as err:
         if args.debug:
             raise
@@ -191,6 +193,16 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"bert-repro {args.command}: interrupted; finished work is kept", file=sys.stderr)
         return 130
+
+
+def _wait_for_the_other_workers() -> None:
+    """Under ``--distribute multi-worker``, return only once every worker has finished the
+    command (the chief has written its results), so that a script's next command, on any
+    worker, finds them (:func:`bert_repro.distribute.barrier`)."""
+    from .distribute import barrier, built_strategies
+
+    for strategy in built_strategies():
+        barrier(strategy)
 
 
 if __name__ == "__main__":

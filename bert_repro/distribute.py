@@ -244,6 +244,17 @@ def from_chief(strategy, value):
     return total.astype(arr.dtype) if arr.shape else type(value)(total)
 
 
+def built_strategies() -> list:
+    """The strategies this process has built (:func:`make_strategy`), oldest first."""
+    return list(_BUILT.values())
+
+
+def barrier(strategy) -> None:
+    """Under a multi-worker ``strategy``, wait until every worker gets here (one all-reduce);
+    nothing otherwise. Every worker must call it at the same point."""
+    from_chief(strategy, True)
+
+
 def on_every_worker(strategy, flag: bool) -> bool:
     """Whether ``flag`` holds on every worker (``flag`` itself without a multi-worker
     strategy). A collective, like :func:`from_chief`: every worker calls it at the same point.
