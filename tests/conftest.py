@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import string
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -117,3 +121,30 @@ def ewt_dev_sentences(ewt_dev) -> list[list[str]]:
             [tok["form"] for tok in sent if isinstance(tok["id"], int)]
             for sent in conllu.parse_incr(f)
         ]
+
+
+#: Sentences of the cache tests: repeated, of several lengths, one of a single word.
+CACHE_SENTENCES = [
+    ["the", "dog", "is", "good"],
+    ["coding", "python", "code", ",", "debugging", "!"],
+    ["a"],
+    ["the", "bank", "of", "the", "river", "had", "money"],
+    ["we", "said", "no"],
+] * 3
+
+
+def run_result_job(code: str, cwd: Path, timeout: float = 300) -> dict:
+    """Run ``code`` in a fresh Python process (e.g. one that must set up logical devices before
+    TensorFlow starts) and return the JSON it prints after ``RESULT ``; fail with its stderr."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=cwd,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    return json.loads(line.split(" ", 1)[1])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CACHE_SENTENCES
 
 import bert_repro.cache as cache
 import bert_repro.features as features
@@ -18,13 +19,7 @@ from bert_repro.errors import DataError
 from bert_repro.features import word_features
 from bert_repro.models import load_bert
 
-SENTS = [
-    ["the", "dog", "is", "good"],
-    ["coding", "python", "code", ",", "debugging", "!"],
-    ["a"],
-    ["the", "bank", "of", "the", "river", "had", "money"],
-    ["we", "said", "no"],
-] * 3
+SENTS = CACHE_SENTENCES
 
 
 def test_cache_equals_direct_extraction_and_is_hit_the_second_time(

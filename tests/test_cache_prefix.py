@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import CACHE_SENTENCES
 
 import bert_repro.features as features
 from bert_repro.cache import WordFeatureStore, cached_word_features
@@ -12,13 +13,7 @@ from bert_repro.errors import ConfigError
 from bert_repro.features import word_features
 from bert_repro.probe.data import ProbeDataset
 
-SENTS = [
-    ["the", "dog", "is", "good"],
-    ["coding", "python", "code", ",", "debugging", "!"],
-    ["a"],
-    ["the", "bank", "of", "the", "river", "had", "money"],
-    ["we", "said", "no"],
-] * 3
+SENTS = CACHE_SENTENCES
 FIRST = 7
 
 

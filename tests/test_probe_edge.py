@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import run_result_job
 
 from bert_repro.cli import main
 from bert_repro.errors import DataError
@@ -390,23 +391,7 @@ def test_edge_training_on_three_mirrored_replicas_equals_one_device(tmp_path):
     """Under MirroredStrategy over 3 logical CPUs, each batch split by rows (some replicas
     get none) with the whole batch's dropout rows, the trained probes (written back into the
     caller's) and their loss histories equal one device's to float rounding."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run(
-        [sys.executable, "-c", MIRRORED_EDGE_JOB],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-    found = json.loads(line.split(" ", 1)[1])
+    found = run_result_job(MIRRORED_EDGE_JOB, tmp_path)
     one, got = found["one"], found["mirrored"]
     for a, b in zip(one["weights"], got["weights"], strict=True):
         np.testing.assert_allclose(b, a, atol=1e-5)

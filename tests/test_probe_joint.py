@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import run_result_job
 
 from bert_repro._keras import keras
 from bert_repro.probe.adam import SlicedAdam, adam_update
@@ -412,23 +413,7 @@ def test_joint_training_on_three_mirrored_replicas_equals_one_device(tmp_path):
     """Under MirroredStrategy over 3 logical CPUs (a fresh process: they must be set before
     TensorFlow starts), each batch split by rows (some replicas get none), the probes' weights
     and loss histories equal one device's to float rounding (measured: weights 1.5e-8)."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run(
-        [sys.executable, "-c", MIRRORED_JOB],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-    found = json.loads(line.split(" ", 1)[1])
+    found = run_result_job(MIRRORED_JOB, tmp_path)
     assert found["one"].keys() == found["mirrored"].keys() and len(found["one"]) == 6
     for key, one in found["one"].items():
         got = found["mirrored"][key]
