@@ -9,7 +9,9 @@ the LR still decays on plateau, alike in both), measured side by side in one pro
 * ``1 layer jointly``: ``train_probes`` on that layer (both kinds in one model);
 * ``K layers one by one``: ``train_probe`` for every layer and kind, as the sweep does today;
 * ``K layers jointly``: ``train_probes`` on all K layers at once (NumPy batches from
-  ``ProbeDataset.layer_batches``; once more from ``tf_layers_dataset``, the tf.data input).
+  ``ProbeDataset.layer_batches``; once more from ``tf_layers_dataset``, the tf.data input;
+  once more with plain random batches, ``group_by_length=False``, as Hewitt & Manning draw
+  them, against the default batches of similar lengths).
 
 Also one epoch of batches alone (the data pipeline, no training), and how far the joint
 probes are from the one-by-one ones, next to how far ``train_probe`` moves on its own when its
@@ -97,12 +99,14 @@ def run(args, cache: Path) -> None:
 
         return go
 
-    def jointly(chosen, source="layer_batches"):
+    def jointly(chosen, source="layer_batches", group=True):
         def go():
-            results[f"joint {len(chosen)} {source}"] = train_probes(
+            results[f"joint {len(chosen)} {source} {group}"] = train_probes(
                 KINDS,
                 chosen,
-                getattr(tr, source)(tr_store, chosen, KINDS, shuffle=True, seed=0),
+                getattr(tr, source)(
+                    tr_store, chosen, KINDS, shuffle=True, seed=0, group_by_length=group
+                ),
                 getattr(dv, source)(dv_store, chosen, KINDS),
                 **settings,
             )
@@ -121,6 +125,7 @@ def run(args, cache: Path) -> None:
         f"{k} layers jointly, tf.data input (tf_layers_dataset)": jointly(
             layers, "tf_layers_dataset"
         ),
+        f"{k} layers jointly, random batches (group_by_length=False)": jointly(layers, group=False),
     }
     print(
         f"matmul rate now: {matmul_gflops():.0f} GFLOP/s; load average "
@@ -166,7 +171,11 @@ def run(args, cache: Path) -> None:
     print(
         f"time({k} jointly, tf.data input) / time(1 alone) = {secs[names[4]] / secs[names[0]]:.2f}"
     )
-    joint, single = results[f"joint {k} layer_batches"], results[f"alone {k}"]
+    print(
+        f"time({k} jointly, random batches) / time({k} jointly, grouped by length) = "
+        f"{secs[names[5]] / secs[names[2]]:.2f}"
+    )
+    joint, single = results[f"joint {k} layer_batches True"], results[f"alone {k}"]
     dw = max(
         float(np.max(np.abs(joint[key].probe.proj.numpy() - single[key].probe.proj.numpy())))
         for key in single

@@ -20,7 +20,8 @@ that minimise the total cost under a memory budget of ``max_tokens`` padded word
   where the batch size is a training hyper-parameter).
 * :func:`length_grouped_batches`: the endless stream of fine-tuning batches, each of exactly the
   training batch size, shuffled pass after pass but grouped by length within windows of a few
-  dozen batches, so a batch of short items is not padded to a long one.
+  dozen batches, so a batch of short items is not padded to a long one;
+  :func:`length_grouped_order` is one such pass (every item once) for the probes' epochs.
 
 All are pure NumPy: deterministic (ties keep the input order) and testable without TensorFlow.
 """
@@ -106,6 +107,57 @@ def plan_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def _sorted_windows(perm: np.ndarray, lengths: np.ndarray, window: int) -> np.ndarray:
+    """``perm`` cut into windows of ``window`` items, each sorted by length, longest first
+    (ties keep their order in ``perm``)."""
+    return np.concatenate(
+        [
+            w[np.argsort(-lengths[w], kind="stable")]
+            for w in np.split(perm, range(window, perm.size, window))
+        ]
+    )
+
+
+def length_grouped_order(
+    lengths: Sequence[int],
+    batch_size: int,
+    rng: np.random.Generator,
+    *,
+    window_batches: int = DEFAULT_WINDOW_BATCHES,
+) -> np.ndarray:
+    """One shuffled epoch over ``N`` items whose consecutive ``batch_size`` chunks have similar
+    lengths: every item exactly once.
+
+    A permutation from ``rng``, cut into windows of ``window_batches * B`` items, each sorted
+    by length (:func:`length_grouped_batches`' grouping); the ``N // B`` full batches follow in
+    a random order from ``rng`` and the ``N mod B`` left over come last (the epoch's one smaller
+    batch), so cutting the result into chunks of ``B`` gives the batches. With
+    ``window_batches=1`` the batches are plain random batches. For the structural probes,
+    whose padded work grows with the longest sentence of a batch: on EWT train, random
+    batches of 20 compute 2.8x the real words and 5.6x the real word pairs.
+
+    Args:
+        lengths: ``(N,)`` size of each item (words, wordpieces).
+        batch_size: ``B``.
+        rng: the generator to draw from (a seeded run draws the same orders).
+        window_batches: batches per length-sorted window.
+
+    Returns:
+        ``(N,)`` int64 item indices, a permutation of ``range(N)``.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
+    for name, v in (("batch_size", batch_size), ("window_batches", window_batches)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+            raise ConfigError(f"{name} must be a positive int, got {v!r}")
+    b = int(batch_size)
+    order = _sorted_windows(
+        rng.permutation(lengths.size).astype(np.int64), lengths, int(window_batches) * b
+    )
+    full = order.size // b
+    batches = [order[k * b : (k + 1) * b] for k in rng.permutation(full)]
+    return np.concatenate([*batches, order[full * b :]]).astype(np.int64)
+
+
 def length_grouped_batches(
     lengths: Sequence[int],
     batch_size: int,
@@ -163,12 +215,7 @@ def length_grouped_batches(
                 continue
             yield np.concatenate([pending, perm[:need]])
             perm = perm[need:]
-        order = np.concatenate(
-            [
-                w[np.argsort(-lengths[w], kind="stable")]
-                for w in np.split(perm, range(window, perm.size, window))
-            ]
-        )
+        order = _sorted_windows(perm, lengths, window)
         full = order.size // b
         for k in rng.permutation(full):
             yield order[k * b : (k + 1) * b]

@@ -114,6 +114,48 @@ def test_tf_dataset_shuffles_every_epoch_reproducibly(dataset, tiny_bert):
     assert sum(int(n.shape[0]) for _, _, n in plain) == len(dataset)
 
 
+class _FakeStore:
+    """Word vectors whose first coordinate is the sentence number (no model needed)."""
+
+    def __init__(self, lengths):
+        self.lengths = np.asarray(lengths)
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        self.hidden_size = 2
+        sent = np.repeat(np.arange(len(lengths)), self.lengths).astype(np.float32)
+        self._vectors = np.stack([sent, np.ones_like(sent)], axis=1)
+
+    def layer(self, k):
+        return self._vectors
+
+
+def test_shuffled_epochs_group_sentences_by_length(ewt_dev):
+    """On 600 EWT dev sentences a grouped epoch still serves every sentence once, a new order
+    each epoch, but its batches pad to under half the words random batches pad to; the joint
+    batches and one layer's tf.data batches hold the same sentences for the same seed."""
+    from bert_repro.treebank import read_conllu
+
+    data = ProbeDataset(sentences=read_conllu(ewt_dev)[:600])
+    store = _FakeStore(data.lengths)
+
+    def epochs(group, seed=5):
+        batches = data.layer_batches(
+            store, [0], ["depth"], batch_size=20, shuffle=True, seed=seed, group_by_length=group
+        )
+        return [[f[0, :, 0, 0].astype(int) for f, _, _ in batches] for _ in range(2)]
+
+    def padded(epoch):
+        return sum(len(b) * data.lengths[b].max() for b in epoch)
+
+    grouped, random = epochs(True), epochs(False)
+    for epoch in grouped + random:
+        assert sorted(np.concatenate(epoch).tolist()) == list(range(600))
+    assert [b.tolist() for b in grouped[0]] != [b.tolist() for b in grouped[1]]
+    assert padded(grouped[0]) < 0.5 * padded(random[0])
+    ds = data.tf_dataset(store, 0, "depth", batch_size=20, shuffle=True, seed=5)
+    single = [f.numpy()[:, 0, 0].astype(int).tolist() for f, _, _ in ds]
+    assert single == [b.tolist() for b in grouped[0]]
+
+
 def test_seed_notebook_generator(dataset, tiny_bert, tmp_path):
     """The seed wraps build_pairs_distance_generator in from_generator, masks, and probes."""
     import tensorflow as tf

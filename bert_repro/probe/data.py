@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..batching import length_grouped_order
 from ..errors import ConfigError, DataError, InputTooLongError, check_choice
 from ..models import as_fast_tokenizer, tokenizer_fingerprint
 from ..pipeline import EncodedCorpus, encode_corpus, generator_dataset, max_model_length
@@ -64,17 +65,26 @@ def _label_spec(kind: ProbeKind):
 class _Epochs:
     """A re-iterable of batches: every ``iter()`` is a new epoch, ``batches(order)``.
 
-    ``order`` is ``None`` (file order) unless ``shuffle``; then every epoch draws a new
-    permutation of the ``n`` sentences from one generator seeded with ``seed``, so a seeded run
-    sees the same sequence of orders.
+    ``order`` is ``None`` (file order) unless ``shuffle``; then every epoch draws a new order
+    of the ``n`` sentences from one generator seeded with ``seed``, so a seeded run sees the
+    same sequence of orders: a permutation, or, given ``grouping=(lengths, batch_size)``, a
+    :func:`~bert_repro.batching.length_grouped_order` whose batches hold sentences of similar
+    lengths.
     """
 
-    def __init__(self, batches, n: int, *, shuffle: bool, seed: int | None):
+    def __init__(self, batches, n: int, *, shuffle: bool, seed: int | None, grouping=None):
         self._batches, self._n, self._shuffle = batches, n, shuffle
+        self._grouping = grouping
         self._rng = np.random.default_rng(seed)
 
     def __iter__(self):
-        order = self._rng.permutation(self._n) if self._shuffle else None
+        if not self._shuffle:
+            order = None
+        elif self._grouping is None:
+            order = self._rng.permutation(self._n)
+        else:
+            lengths, batch_size = self._grouping
+            order = length_grouped_order(lengths, batch_size, self._rng)
         return iter(self._batches(order))
 
 
@@ -318,6 +328,7 @@ class ProbeDataset:
         shuffle: bool = False,
         seed: int | None = None,
         prefetch: int = 2,
+        group_by_length: bool = True,
     ):
         """A ``tf.data.Dataset`` of ``(features, labels, lengths)`` batches (see
         :meth:`iter_batches`).
@@ -326,6 +337,10 @@ class ProbeDataset:
             shuffle: draw a new sentence order at every pass (epoch), from a generator seeded
                 with ``seed``, so a seeded run sees the same sequence of orders.
             seed: the shuffling seed.
+            group_by_length: shuffled batches hold sentences of similar lengths
+                (:func:`~bert_repro.batching.length_grouped_order`: the padded words and word
+                pairs a batch computes shrink 2.8x and 5.6x on EWT train); ``False``: plain
+                random batches, as Hewitt & Manning's code draws them.
         """
         import tensorflow as tf
 
@@ -335,6 +350,7 @@ class ProbeDataset:
             len(self),
             shuffle=shuffle,
             seed=seed,
+            grouping=(self.lengths, batch_size) if group_by_length else None,
         )
         ds = generator_dataset(
             lambda: iter(epochs),
@@ -403,13 +419,15 @@ class ProbeDataset:
         batch_size: int = 20,
         shuffle: bool = False,
         seed: int | None = None,
+        group_by_length: bool = True,
     ) -> Iterable[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]]:
         """:meth:`iter_layer_batches` epoch after epoch: each iteration of the returned object
         is one epoch of NumPy batches ``(features (K, B, W, H), {kind: labels}, lengths)``.
 
         Shuffled as :meth:`tf_dataset` (a new order at every epoch, drawn from a generator
-        seeded with ``seed``), so with the same seed the batches hold the same sentences, in
-        the same order, as each layer's :meth:`tf_dataset`. The fast input of
+        seeded with ``seed``, batches grouped by length unless ``group_by_length=False``), so
+        with the same seed the batches hold the same sentences, in the same order, as each
+        layer's :meth:`tf_dataset`. The fast input of
         :func:`bert_repro.probe.joint.train_probes`: the step converts each batch once, with
         no ``tf.data`` generator thread competing with it for the cores
         (``benchmarks/bench_probes.py``).
@@ -425,6 +443,7 @@ class ProbeDataset:
             len(self),
             shuffle=shuffle,
             seed=seed,
+            grouping=(self.lengths, batch_size) if group_by_length else None,
         )
 
     def tf_layers_dataset(
@@ -442,7 +461,8 @@ class ProbeDataset:
         Args:
             store, layers, kinds: as :meth:`layer_batches`.
             prefetch: batches prepared ahead.
-            **batching: ``batch_size``, ``shuffle``, ``seed``, as :meth:`layer_batches`.
+            **batching: ``batch_size``, ``shuffle``, ``seed``, ``group_by_length``, as
+                :meth:`layer_batches`.
         """
         import tensorflow as tf
 
