@@ -24,6 +24,7 @@ mask per step from ``(seed, step)``, the same for every probe.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -115,6 +116,7 @@ class StackedEdgeProbes(keras.layers.Layer):
         self.model_dim = int(model_dim)
         self.num_spans = int(num_spans)
         self.num_labels = int(num_labels)
+        self.head = head
         self.projection_dim = head.projection_dim
         self.hidden_dim = head.hidden_dim
         self.dropout = head.dropout
@@ -269,9 +271,7 @@ class StackedEdgeProbes(keras.layers.Layer):
             model_dim=self.model_dim,
             num_spans=self.num_spans,
             num_labels=self.num_labels,
-            projection_dim=self.projection_dim,
-            hidden_dim=self.hidden_dim,
-            dropout=self.dropout,
             seed=self.seed,
+            **dataclasses.asdict(self.head),  # projection_dim, hidden_dim, dropout
         )
         return config
