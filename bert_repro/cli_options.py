@@ -24,7 +24,7 @@ import argparse
 from pathlib import Path
 
 from .batching import DEFAULT_MAX_TOKENS
-from .cli import add_speed_options, seed
+from .cli import add_overwrite_option, add_speed_options, seed
 from .models import DEFAULT_MODEL_NAME
 from .settings import TOO_LONG
 
@@ -136,6 +136,19 @@ def add_extraction_options(p) -> None:
         help="at most this many texts a forward pass (default: only --max-tokens limits)",
     )
     add_speed_options(p)
+
+
+def add_run_options(p, *, old_batch_size: bool = False) -> None:
+    """What every command that runs a frozen model over a corpus and writes results has:
+    ``--quiet``, ``--no-figures``, the extraction options (:func:`add_extraction_options`)
+    and ``--overwrite``; ``old_batch_size``: also the hidden ``--batch-size``, the old name
+    of ``--max-batch`` (in commands whose ``--batch-size`` never was a training batch)."""
+    add_quiet(p)
+    add_no_figures(p)
+    add_extraction_options(p)
+    if old_batch_size:
+        hidden_alias(p, "--batch-size", "max_batch", type=int)
+    add_overwrite_option(p)
 
 
 def extraction_settings(args: argparse.Namespace, **fields):

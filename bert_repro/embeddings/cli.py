@@ -18,14 +18,11 @@ import time
 from pathlib import Path
 from typing import get_args
 
-from ..cli import add_overwrite_option
 from ..cli_options import (
-    add_extraction_options,
     add_limit,
     add_model,
-    add_no_figures,
     add_out,
-    add_quiet,
+    add_run_options,
     add_seed,
     add_tfds_data_dir,
     command_group,
@@ -57,11 +54,7 @@ def recipe_arg(text: str):
 def _common(p: argparse.ArgumentParser, name: str) -> None:
     add_model(p)
     add_out(p, str(DEFAULT_OUT / name))
-    add_quiet(p)
-    add_extraction_options(p)
-    hidden_alias(p, "--batch-size", "max_batch", type=int)  # the old name of --max-batch
-    add_overwrite_option(p)
-    add_no_figures(p)
+    add_run_options(p, old_batch_size=True)
 
 
 def add_parser(subparsers) -> None:

@@ -18,14 +18,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import add_overwrite_option
 from ..cli_options import (
-    add_extraction_options,
     add_limit,
     add_model,
-    add_no_figures,
     add_out,
-    add_quiet,
+    add_run_options,
     add_seed,
     add_too_long,
     extraction_settings,
@@ -72,11 +69,7 @@ def add_parser(subparsers) -> None:
     add_out(p)
     _add_measure_options(p)
     p.add_argument("--no-png", action="store_true", help="write HTML figures only")
-    add_no_figures(p)
-    add_quiet(p)
-    add_extraction_options(p)
-    hidden_alias(p, "--batch-size", "max_batch", type=int)  # the old name of --max-batch
-    add_overwrite_option(p)
+    add_run_options(p, old_batch_size=True)
     p.set_defaults(func=run)
 
 

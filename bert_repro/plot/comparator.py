@@ -3,6 +3,23 @@
 Merchant, Rahimtoroghi, Pavlick & Tenney, "What Happens To BERT Embeddings During
 Fine-tuning?" (BlackboxNLP 2020), sections 4-5: token-level cosine similarity of hidden
 states, RSA and linear CKA between a pre-trained model and its fine-tuned versions.
+
+**Cosine** (per model, per layer ``k``): for text ``i`` let ``S_i`` be its counted wordpiece
+positions -- all its wordpieces except ``[CLS]`` and ``[SEP]`` (included when
+``include_special``), never padding. Then::
+
+    cos_k = (1 / N) * sum_i (1 / |S_i|) * sum_{t in S_i} cos(h^base_{k,i,t}, h^ft_{k,i,t})
+
+a mean over the wordpieces of each text, then over the ``N`` texts (texts with no counted
+wordpiece are left out and counted in ``n_without_tokens``).
+
+**RSA and CKA** are computed on a uniform random sample of ``sample_tokens`` counted wordpiece
+positions of the whole corpus (seeded by ``seed``; the same positions for every model and
+layer, independent of batching: :class:`~bert_repro.plot.sampling.TokenSample`). With ``X``,
+``Y`` the ``(n, H)`` vectors of the sampled tokens in the base's and the fine-tuned model's
+layer ``k``: RSA is the correlation (Pearson, or Spearman with ``rsa_method``) of the
+strictly-upper triangles of their token-by-token cosine-similarity matrices, and CKA is linear
+CKA (Kornblith et al. 2019), see :mod:`bert_repro.plot.similarity`.
 """
 
 from __future__ import annotations
@@ -27,9 +44,9 @@ from .similarity import (
     RsaMethod,
     correlation,
     linear_cka,
-    mean_token_cosine,
     upper_triangle,
 )
+from .tally import CosineTally
 
 TooLong = Literal["error", "skip"]
 TOO_LONG: tuple[str, ...] = ("error", "skip")
@@ -239,35 +256,17 @@ class BertComparator:
         too_long: TooLong = "error",
         n_samples: int | None = None,
     ) -> ComparisonResult:
-        """Cosine, RSA and linear CKA per layer for every fine-tuned model, in one pass.
+        """Cosine, RSA and linear CKA per layer for every fine-tuned model, in one pass (the
+        definitions: :mod:`bert_repro.plot.comparator`).
 
-        The texts are the first ``limit`` of ``data`` (all of them when None): for a
-        wiki40b split (dict examples with ``text``) these are paragraphs, extracted from the
-        article markup; otherwise each element of a ``tf.data`` dataset of strings or a list of
-        strings is one text (see :func:`bert_repro.text.iter_texts`). Every model runs over
-        the same batches; the base is computed once per batch.
-
-        **Cosine** (per model, per layer ``k``): for text ``i`` let ``S_i`` be its counted
-        wordpiece positions -- all its wordpieces except ``[CLS]`` and ``[SEP]`` (included
-        when ``include_special``), never padding. Then::
-
-            cos_k = (1 / N) * sum_i (1 / |S_i|) * sum_{t in S_i} cos(h^base_{k,i,t}, h^ft_{k,i,t})
-
-        a mean over the wordpieces of each text, then over the ``N`` texts (texts with no
-        counted wordpiece are left out and counted in ``n_without_tokens``).
-
-        **RSA and CKA** are computed on a uniform random sample of ``sample_tokens`` counted
-        wordpiece positions of the whole corpus (seeded by ``seed``; the same positions for
-        every model and layer, independent of batching). With ``X``, ``Y`` the ``(n, H)``
-        vectors of the sampled tokens in the base's and the fine-tuned model's layer ``k``:
-        RSA is the correlation (Pearson, or Spearman with ``rsa_method``) of the strictly-upper
-        triangles of their token-by-token cosine-similarity matrices, and CKA is linear CKA
-        (Kornblith et al. 2019), see :mod:`bert_repro.plot.similarity`.
+        Every model runs over the same batches; the base is computed once per batch.
 
         Args:
-            data: the texts (see above).
-            limit: number of texts to use, the first ones of the source (``n_samples=`` is
-                still accepted for it).
+            data: the texts: a wiki40b split (dict examples with ``text``: its paragraphs,
+                extracted from the article markup), a ``tf.data`` dataset of strings or a list
+                of strings (:func:`bert_repro.text.iter_texts`).
+            limit: number of texts to use, the first ones of the source (all when None;
+                ``n_samples=`` is still accepted for it).
             include_special: count ``[CLS]`` and ``[SEP]`` in the cosine average and sample.
             sample_tokens: size of the token sample for RSA/CKA; 0 skips them.
             seed: seed of the token sample.
@@ -291,44 +290,23 @@ class BertComparator:
         check_choice("rsa_method", rsa_method, RSA_METHODS)
         limit = _limit(limit, n_samples)
         corpus, source_index, n_skipped = self._select_texts(data, limit, too_long)
+        tally = self._cosine_pass(corpus, source_index, include_special, sample_tokens, seed)
+        similarity = (
+            self._sample_similarity(tally.sample, rsa_method) if sample_tokens else (None, None)
+        )
+        asked = dict(limit=limit, include_special=include_special, sample_tokens=sample_tokens)
+        asked.update(seed=seed, rsa_method=rsa_method, too_long=too_long)
+        return self._result(tally, similarity, n_skipped, asked)
 
-        models = [self.base, *self.finetuned.values()]
-        n_states = int(self.base.config.num_hidden_layers) + 1
-        cos_sum = np.zeros((len(self.finetuned), n_states), dtype=np.float64)
-        n_texts = n_tokens = n_without = 0
-        sample = TokenSample(sample_tokens, seed)
-
-        for batch, outputs in iter_batches(
-            models, self.tokenizer, corpus, settings=self.settings, names=("base", *self.names)
-        ):
-            mask = batch["attention_mask"].astype(bool)  # (B, T)
-            if not include_special:
-                mask = mask & ~special_token_mask(mask)
-            counts = mask.sum(axis=1)
-            has = counts > 0
-            for m in range(1, len(models)):
-                mean_cos, _ = mean_token_cosine(outputs[0], outputs[m], mask)  # (K, B)
-                cos_sum[m - 1] += mean_cos[:, has].sum(axis=1)
-            n_texts += int(has.sum())
-            n_without += int((~has).sum())
-            n_tokens += int(counts.sum())
-            sample.update(outputs, mask, source_index[batch["index"]])
-
-        if n_texts == 0:
-            raise DataError(
-                f"none of the {len(corpus)} texts has a wordpiece to compare "
-                "(they are empty once [CLS]/[SEP] are left out)"
-            )
-        rsa_values = cka_values = None
-        if sample_tokens:
-            rsa_values, cka_values = self._sample_similarity(sample, rsa_method)
+    def _result(
+        self, tally: CosineTally, similarity: tuple, n_skipped: int, asked: dict
+    ) -> ComparisonResult:
+        """The :class:`ComparisonResult` of a pass: ``similarity`` is ``(rsa, cka)`` (or
+        ``(None, None)``), its ``settings`` what was ``asked``, how the models ran and which
+        models."""
+        rsa_values, cka_values = similarity
         settings = {
-            "limit": limit,
-            "include_special": include_special,
-            "sample_tokens": sample_tokens,
-            "seed": seed,
-            "rsa_method": rsa_method,
-            "too_long": too_long,
+            **asked,
             "max_batch": self.settings.max_batch,
             "max_tokens": self.settings.max_tokens,
             "precision": self.settings.precision,
@@ -337,16 +315,47 @@ class BertComparator:
         }
         return ComparisonResult(
             names=self.names,
-            cosine=cos_sum / n_texts,
+            cosine=tally.cos_sum / tally.n_texts,
             rsa=rsa_values,
             cka=cka_values,
-            n_texts=n_texts,
-            n_tokens=n_tokens,
-            n_sampled_tokens=sample.filled,
+            n_texts=tally.n_texts,
+            n_tokens=tally.n_tokens,
+            n_sampled_tokens=tally.sample.filled,
             n_skipped_too_long=n_skipped,
-            n_without_tokens=n_without,
+            n_without_tokens=tally.n_without,
             settings=settings,
         )
+
+    def _cosine_pass(
+        self,
+        corpus: EncodedCorpus,
+        source_index: np.ndarray,
+        include_special: bool,
+        sample_tokens: int,
+        seed: int,
+    ) -> CosineTally:
+        """One pass of every model over ``corpus``: the cosine sums and counts, and the
+        token sample (``sample_tokens`` positions, seeded by ``seed``).
+
+        Raises:
+            DataError: no text has a wordpiece to compare.
+        """
+        models = [self.base, *self.finetuned.values()]
+        n_states = int(self.base.config.num_hidden_layers) + 1
+        tally = CosineTally.empty(len(self.finetuned), n_states, sample_tokens, seed)
+        for batch, outputs in iter_batches(
+            models, self.tokenizer, corpus, settings=self.settings, names=("base", *self.names)
+        ):
+            mask = batch["attention_mask"].astype(bool)  # (B, T)
+            if not include_special:
+                mask = mask & ~special_token_mask(mask)
+            tally.add(outputs, mask, source_index[batch["index"]])
+        if tally.n_texts == 0:
+            raise DataError(
+                f"none of the {len(corpus)} texts has a wordpiece to compare "
+                "(they are empty once [CLS]/[SEP] are left out)"
+            )
+        return tally
 
     def _sample_similarity(self, sample: TokenSample, method: str) -> tuple[np.ndarray, np.ndarray]:
         """``(rsa, cka)`` of shape ``(M, L+1)`` on the token sample (NaN if < 2 tokens)."""

@@ -14,14 +14,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import add_overwrite_option
 from ..cli_options import (
     MODEL_HELP,
-    add_extraction_options,
     add_limit,
-    add_no_figures,
     add_out,
-    add_quiet,
+    add_run_options,
     add_seed,
     add_too_long,
     command_group,
@@ -112,10 +109,7 @@ def _common(p: argparse.ArgumentParser, *, out: str, kinds: bool = True) -> None
     )
     add_too_long(p, "sentences")
     hidden_alias(p, "--skip-too-long", "too_long", action="store_const", const="skip")
-    add_quiet(p)
-    add_no_figures(p)
-    add_extraction_options(p)
-    add_overwrite_option(p)
+    add_run_options(p)
 
 
 def _training(
@@ -226,19 +220,14 @@ def _options(args) -> dict:
     return dict(_shared_options(args), kinds=args.kinds)
 
 
+#: The options every probe action passes on under their own name.
+_AS_GIVEN = ("layers", "batch_size", "limit", "too_long", "cache_dtype", "overwrite", "strategy")
+
+
 def _shared_options(args) -> dict:
     """The settings keywords of every probe action, edge probes included."""
-    return dict(
-        layers=args.layers,
-        batch_size=args.batch_size,
-        limit=args.limit,
-        too_long=args.too_long,
-        cache_dtype=args.cache_dtype,
-        overwrite=args.overwrite,
-        figures=not args.no_figures,
-        **extraction_options(args),
-        strategy=args.strategy,
-    )
+    as_given = {name: getattr(args, name) for name in _AS_GIVEN}
+    return dict(as_given, figures=not args.no_figures, **extraction_options(args))
 
 
 def _train_like(args, test) -> int:

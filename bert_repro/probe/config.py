@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Callable
 
 from ..errors import ConfigError, check_choice, check_positive
 from ..settings import TOO_LONG, ExtractionSettings, TooLong
@@ -109,3 +110,37 @@ def sweep_settings(
         warnings.warn("skip_too_long=True is now too_long='skip'", DeprecationWarning, stacklevel=3)
         options["too_long"] = "skip"
     return split_settings(SweepSettings, settings, extraction, options)
+
+
+def training_and_log(cls, training, options: dict) -> tuple:
+    """``(training, log)`` of a training function's keywords: ``training`` (a ``cls`` frozen
+    dataclass, :class:`~bert_repro.probe.trainer.ProbeTraining` or
+    :class:`~bert_repro.probe.edge_config.EdgeTraining`; default ``cls()``) with the fields
+    among ``options`` applied, and the ``log`` (called with one line per epoch; ``None``:
+    silent; ``print_fn=`` is its old name), each line after ``log_prefix=`` when given.
+
+    Raises:
+        ConfigError: an unknown keyword (the message lists the valid ones).
+    """
+    options = dict(options)
+    log = options.pop("log", None)
+    if "print_fn" in options:
+        warnings.warn("print_fn= is now log=", DeprecationWarning, stacklevel=4)
+        log = log or options.pop("print_fn")
+    prefix = options.pop("log_prefix", "")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        valid = ", ".join(sorted(names | {"log"}))
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)}; valid: {valid}")
+    training = training or cls()
+    if options:
+        training = dataclasses.replace(training, **options)
+    return training, _prefixed(log, prefix)
+
+
+def _prefixed(log: Callable[[str], None] | None, prefix: str) -> Callable[[str], None] | None:
+    """``log`` with ``prefix`` put before every line (itself when there is no prefix)."""
+    if log is None or not prefix:
+        return log
+    return lambda line: log(f"{prefix}{line}")

@@ -22,29 +22,19 @@ F1s of the mixes ``0..l``; ``dev_cumulative_expected_layer`` from the dev F1s).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from ..distribute import from_chief, is_chief
-from ..outputs import model_entry
+from ..distribute import from_chief
 from ..settings import ExtractionSettings
 from .edge_config import EdgeSettings, edge_settings
 from .edge_data import EDGE_TASKS, TASK_LABELS, edge_examples
-from .prepare import ProbeTarget, check_models, load_splits, load_target
-from .results import (
-    EDGE_COLUMNS,
-    EDGE_LEGACY_NAME,
-    EDGE_RESUME_SETTINGS,
-    ResultsFile,
-    edge_row_order,
-    open_run,
-)
-from .specs import model_specs
-
-Log = Callable[[str], None]
+from .prepare import ProbeTarget
+from .results import EDGE_COLUMNS, EDGE_TABLE, ResultsFile, edge_row_order
+from .runs import Log, ProbeRun, quiet, run_flags
+from .specs import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -80,10 +70,6 @@ def edge_plan(num_states: int, layers: Sequence[int], mixes: str) -> EdgePlan:
     mix = [False] * len(layers) + [True] * len(uppers)
     keys = [(int(k), None) for k in layers] + [("mix", u) for u in uppers]
     return EdgePlan(states, tuple(probes), tuple(mix), tuple(keys))
-
-
-def _quiet(_line: str) -> None:
-    return None
 
 
 def _done(results: ResultsFile, target: ProbeTarget, task: str, plan: EdgePlan) -> bool:
@@ -139,70 +125,57 @@ def run_edge_probes(
         ConfigError, DataError, ModelError: bad settings, treebanks (e.g. a label outside UD's
             inventory), models or layers; all checked before the first model is loaded.
     """
-    verbose = bool(options.pop("verbose", False))
-    overwrite = bool(options.pop("overwrite", False))
+    verbose, overwrite = run_flags(options)
     settings, extraction = edge_settings(settings, extraction, **options)
-    log = log or _quiet
-    specs = model_specs(models)
-    paths = {"train": train, "dev": dev, "test": test}
-    results = open_run(
+    run = ProbeRun.open(
+        models,
+        {"train": train, "dev": dev, "test": test},
         out,
-        specs,
-        paths,
         settings,
         extraction,
+        cache_dir=cache_dir,
+        log=log or quiet,
         command="probe edge",
-        columns=EDGE_COLUMNS,
-        identity=("model", "task", "layer", "mix_upto"),
-        order=edge_row_order,
-        resume=EDGE_RESUME_SETTINGS,
-        legacy=(EDGE_LEGACY_NAME,),
+        table=EDGE_TABLE,
         overwrite=overwrite,
-        log=log,
     )
-    splits = load_splits(paths, settings.limit, cache_dir)
-    for ds in splits.values():  # a bad label fails now, not after the features
-        for task in settings.tasks:
+    _check_labels(run, settings.tasks)
+    for spec in run.specs:
+        _edge_model(run, spec, settings, verbose)
+    run.save_figures("edge", settings.figures)
+    return run.results.rows
+
+
+def _check_labels(run: ProbeRun, tasks: Sequence[str]) -> None:
+    """Every split's labels are in UD's inventory: a bad one fails now, not after the
+    features."""
+    for ds in run.splits.values():
+        for task in tasks:
             edge_examples(ds.sentences, task)
-    check_models(specs, settings.layers)
+
+
+def _edge_model(run: ProbeRun, spec: ModelSpec, settings: EdgeSettings, verbose: bool) -> None:
+    """Train and record the edge probes of one model's tasks that have no rows yet."""
     from .edge_rows import edge_row_line, edge_rows  # TensorFlow: only after the checks
 
-    for spec in specs:
-        target = load_target(spec, extraction)
-        results.set_model(spec.label, model_entry(spec.source, fingerprint=target.fingerprint))
-        if results.drop_other_versions(
-            target.spec.label, target.fingerprint, target.tokenizer_fingerprint
-        ):
-            log(
-                f"model {spec.label} (weights or tokenizer) changed since the results in {out} "
-                "were made: retraining its edge probes"
-            )
-        layers = target.layers(settings.layers)
-        plan = edge_plan(target.num_layers + 1, layers, settings.mixes)
-        missing = [not _done(results, target, task, plan) for task in settings.tasks]
-        missing = from_chief(extraction.strategy, np.array(missing, dtype=bool))  # all train
-        todo = [task for task, m in zip(settings.tasks, missing, strict=True) if m]
-        log(
-            f"{spec.label}: {target.num_layers} layers, hidden {target.hidden}; edge tasks to "
-            f"train: {', '.join(todo) or 'none'} ({len(plan.keys)} probes each)"
-        )
-        if not todo:
-            continue
-        target.features(splits, settings.too_long, extraction, log)
-        trains, strategy = target.training_strategy(extraction.strategy, log)
-        if not trains:
-            continue
-        for task in todo:
-            rows = edge_rows(target, task, plan, settings, log, verbose=verbose, strategy=strategy)
-            results.add_all(rows)
-            for row in rows:
-                log(edge_row_line(row))
-    if settings.figures and results.rows and is_chief(extraction.strategy):
-        from .figures import save_edge_figures
-
-        for path in save_edge_figures(results.rows, Path(out) / "figures"):
-            log(f"wrote {path}")
-    return results.rows
+    target = run.load(spec, "retraining its edge probes")
+    layers = target.layers(settings.layers)
+    plan = edge_plan(target.num_layers + 1, layers, settings.mixes)
+    missing = [not _done(run.results, target, task, plan) for task in settings.tasks]
+    missing = from_chief(run.extraction.strategy, np.array(missing, dtype=bool))  # all train
+    todo = [task for task, m in zip(settings.tasks, missing, strict=True) if m]
+    run.log(
+        f"{spec.label}: {target.num_layers} layers, hidden {target.hidden}; edge tasks to "
+        f"train: {', '.join(todo) or 'none'} ({len(plan.keys)} probes each)"
+    )
+    trains, strategy = run.ready(target, settings.too_long, todo)
+    if not trains:
+        return
+    for task in todo:
+        rows = edge_rows(target, task, plan, settings, run.log, verbose=verbose, strategy=strategy)
+        run.results.add_all(rows)
+        for row in rows:
+            run.log(edge_row_line(row))
 
 
 __all__ = [

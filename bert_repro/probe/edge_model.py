@@ -24,6 +24,7 @@ mask per step from ``(seed, step)``, the same for every probe.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,6 +32,7 @@ import tensorflow as tf
 
 from .._keras import keras
 from ..errors import ConfigError
+from .edge_config import EdgeHead
 from .scalar_mix import masked_mix_weights_tf
 
 __all__ = ["LAYER_NORM_EPSILON", "StackedEdgeProbes", "edge_losses", "layer_norm"]
@@ -83,9 +85,10 @@ class StackedEdgeProbes(keras.layers.Layer):
         model_dim: ``H``, the word vectors' width.
         num_spans: ``R``, 1 (POS) or 2 (dependent, head).
         num_labels: ``C``, the classes.
-        projection_dim: ``D``, each span's projection (256).
-        hidden_dim: the MLP's hidden width (256).
-        dropout: the MLP's dropout rate (0.2).
+        head: the shape past the input (:class:`~bert_repro.probe.edge_config.EdgeHead`:
+            ``projection_dim`` ``D``, each span's projection, 256; ``hidden_dim``, the MLP's
+            hidden width, 256; ``dropout``, the MLP's dropout rate, 0.2); its fields are also
+            accepted as keywords (``projection_dim=8``), as the config holds them.
         seed: seed of every slice's initialisation and of the dropout masks.
 
     Call:
@@ -101,12 +104,11 @@ class StackedEdgeProbes(keras.layers.Layer):
         num_spans: int,
         num_labels: int,
         *,
-        projection_dim: int = 256,
-        hidden_dim: int = 256,
-        dropout: float = 0.2,
+        head: EdgeHead | None = None,
         seed: int | None = None,
         **kwargs,
     ):
+        head = EdgeHead.take(head, kwargs)
         super().__init__(**kwargs)
         self.probes = [[int(s) for s in states] for states in probes]
         self.mix = [bool(m) for m in mix]
@@ -114,9 +116,10 @@ class StackedEdgeProbes(keras.layers.Layer):
         self.model_dim = int(model_dim)
         self.num_spans = int(num_spans)
         self.num_labels = int(num_labels)
-        self.projection_dim = int(projection_dim)
-        self.hidden_dim = int(hidden_dim)
-        self.dropout = float(dropout)
+        self.head = head
+        self.projection_dim = head.projection_dim
+        self.hidden_dim = head.hidden_dim
+        self.dropout = head.dropout
         self.seed = None if seed is None else int(seed)
         self._check()
         p = len(self.probes)
@@ -154,11 +157,6 @@ class StackedEdgeProbes(keras.layers.Layer):
             )
         if min(self.num_states, self.model_dim, self.num_spans, self.num_labels) < 1:
             raise ConfigError("num_states, model_dim, num_spans and num_labels must be >= 1")
-        if min(self.projection_dim, self.hidden_dim) < 1 or not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(
-                "projection_dim and hidden_dim must be >= 1 and dropout in [0, 1), got "
-                f"{self.projection_dim}, {self.hidden_dim}, {self.dropout}"
-            )
         for states, mix in zip(self.probes, self.mix, strict=True):
             if not states or len(set(states)) != len(states):
                 raise ConfigError(f"a probe's states must be distinct and not empty: {states}")
@@ -273,9 +271,7 @@ class StackedEdgeProbes(keras.layers.Layer):
             model_dim=self.model_dim,
             num_spans=self.num_spans,
             num_labels=self.num_labels,
-            projection_dim=self.projection_dim,
-            hidden_dim=self.hidden_dim,
-            dropout=self.dropout,
             seed=self.seed,
+            **dataclasses.asdict(self.head),  # projection_dim, hidden_dim, dropout
         )
         return config

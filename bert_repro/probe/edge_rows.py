@@ -78,9 +78,7 @@ def _train_and_score(target, task, plan, settings: EdgeSettings, log: Log, verbo
         target.hidden,
         examples["train"].num_spans,
         len(TASK_LABELS[task]),
-        projection_dim=settings.projection_dim,
-        hidden_dim=settings.hidden_dim,
-        dropout=settings.dropout,
+        head=settings.head,
         seed=settings.seed,
     )
     names = [f"    {task} {_name(key)}" for key in plan.keys]
@@ -93,12 +91,9 @@ def _train_and_score(target, task, plan, settings: EdgeSettings, log: Log, verbo
         probes,
         batches("train", shuffle=True),
         batches("dev"),
-        epochs=settings.epochs,
-        learning_rate=settings.learning_rate,
-        patience=settings.patience,
-        lr_factor=settings.lr_factor,
+        training=settings.training,
         names=names,
-        print_fn=log if verbose else None,
+        log=log if verbose else None,
         strategy=strategy,
     )
     log(f"  {task}: trained in {time.monotonic() - t0:.0f}s")

@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from ..errors import ConfigError
 from .adam import SlicedAdam
-from .edge_config import LEARNING_RATE, LR_FACTOR, MAX_EPOCHS, PATIENCE
+from .edge_config import LEARNING_RATE, EdgeTraining
 from .edge_model import StackedEdgeProbes, edge_losses
 from .metrics import micro_f1
 from .schedule import ProbeRun
@@ -167,29 +167,9 @@ def predict_edge(
 class _ProbeRun(ProbeRun):
     """An edge probe's :class:`ProbeRun`, monitored on ``1 - dev F1``."""
 
-    def end_epoch(self, epoch, loss, val_loss, val_f1, patience, factor) -> bool:
-        return super().end_epoch(
-            epoch,
-            1.0 - val_f1,
-            patience=patience,
-            min_delta=0.0,
-            factor=factor,
-            loss=loss,
-            val_loss=val_loss,
-            val_f1=val_f1,
-        )
-
     def result(self) -> EdgeTrainResult:
-        best = self.stopping.best_epoch
-        h = self.history
-        return EdgeTrainResult(
-            epochs=len(h["val_f1"]),
-            best_epoch=best + 1,
-            dev_f1=h["val_f1"][best],
-            dev_loss=h["val_loss"][best],
-            history=h,
-            seconds=self.seconds,
-        )
+        dev_f1 = self.history["val_f1"][self.stopping.best_epoch]
+        return EdgeTrainResult(dev_f1=dev_f1, **self.best_fields())
 
 
 def train_edge_probes(
@@ -197,13 +177,10 @@ def train_edge_probes(
     train_data: Iterable,
     dev_data: Iterable,
     *,
-    epochs: int = MAX_EPOCHS,
-    learning_rate: float = LEARNING_RATE,
-    patience: int = PATIENCE,
-    lr_factor: float = LR_FACTOR,
+    training: EdgeTraining | None = None,
     names: Sequence[str] | None = None,
-    print_fn: Callable[[str], None] | None = None,
     strategy=None,
+    **options,
 ) -> list[EdgeTrainResult]:
     """Train every probe of ``probes`` at once, each as it would train alone.
 
@@ -212,40 +189,66 @@ def train_edge_probes(
         train_data: re-iterable (once per epoch) batches ``(features (S, R, N, H), labels
             (N,))``, shuffled (:func:`~bert_repro.probe.edge_data.edge_batches`).
         dev_data: the same for the dev set, not shuffled.
-        epochs: the most epochs.
-        learning_rate: Adam's initial rate (tf-keras's Adam, epsilon 1e-7).
-        patience: epochs without a better dev F1 before a probe stops.
-        lr_factor: the rate is multiplied by this after each epoch without a better dev F1.
+        training: an :class:`~bert_repro.probe.edge_config.EdgeTraining` (``epochs``,
+            ``learning_rate``: Adam's initial rate, tf-keras's Adam, epsilon 1e-7;
+            ``patience``: epochs without a better dev F1 before a probe stops; ``lr_factor``:
+            the rate is multiplied by this after each epoch without a better dev F1).
         names: per probe, a name for the epoch lines.
-        print_fn: called with one line per probe and epoch (default silent).
         strategy: a ``tf.distribute.Strategy`` to train under (``None``: one device): a copy
             of ``probes`` in its scope trains, each batch split by rows over the replicas
             (:class:`_EdgeSteps`); under multi-worker every worker calls this with the same
             batches and gets the same probes.
+        **options: :class:`~bert_repro.probe.edge_config.EdgeTraining` fields over
+            ``training``; ``log``: called with one line per probe and epoch (default silent;
+            ``print_fn`` is its old name).
 
     Returns:
         One :class:`EdgeTrainResult` per probe, in order; ``probes`` then holds each probe's
         best epoch's weights.
     """
-    if epochs < 1:
-        raise ConfigError(f"epochs must be at least 1, got {epochs}")
-    if not 0.0 < lr_factor <= 1.0:
-        raise ConfigError(f"lr_factor must be in (0, 1], got {lr_factor}")
+    training, log = EdgeTraining.create(training, **options)
     count = probes.num_probes
     names = list(names) if names is not None else [f"probe {p}" for p in range(count)]
-    trained = probes
-    if strategy is not None:  # a copy whose weights live on every replica
-        with strategy.scope():
-            trained = StackedEdgeProbes.from_config(probes.get_config())
-        for mine, theirs in zip(trained.weights, probes.weights, strict=True):
-            mine.assign(theirs)
+    trained = _replicated(probes, strategy)
     steps = _EdgeSteps(trained, strategy or tf.distribute.get_strategy())
-    runs = [_ProbeRun(lr=np.float32(learning_rate)) for _ in range(count)]
+    runs = [_ProbeRun(lr=np.float32(training.learning_rate)) for _ in range(count)]
+    best = _train_epochs(steps, runs, (train_data, dev_data), training, log, names)
+    for var, value in zip(steps.variables, best, strict=True):
+        var.assign(value)
+    if trained is not probes:
+        for mine, theirs in zip(probes.weights, trained.weights, strict=True):
+            mine.assign(theirs.numpy())
+    return [run.result() for run in runs]
+
+
+def _replicated(probes: StackedEdgeProbes, strategy) -> StackedEdgeProbes:
+    """``probes`` itself without a strategy; else a copy whose weights live on every replica
+    (made in ``strategy``'s scope)."""
+    if strategy is None:
+        return probes
+    with strategy.scope():
+        copy = StackedEdgeProbes.from_config(probes.get_config())
+    for mine, theirs in zip(copy.weights, probes.weights, strict=True):
+        mine.assign(theirs)
+    return copy
+
+
+def _train_epochs(
+    steps: _EdgeSteps,
+    runs: list[_ProbeRun],
+    data: tuple[Iterable, Iterable],
+    training: EdgeTraining,
+    log: Callable[[str], None] | None,
+    names: Sequence[str],
+) -> list[np.ndarray]:
+    """Epochs of the probes still training until all have stopped or ``training.epochs``;
+    returns every weight's value with each probe's slice from its best epoch."""
+    train_data, dev_data = data
     best = [v.numpy() for v in steps.variables]
     start = time.monotonic()
-    for epoch in range(epochs):
+    for epoch in range(training.epochs):
         active = [p for p, run in enumerate(runs) if not run.stopping.stopped]
-        rates = np.zeros(count, np.float32)
+        rates = np.zeros(len(runs), np.float32)
         for p in active:
             rates[p] = runs[p].lr
         loss = steps.train_epoch(train_data, rates)
@@ -254,23 +257,15 @@ def train_edge_probes(
         for p in active:
             run = runs[p]
             f1 = micro_f1(gold, pred[p])
-            if run.end_epoch(epoch, loss[p], val_loss[p], f1, patience, lr_factor):
+            logged = {"loss": loss[p], "val_loss": val_loss[p], "val_f1": f1}
+            if run.end_epoch(epoch, 1.0 - f1, training, **logged):
                 current = current or [v.numpy() for v in steps.variables]
                 for b, c in zip(best, current, strict=True):
                     b[p] = c[p]
             run.seconds = time.monotonic() - start
-            if print_fn is not None:
-                h = run.history
-                print_fn(
-                    f"{names[p]} epoch {epoch + 1}: loss {h['loss'][-1]:.4f} dev loss "
-                    f"{h['val_loss'][-1]:.4f} dev F1 {h['val_f1'][-1]:.4f} lr {h['lr'][-1]:.0e} "
-                    f"({run.seconds:.0f}s)"
-                )
+            if log is not None:
+                line = run.summary({"loss": "loss", "val_loss": "dev loss", "val_f1": "dev F1"})
+                log(f"{names[p]} epoch {epoch + 1}: {line}")
         if all(run.stopping.stopped for run in runs):
             break
-    for var, value in zip(steps.variables, best, strict=True):
-        var.assign(value)
-    if trained is not probes:
-        for mine, theirs in zip(probes.weights, trained.weights, strict=True):
-            mine.assign(theirs.numpy())
-    return [run.result() for run in runs]
+    return best

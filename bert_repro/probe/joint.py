@@ -53,7 +53,6 @@ def train_probes(
     probe_rank: int,
     training: ProbeTraining | None = None,
     fit_extra_step: bool = True,
-    log_prefix: str = "",
     strategy=None,
     **options,
 ) -> dict[tuple[int, str], TrainResult]:
@@ -68,9 +67,9 @@ def train_probes(
             labels}, lengths (B,))``, shuffled: :meth:`ProbeDataset.layer_batches` (fastest)
             or :meth:`ProbeDataset.tf_layers_dataset`, with ``shuffle=True``.
         dev_data: the same for the dev set (not shuffled).
-        model_dim, probe_rank, training, log_prefix, **options: as
+        model_dim, probe_rank, training, **options: as
             :func:`~bert_repro.probe.trainer.train_probe` (``log`` gets one line per probe and
-            epoch).
+            epoch, after ``log_prefix``).
         fit_extra_step: count one more Adam step after the first epoch, as tf-keras ``fit``
             does on a dataset of unknown length (:meth:`ProbeDataset.tf_dataset`): it calls its
             train function once more to find the end of the data, and that call fails on the
@@ -93,16 +92,53 @@ def train_probes(
     if not layers or len(set(layers)) != len(layers):
         raise ConfigError(f"layers must be distinct and not empty, got {layers}")
     training, log = ProbeTraining.create(training, **options)
+    steps, runs = _start(kinds, len(layers), model_dim, probe_rank, training, strategy)
+    best = _train_epochs(steps, runs, (train_data, dev_data), training, fit_extra_step, log, layers)
+    return _results(steps.probes, runs, best, layers, training)
+
+
+def _start(kinds, num_layers: int, model_dim: int, probe_rank: int, training, strategy) -> tuple:
+    """``(steps, runs)``: the fresh stacked probes' compiled steps (under ``strategy``, else
+    the default one) and a :class:`_ProbeRun` per probe ``(i, k)`` (kind ``i``, layer ``k``)."""
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
-        probes = StackedProbes(len(layers), model_dim, probe_rank, kinds, seed=training.seed)
-    steps = _JointSteps(probes, strategy)
+        probes = StackedProbes(num_layers, model_dim, probe_rank, kinds, seed=training.seed)
     runs = {
         (i, k): _ProbeRun(lr=np.float32(training.learning_rate))
         for i in range(len(probes.kinds))
-        for k in range(len(layers))
-    }  # probe (i, k): kind i, layer k
-    best = [p.numpy() for p in probes.projections]
+        for k in range(num_layers)
+    }
+    return _JointSteps(probes, strategy), runs
+
+
+def _results(probes: StackedProbes, runs: dict, best: list, layers: Sequence[int], training):
+    """``{(layer, kind): TrainResult}`` once every probe holds its ``best`` epoch's
+    projections (as EarlyStopping restores at the end), each compiled as
+    :func:`compile_probe` does."""
+    for proj, value in zip(probes.projections, best, strict=True):
+        proj.assign(value)
+    results = {}
+    for (i, k), run in runs.items():
+        kind = probes.kinds[i]
+        probe = compile_probe(probes.probe(kind, k), kind, training.learning_rate)
+        results[layers[k], kind] = run.result(probe)
+    return results
+
+
+def _train_epochs(
+    steps: _JointSteps,
+    runs: dict[tuple[int, int], _ProbeRun],
+    data: tuple[Iterable, Iterable],
+    training: ProbeTraining,
+    fit_extra_step: bool,
+    log,
+    layers: Sequence[int],
+) -> list[np.ndarray]:
+    """Epochs of the probes still training until all have stopped or ``training.epochs``;
+    returns every probe's best epoch's projections (one ``(K, H, rank)`` array per kind)."""
+    train_data, dev_data = data
+    projections = steps.probes.projections
+    best = [p.numpy() for p in projections]
     start = time.monotonic()
     for epoch in range(training.epochs):
         active = {ik: run for ik, run in runs.items() if not run.stopping.stopped}
@@ -112,54 +148,24 @@ def train_probes(
         val = steps.eval_epoch(dev_data)
         weights = None
         for (i, k), run in active.items():
-            if run.end_epoch(epoch, float(loss[i, k]), float(val[i, k]), training):
-                weights = weights or [p.numpy() for p in probes.projections]
+            dev_loss = float(val[i, k])
+            if run.end_epoch(epoch, dev_loss, training, loss=float(loss[i, k]), val_loss=dev_loss):
+                weights = weights or [p.numpy() for p in projections]
                 best[i][k] = weights[i][k]
             run.seconds = time.monotonic() - start
             if log is not None:
-                log(f"{log_prefix}{probes.kinds[i]} layer {layers[k]} {run.summary()}")
+                line = run.summary({"loss": "loss", "val_loss": "dev"})
+                log(f"{steps.kinds[i]} layer {layers[k]} epoch {epoch + 1}: {line}")
         if all(run.stopping.stopped for run in runs.values()):
             break
-    for proj, value in zip(probes.projections, best, strict=True):
-        proj.assign(value)  # every probe's best epoch, as EarlyStopping restores at the end
-    results = {}
-    for (i, k), run in runs.items():
-        kind = probes.kinds[i]
-        probe = compile_probe(probes.probe(kind, k), kind, training.learning_rate)
-        results[layers[k], probes.kinds[i]] = run.result(probe)
-    return results
+    return best
 
 
 class _ProbeRun(ProbeRun):
     """A structural probe's :class:`ProbeRun`, monitored on its dev loss."""
 
-    def end_epoch(self, epoch: int, loss: float, val: float, training: ProbeTraining) -> bool:
-        return super().end_epoch(
-            epoch,
-            val,
-            patience=training.patience,
-            min_delta=training.min_delta,
-            loss=loss,
-            val_loss=val,
-        )
-
-    def summary(self) -> str:
-        h = self.history
-        return (
-            f"epoch {len(h['loss'])}: loss {h['loss'][-1]:.4f} dev {h['val_loss'][-1]:.4f} "
-            f"lr {h['lr'][-1]:.0e} ({self.seconds:.0f}s)"
-        )
-
     def result(self, probe) -> TrainResult:
-        best = self.stopping.best_epoch
-        return TrainResult(
-            probe=probe,
-            epochs=len(self.history["val_loss"]),
-            best_epoch=best + 1,
-            dev_loss=self.history["val_loss"][best],
-            history=self.history,
-            seconds=self.seconds,
-        )
+        return TrainResult(probe=probe, **self.best_fields())
 
 
 class _JointSteps:

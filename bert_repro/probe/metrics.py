@@ -197,44 +197,34 @@ def spearman_by_length(
     return out
 
 
-def dspr(
+def length_spearman(
     predicted: Sequence[np.ndarray],
     gold: Sequence[np.ndarray],
     min_length: int = MIN_LENGTH,
     max_length: int = MAX_LENGTH,
 ) -> float:
-    """Distance Spearman (DSpr.) of a distance probe over a corpus.
+    """Hewitt & Manning's Spearman metrics of a probe over a corpus: the Spearman correlations
+    of the predictions with the gold, averaged within each sentence length ``n``, then over
+    the lengths in ``[min_length, max_length]`` (5..50 in the paper).
 
-    Args:
-        predicted: per sentence ``(n_i, n_i)`` predicted distances.
-        gold: per sentence ``(n_i, n_i)`` gold tree distances.
-        min_length, max_length: the sentence lengths averaged (5..50 in the paper).
+    - **DSpr.** (distance Spearman, :data:`dspr`): per sentence ``(n_i, n_i)`` predicted
+      distances and gold tree distances; a sentence gives one value per word row,
+      ``spearman(predicted[i, :], gold[i, :])``.
+    - **NSpr.** (norm Spearman, :data:`nspr`): per sentence ``(n_i,)`` predicted depths
+      (squared norms) and gold tree depths; a sentence gives one value,
+      ``spearman(predicted, gold)``.
 
     Returns:
-        Mean over lengths ``n`` in range of the mean over all word rows of sentences of
-        length ``n`` of ``spearman(predicted[i, :], gold[i, :])``.
+        The mean over lengths in range of the mean of that length's values; NaN when no
+        sentence has a length in range.
     """
     return mean_over_lengths(spearman_by_length(predicted, gold), min_length, max_length)
 
 
-def nspr(
-    predicted: Sequence[np.ndarray],
-    gold: Sequence[np.ndarray],
-    min_length: int = MIN_LENGTH,
-    max_length: int = MAX_LENGTH,
-) -> float:
-    """Norm Spearman (NSpr.) of a depth probe over a corpus.
-
-    Args:
-        predicted: per sentence ``(n_i,)`` predicted depths (squared norms).
-        gold: per sentence ``(n_i,)`` gold tree depths.
-        min_length, max_length: the sentence lengths averaged (5..50 in the paper).
-
-    Returns:
-        Mean over lengths ``n`` in range of the mean over sentences of length ``n`` of
-        ``spearman(predicted, gold)``.
-    """
-    return mean_over_lengths(spearman_by_length(predicted, gold), min_length, max_length)
+#: Distance Spearman (DSpr.) of a distance probe: :func:`length_spearman` of distances.
+dspr = length_spearman
+#: Norm Spearman (NSpr.) of a depth probe: :func:`length_spearman` of depths.
+nspr = length_spearman
 
 
 def predicted_root(predicted: np.ndarray, punctuation: np.ndarray | None = None) -> int:

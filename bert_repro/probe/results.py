@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
 from ..io import check_out_dir
 from ..journal import changed
 from ..journal import input_fingerprints as journal_fingerprints
-from ..outputs import RESULTS_CSV, RESULTS_JSON, prepare_out, results_meta, rows_csv, write_results
+from ..outputs import (
+    RESULTS_CSV,
+    RESULTS_JSON,
+    model_entry,
+    prepare_out,
+    results_meta,
+    rows_csv,
+    write_results,
+)
 
 ALL_METRICS = ("uuas", "dspr", "root_acc", "nspr")
 COLUMNS = (
@@ -102,6 +111,40 @@ def _structural_order(row: dict) -> tuple:
     return (row["model"], row["kind"], int(row["layer"]), int(row["rank"]))
 
 
+@dataclass(frozen=True)
+class ResultsTable:
+    """The shape of a run's rows and the rule for continuing them.
+
+    Attributes:
+        columns: the CSV's leading columns.
+        identity: the columns that name a row: an added row replaces the one it names.
+        order: sort key of the rows.
+        resume: settings that must match to continue an existing file.
+        legacy: the file names an earlier version wrote (read when ``results.json`` is
+            missing, e.g. ``edge_results.json``), so its folders keep resuming.
+    """
+
+    columns: tuple[str, ...] = COLUMNS
+    identity: tuple[str, ...] = ("model", "layer", "kind", "rank")
+    order: Callable[[dict], tuple] = _structural_order
+    resume: tuple[str, ...] = RESUME_SETTINGS
+    legacy: tuple[str, ...] = ()
+
+
+#: The structural probes' rows (``probe sweep``/``probe train``).
+STRUCTURAL_TABLE = ResultsTable()
+#: A saved probes' evaluation (``probe evaluate``; an earlier version wrote evaluation.json).
+EVALUATION_TABLE = ResultsTable(legacy=("evaluation.json",))
+#: The edge probes' rows (``probe edge``).
+EDGE_TABLE = ResultsTable(
+    columns=EDGE_COLUMNS,
+    identity=("model", "task", "layer", "mix_upto"),
+    order=edge_row_order,
+    resume=EDGE_RESUME_SETTINGS,
+    legacy=(EDGE_LEGACY_NAME,),
+)
+
+
 def open_run(
     out: str | os.PathLike,
     specs: Sequence,
@@ -123,7 +166,7 @@ def open_run(
         paths: ``{"train": ..., "dev": ..., "test": ...}`` CoNLL-U files (None: not given).
         settings, extraction: the run's probe settings and :class:`ExtractionSettings`.
         command: the command whose results these are (``"probe sweep"``, ...).
-        options: :class:`ResultsFile` keywords (``overwrite``, ``columns``, ...).
+        options: :class:`ResultsFile` keywords (``overwrite``, ``table``).
     """
     check_out_dir(out)
     record = {
@@ -172,12 +215,8 @@ class ResultsFile:
             metadata. When an existing file recorded other ones (or none), its rows are dropped
             (every row depends on every input), and :attr:`notes` says why.
         redo: what dropping them means, for :attr:`notes` (``"retraining"``).
-        columns: the CSV's leading columns (default the structural probes' :data:`COLUMNS`).
-        identity: the columns that name a row: an added row replaces the one it names.
-        order: sort key of the rows.
-        resume: settings that must match to continue (default :data:`RESUME_SETTINGS`).
-        legacy: the file names an earlier version wrote (read when ``results.json`` is missing,
-            e.g. ``edge_results.json``), so its folders keep resuming.
+        table: the rows' columns, identity, order, resume settings and legacy file names
+            (default :data:`STRUCTURAL_TABLE`).
         overwrite: delete the earlier results in ``out`` first.
 
     Attributes:
@@ -193,27 +232,23 @@ class ResultsFile:
         command: str = "probe sweep",
         inputs: dict | None = None,
         redo: str = "retraining",
-        columns: Sequence[str] = COLUMNS,
-        identity: Sequence[str] = ("model", "layer", "kind", "rank"),
-        order=_structural_order,
-        resume: Sequence[str] = RESUME_SETTINGS,
-        legacy: Sequence[str] = (),
+        table: ResultsTable = STRUCTURAL_TABLE,
         overwrite: bool = False,
     ):
         self.out = Path(out)
         self.command = command
-        self.columns = tuple(columns)
-        self.identity = tuple(identity)
-        self.order = order
+        self.columns = tuple(table.columns)
+        self.identity = tuple(table.identity)
+        self.order = table.order
         self.json_path = self.out / RESULTS_JSON
         self.csv_path = self.out / RESULTS_CSV
         earlier = prepare_out(
             self.out,
             command=command,
             settings=settings,
-            resume=resume,
+            resume=table.resume,
             overwrite=overwrite,
-            legacy=legacy,
+            legacy=table.legacy,
         )
         models = dict(earlier.meta.get("models") or {}) if earlier is not None else {}
         extra = {} if inputs is None else {"inputs": inputs}
@@ -226,6 +261,19 @@ class ResultsFile:
             self.rows = list(earlier.rows)
             if inputs is not None and self.rows:
                 self._drop_if_inputs_changed(earlier.meta.get("inputs"), inputs)
+
+    def start_model(self, target, out: str | os.PathLike, redo: str) -> str | None:
+        """Record a loaded model (a :class:`~bert_repro.probe.prepare.ProbeTarget`) in
+        ``meta["models"]`` and drop its rows made with other weights or another tokenizer;
+        a line saying so (naming ``out`` and what it means, ``redo``), or None."""
+        spec = target.spec
+        self.set_model(spec.label, model_entry(spec.source, fingerprint=target.fingerprint))
+        if self.drop_other_versions(spec.label, target.fingerprint, target.tokenizer_fingerprint):
+            return (
+                f"model {spec.label} (weights or tokenizer) changed since the results in "
+                f"{out} were made: {redo}"
+            )
+        return None
 
     def set_model(self, label: str, entry: dict) -> None:
         """Record a model of the run in ``meta["models"]`` (:func:`bert_repro.outputs.model_entry`)."""

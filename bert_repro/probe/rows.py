@@ -90,22 +90,29 @@ def train_rows(
         strategy=strategy,
     )
     for layer, kind in todo:
-        result = results[layer, kind]
-        folder = probe_dir(out, target.spec.label, kind, layer)
-        save_probe(result.probe, folder)
-        row = _row(target, layer, kind, rank, folder / "model")
-        row.update(
-            dev_loss=result.dev_loss,
-            epochs=result.epochs,
-            best_epoch=result.best_epoch,
-            train_seconds=round(result.seconds, 1),
-        )
-        for split in ("dev", "test"):
-            if split in target.splits:
-                metrics = _score(result.probe, target, split, layer, kind, settings.batch_size)
-                for m, v in metrics.items():
-                    row[m if split == "test" else f"dev_{m}"] = float(v)
-        yield row
+        yield _trained_row(target, (layer, kind, rank), results[layer, kind], settings, out)
+
+
+def _trained_row(target: ProbeTarget, probe: tuple, result, settings, out) -> dict:
+    """Save the trained probe ``(layer, kind, rank)`` under
+    ``<out>/probes/<label>/<kind>-layer<k>/``; its row, with its training and its dev (and
+    test) metrics."""
+    layer, kind, rank = probe
+    folder = probe_dir(out, target.spec.label, kind, layer)
+    save_probe(result.probe, folder)
+    row = _row(target, layer, kind, rank, folder / "model")
+    row.update(
+        dev_loss=result.dev_loss,
+        epochs=result.epochs,
+        best_epoch=result.best_epoch,
+        train_seconds=round(result.seconds, 1),
+    )
+    for split in ("dev", "test"):
+        if split in target.splits:
+            metrics = _score(result.probe, target, split, layer, kind, settings.batch_size)
+            for m, v in metrics.items():
+                row[m if split == "test" else f"dev_{m}"] = float(v)
+    return row
 
 
 def evaluate_rows(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .trainer import MIN_DELTA, PATIENCE
+from .trainer import LR_FACTOR, MIN_DELTA, PATIENCE
 
 __all__ = [
     "LR_FACTOR",
@@ -27,8 +27,6 @@ __all__ = [
     "early_stopping",
     "reduce_on_plateau",
 ]
-
-LR_FACTOR = 0.1
 
 
 @dataclass(frozen=True)
@@ -113,25 +111,40 @@ class ProbeRun:
     history: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def end_epoch(
-        self,
-        epoch: int,
-        monitored: float,
-        *,
-        patience: int,
-        min_delta: float,
-        factor: float = LR_FACTOR,
-        **logged: float,
-    ) -> bool:
-        """Log ``logged`` and the epoch's rate, then ReduceLROnPlateau and EarlyStopping on
-        ``monitored`` in fit's callback order; return whether this epoch's weights are the best
-        so far (the ones to keep)."""
+    def end_epoch(self, epoch: int, monitored: float, training, **logged: float) -> bool:
+        """Log ``logged`` and the epoch's rate, then ReduceLROnPlateau (by
+        ``training.lr_factor``) and EarlyStopping (after ``training.patience`` epochs) on
+        ``monitored``, improvements counted beyond ``training.min_delta``, in fit's callback
+        order; return whether this epoch's weights are the best so far (the ones to keep).
+
+        ``training``: a :class:`~bert_repro.probe.trainer.ProbeTraining` or
+        :class:`~bert_repro.probe.edge_config.EdgeTraining`."""
         for key, value in {**logged, "lr": self.lr}.items():
             self.history.setdefault(key, []).append(float(value))
+        min_delta = training.min_delta
         self.plateau, self.lr = reduce_on_plateau(
-            self.plateau, monitored, self.lr, factor=factor, min_delta=min_delta
+            self.plateau, monitored, self.lr, factor=training.lr_factor, min_delta=min_delta
         )
         self.stopping, keep = early_stopping(
-            self.stopping, epoch, monitored, patience=patience, min_delta=min_delta
+            self.stopping, epoch, monitored, patience=training.patience, min_delta=min_delta
         )
         return keep
+
+    def summary(self, labels: dict[str, str]) -> str:
+        """The last epoch's line: each ``labels`` key's last value under its label, then the
+        learning rate and the seconds so far."""
+        h = self.history
+        shown = " ".join(f"{label} {h[key][-1]:.4f}" for key, label in labels.items())
+        return f"{shown} lr {h['lr'][-1]:.0e} ({self.seconds:.0f}s)"
+
+    def best_fields(self) -> dict:
+        """What every probe's training result reports: ``epochs`` trained, the 1-based
+        ``best_epoch`` kept, its ``dev_loss``, the ``history`` and the ``seconds``."""
+        best = self.stopping.best_epoch
+        return {
+            "epochs": len(self.history["val_loss"]),
+            "best_epoch": best + 1,
+            "dev_loss": self.history["val_loss"][best],
+            "history": self.history,
+            "seconds": self.seconds,
+        }

@@ -15,7 +15,7 @@ tokenizer do) the rows that depend on it are dropped and recomputed, with a line
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,19 +23,19 @@ import numpy as np
 from ..distribute import from_chief, is_chief
 from ..errors import ConfigError
 from ..io import check_out_dir
-from ..outputs import model_entry
 from ..settings import ExtractionSettings
 from .config import METRICS, SweepSettings, sweep_settings  # noqa: F401 (METRICS re-exported)
 from .prepare import ProbeTarget, check_models, load_splits, load_target
 from .results import (  # noqa: F401  (ALL_METRICS, RESUME_SETTINGS, rows_to_csv: re-exported)
     ALL_METRICS,
     COLUMNS,
+    EVALUATION_TABLE,
     RESUME_SETTINGS,
     ResultsFile,
-    open_run,
     rows_to_csv,
     treebank_fingerprints,
 )
+from .runs import Log, ProbeRun, quiet, run_flags
 from .saved import TrainedProbes
 from .specs import (  # noqa: F401 (re-exported: the notebooks and older code import them here)
     DEFAULT_MODEL_LABEL,
@@ -45,23 +45,6 @@ from .specs import (  # noqa: F401 (re-exported: the notebooks and older code im
     probe_dir,
     unique_specs,
 )
-
-Log = Callable[[str], None]
-
-
-def _quiet(_line: str) -> None:
-    return None
-
-
-def _changed(results: ResultsFile, target: ProbeTarget, out, redo: str) -> str | None:
-    if results.drop_other_versions(
-        target.spec.label, target.fingerprint, target.tokenizer_fingerprint
-    ):
-        return (
-            f"model {target.spec.label} (weights or tokenizer) changed since the results in "
-            f"{out} were made: {redo}"
-        )
-    return None
 
 
 def _todo(results: ResultsFile, target: ProbeTarget, settings: SweepSettings, strategy) -> list:
@@ -126,54 +109,43 @@ def run_sweep(
         ConfigError, DataError, ModelError: bad settings, treebanks, models or layers; all are
             checked before the first model is loaded (models from their configs only).
     """
-    verbose = bool(options.pop("verbose", False))
-    overwrite = bool(options.pop("overwrite", False))
+    verbose, overwrite = run_flags(options)
     settings, extraction = sweep_settings(settings, extraction, **options)
-    log = log or _quiet
-    specs = model_specs(models)
-    paths = {"train": train, "dev": dev, "test": test}
-    results = open_run(
+    run = ProbeRun.open(
+        models,
+        {"train": train, "dev": dev, "test": test},
         out,
-        specs,
-        paths,
         settings,
         extraction,
+        cache_dir=cache_dir,
+        log=log or quiet,
         command="probe train" if test is None else "probe sweep",
         overwrite=overwrite,
-        log=log,
     )
-    splits = load_splits(paths, settings.limit, cache_dir)
-    check_models(specs, settings.layers)
+    for spec in run.specs:
+        _sweep_model(run, spec, settings, verbose)
+    run.save_figures("sweep", settings.figures)
+    return run.results.rows
+
+
+def _sweep_model(run: ProbeRun, spec: ModelSpec, settings: SweepSettings, verbose: bool) -> None:
+    """Train and record the probes of one model that have no result yet."""
     from .rows import row_line, train_rows  # TensorFlow: only after the checks
 
-    for spec in specs:
-        target = load_target(spec, extraction)
-        results.set_model(spec.label, model_entry(spec.source, fingerprint=target.fingerprint))
-        note = _changed(results, target, out, "retraining its probes")
-        if note:
-            log(note)
-        todo = _todo(results, target, settings, extraction.strategy)
-        n_all = len(target.layers(settings.layers)) * len(settings.kinds)
-        log(
-            f"{spec.label}: {target.num_layers} layers, hidden {target.hidden}; "
-            f"{len(todo)} of {n_all} probes to train"
-        )
-        if not todo:
-            continue
-        target.features(splits, settings.too_long, extraction, log)
-        trains, strategy = target.training_strategy(extraction.strategy, log)
-        if not trains:
-            continue
-        epoch_log = log if verbose else None
-        for row in train_rows(target, todo, settings, out, epoch_log=epoch_log, strategy=strategy):
-            results.add(row)
-            log(row_line(row))
-    if settings.figures and results.rows and is_chief(extraction.strategy):
-        from .figures import save_sweep_figures
-
-        for path in save_sweep_figures(results.rows, Path(out) / "figures"):
-            log(f"wrote {path}")
-    return results.rows
+    target = run.load(spec, "retraining its probes")
+    todo = _todo(run.results, target, settings, run.extraction.strategy)
+    n_all = len(target.layers(settings.layers)) * len(settings.kinds)
+    run.log(
+        f"{spec.label}: {target.num_layers} layers, hidden {target.hidden}; "
+        f"{len(todo)} of {n_all} probes to train"
+    )
+    trains, strategy = run.ready(target, settings.too_long, todo)
+    if not trains:
+        return
+    epoch_log = run.log if verbose else None
+    for row in train_rows(target, todo, settings, run.out, epoch_log=epoch_log, strategy=strategy):
+        run.results.add(row)
+        run.log(row_line(row))
 
 
 def evaluation_dir(out: str | os.PathLike, probes: str | os.PathLike) -> Path:
@@ -208,16 +180,12 @@ def evaluate_saved(
     tokenizer changed since (then they are dropped, with a line that says so).
     """
     options.pop("rank", None)  # a saved probe has its own rank
-    overwrite = bool(options.pop("overwrite", False))
+    _, overwrite = run_flags(options)
     settings, extraction = sweep_settings(settings, extraction, **options)
-    log = log or _quiet
+    log = log or quiet
     out = evaluation_dir(out, probes)
-    check_out_dir(out)
-    if not (Path(probes) / "probes").is_dir():
-        raise ConfigError(
-            f"{probes} holds no probes/ folder: give the --out folder of a train or sweep run"
-        )
     specs = model_specs(models)
+    _check_folders(out, probes)
     trained = TrainedProbes.read(probes)
     record = {
         "models": [f"{s.label}={s.source}" for s in specs],
@@ -227,34 +195,51 @@ def evaluate_saved(
         "batch_size": settings.batch_size,
         "limit": settings.limit,
     }
-    inputs = treebank_fingerprints({"test": test})
     results = ResultsFile(
         out,
         record,
         command="probe evaluate",
-        inputs=inputs,
+        inputs=treebank_fingerprints({"test": test}),
         redo="re-evaluating",
-        legacy=("evaluation.json",),
+        table=EVALUATION_TABLE,
         overwrite=overwrite,
     )
     for note in results.notes:
         log(note)
     splits = load_splits({"test": test}, settings.limit, cache_dir)
     check_models(specs, settings.layers)
+    run = ProbeRun(out, tuple(specs), results, splits, extraction, log)
+    for spec in specs:
+        _evaluate_model(run, spec, trained, probes, settings)
+    return results.rows
+
+
+def _check_folders(out: Path, probes: str | os.PathLike) -> None:
+    """Check that ``out`` can be written and ``probes`` holds a ``probes/`` folder."""
+    check_out_dir(out)
+    if not (Path(probes) / "probes").is_dir():
+        raise ConfigError(
+            f"{probes} holds no probes/ folder: give the --out folder of a train or sweep run"
+        )
+
+
+def _evaluate_model(
+    run: ProbeRun,
+    spec: ModelSpec,
+    trained: TrainedProbes,
+    probes: str | os.PathLike,
+    settings: SweepSettings,
+) -> None:
+    """Score one model's saved probes on the test split and record the rows (the chief)."""
     from .rows import evaluate_rows, row_line  # TensorFlow: only after the checks
 
-    for spec in specs:
-        target = load_target(spec, extraction)
-        trained.check_model(spec.label, spec.source, target.fingerprint)
-        results.set_model(spec.label, model_entry(spec.source, fingerprint=target.fingerprint))
-        note = _changed(results, target, out, "re-evaluating")
-        if note:
-            log(note)
-        target.features(splits, settings.too_long, extraction, log)
-        if not is_chief(extraction.strategy):
-            continue  # another worker helped extract; the chief evaluates
-        layers = target.layers(settings.layers)
-        for row in evaluate_rows(target, layers, settings.kinds, probes, settings.batch_size, log):
-            results.add(row)
-            log(row_line(row))
-    return results.rows
+    target = load_target(spec, run.extraction)
+    trained.check_model(spec.label, spec.source, target.fingerprint)
+    run.adopt(target, "re-evaluating")
+    target.features(run.splits, settings.too_long, run.extraction, run.log)
+    if not is_chief(run.extraction.strategy):
+        return  # another worker helped extract; the chief evaluates
+    layers = target.layers(settings.layers)
+    for row in evaluate_rows(target, layers, settings.kinds, probes, settings.batch_size, run.log):
+        run.results.add(row)
+        run.log(row_line(row))

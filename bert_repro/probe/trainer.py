@@ -11,16 +11,16 @@ where Keras's is absolute (``loss < best - 1e-4``); at dev losses of order 1 the
 
 from __future__ import annotations
 
-import dataclasses
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from .._keras import keras
 from ..errors import ConfigError, check_choice
+from .config import training_and_log
 from .loss import LOSS_CLASSES, build_label_mask, build_word_mask
 from .model import PROBE_KINDS, ProbeKind, make_probe
 
@@ -39,6 +39,7 @@ BATCH_SIZE = 20
 LEARNING_RATE = 1e-3
 PATIENCE = 5
 MIN_DELTA = 1e-4
+LR_FACTOR = 0.1  # ReduceLROnPlateau's factor, as the reference
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ class ProbeTraining:
     patience: int = PATIENCE
     min_delta: float = MIN_DELTA
 
+    #: The learning rate's factor after an epoch without improvement (ReduceLROnPlateau's).
+    lr_factor: ClassVar[float] = LR_FACTOR
+
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
@@ -72,24 +76,13 @@ class ProbeTraining:
         cls, training: ProbeTraining | None = None, **options
     ) -> tuple[ProbeTraining, Callable[[str], None] | None]:
         """``(training, log)`` from an optional object and friendly keywords (``seed=``,
-        ``epochs=``, ...; ``log=`` or its old name ``print_fn=``), each applied once.
+        ``epochs=``, ...; ``log=`` or its old name ``print_fn=``, ``log_prefix=``), each applied
+        once (:func:`~bert_repro.probe.config.training_and_log`).
 
         Raises:
             ConfigError: an unknown keyword (the message lists the valid ones).
         """
-        log = options.pop("log", None)
-        if "print_fn" in options:
-            warnings.warn("print_fn= is now log=", DeprecationWarning, stacklevel=3)
-            log = log or options.pop("print_fn")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(options) - names)
-        if unknown:
-            valid = ", ".join(sorted(names | {"log"}))
-            raise ConfigError(f"unknown option(s) {', '.join(unknown)}; valid: {valid}")
-        training = training or cls()
-        if options:
-            training = dataclasses.replace(training, **options)
-        return training, log
+        return training_and_log(cls, training, options)
 
 
 @dataclass
@@ -115,19 +108,18 @@ class TrainResult:
 
 
 class _EpochLog(keras.callbacks.Callback):
-    """One line per epoch (train/dev loss, learning rate), through ``print_fn``."""
+    """One line per epoch (train/dev loss, learning rate), through ``log``."""
 
-    def __init__(self, print_fn, prefix: str = ""):
+    def __init__(self, log: Callable[[str], None]):
         super().__init__()
-        self.print_fn = print_fn
-        self.prefix = prefix
+        self.log = log
         self.start = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         lr = float(keras.backend.get_value(self.model.optimizer.learning_rate))
-        self.print_fn(
-            f"{self.prefix}epoch {epoch + 1}: loss {logs.get('loss', float('nan')):.4f} "
+        self.log(
+            f"epoch {epoch + 1}: loss {logs.get('loss', float('nan')):.4f} "
             f"dev {logs.get('val_loss', float('nan')):.4f} lr {lr:.0e} "
             f"({time.monotonic() - self.start:.0f}s)"
         )
@@ -158,7 +150,6 @@ def train_probe(
     probe_rank: int,
     training: ProbeTraining | None = None,
     checkpoint_path: str | None = None,
-    log_prefix: str = "",
     **options,
 ) -> TrainResult:
     """Train a new distance or depth probe until dev loss stops improving.
@@ -172,10 +163,10 @@ def train_probe(
         model_dim: word-vector width; probe_rank: rank of ``B``.
         training: a :class:`ProbeTraining` (default: the paper's regimen).
         checkpoint_path: also save the best weights there (``save_weights`` format).
-        log_prefix: put before each log line.
         **options: :class:`ProbeTraining` fields (``seed``, ``epochs``, ``learning_rate``,
             ``patience``, ``min_delta``) over ``training``; ``log``: called with one line per
-            epoch (default silent; ``print_fn`` is its old name).
+            epoch (default silent; ``print_fn`` is its old name), ``log_prefix``: put before
+            each line.
 
     Returns:
         A :class:`TrainResult` whose probe holds the best dev epoch's weights.
@@ -184,26 +175,7 @@ def train_probe(
     training, log = ProbeTraining.create(training, **options)
     probe = make_probe(kind, model_dim, probe_rank, seed=training.seed)
     compile_probe(probe, kind, training.learning_rate)
-    stopper = keras.callbacks.EarlyStopping(
-        monitor="val_loss",
-        patience=training.patience,
-        min_delta=training.min_delta,
-        restore_best_weights=True,
-    )
-    callbacks = [
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=0.1, patience=0, min_delta=training.min_delta, min_lr=0.0
-        ),
-        stopper,
-    ]
-    if checkpoint_path is not None:
-        callbacks.append(
-            keras.callbacks.ModelCheckpoint(
-                checkpoint_path, monitor="val_loss", save_best_only=True, save_weights_only=True
-            )
-        )
-    if log is not None:
-        callbacks.append(_EpochLog(log, log_prefix))
+    callbacks, stopper = _callbacks(training, checkpoint_path, log)
     start = time.monotonic()
     hist = probe.fit(
         _xy(train_data),
@@ -226,6 +198,40 @@ def train_probe(
         history=history,
         seconds=seconds,
     )
+
+
+def _callbacks(
+    training: ProbeTraining, checkpoint_path: str | None, log: Callable[[str], None] | None
+) -> tuple[list, keras.callbacks.EarlyStopping]:
+    """``(callbacks, stopper)``: ``fit``'s callbacks, ``ReduceLROnPlateau`` (factor 0.1,
+    patience 0), then ``stopper`` (``EarlyStopping``, restoring the best weights), then a
+    ``ModelCheckpoint`` of the best weights when ``checkpoint_path`` is given, then the epoch
+    lines when ``log`` is."""
+    stopper = keras.callbacks.EarlyStopping(
+        monitor="val_loss",
+        patience=training.patience,
+        min_delta=training.min_delta,
+        restore_best_weights=True,
+    )
+    callbacks = [
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss",
+            factor=LR_FACTOR,
+            patience=0,
+            min_delta=training.min_delta,
+            min_lr=0.0,
+        ),
+        stopper,
+    ]
+    if checkpoint_path is not None:
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                checkpoint_path, monitor="val_loss", save_best_only=True, save_weights_only=True
+            )
+        )
+    if log is not None:
+        callbacks.append(_EpochLog(log))
+    return callbacks, stopper
 
 
 def predict(probe: keras.Model, data) -> list[np.ndarray]:

@@ -133,37 +133,36 @@ def _compare(
         say(f"  {name} vs base on {source.name}: cosine layer 0 {cos[0]:.3f} ... top {cos[-1]:.3f}")
 
 
-def _probe_step(config: ReproduceConfig, out: Path, extraction, say: Say, folder: str):
-    """The models, CoNLL-U files and run settings the probe and edge steps share."""
-    args = (
+def _probe_step(
+    config: ReproduceConfig, out: Path, extraction, say: Say, folder: str, **settings
+) -> None:
+    """Run the probe (``folder="probes"``: :func:`~bert_repro.probe.sweep.run_sweep`) or edge
+    (``"edge"``: :func:`~bert_repro.probe.edge.run_edge_probes`) step on every model and the
+    config's CoNLL-U files, into ``out/<folder>``, with the settings the two share and the
+    step's own ``settings``."""
+    if folder == "probes":
+        from ..probe.sweep import run_sweep as run
+    else:
+        from ..probe.edge import run_edge_probes as run
+    run(
         _model_specs(config, out),
         config.probe_train,
         config.probe_dev,
         config.probe_test,
         out / folder,
+        extraction=extraction,
+        cache_dir=out / "cache",
+        log=say,
+        layers=config.probe_layers,
+        seed=config.seed,
+        too_long="skip",
+        **settings,
     )
-    shared = {
-        "extraction": extraction,
-        "cache_dir": out / "cache",
-        "log": say,
-        "layers": config.probe_layers,
-        "seed": config.seed,
-        "too_long": "skip",
-    }
-    return args, shared
 
 
 def _probes(config: ReproduceConfig, out: Path, extraction: ExtractionSettings, say: Say) -> None:
-    from ..probe.sweep import run_sweep
-
-    args, shared = _probe_step(config, out, extraction, say, "probes")
-    run_sweep(
-        *args,
-        **shared,
-        rank=config.probe_rank,
-        epochs=config.probe_epochs,
-        limit=config.probe_limit,
-    )
+    rank, epochs, limit = config.probe_rank, config.probe_epochs, config.probe_limit
+    _probe_step(config, out, extraction, say, "probes", rank=rank, epochs=epochs, limit=limit)
 
 
 def _model_specs(config: ReproduceConfig, out: Path) -> list[str]:
@@ -173,17 +172,9 @@ def _model_specs(config: ReproduceConfig, out: Path) -> list[str]:
 
 
 def _edge(config: ReproduceConfig, out: Path, extraction: ExtractionSettings, say: Say) -> None:
-    from ..probe.edge import run_edge_probes
-
-    args, shared = _probe_step(config, out, extraction, say, "edge")
-    run_edge_probes(
-        *args,
-        **shared,
-        tasks=config.edge_tasks,
-        epochs=config.edge_epochs,
-        mixes=config.edge_mixes,
-        limit=config.edge_limit or config.probe_limit,
-    )
+    limit = config.edge_limit or config.probe_limit
+    edge = {"tasks": config.edge_tasks, "epochs": config.edge_epochs, "mixes": config.edge_mixes}
+    _probe_step(config, out, extraction, say, "edge", limit=limit, **edge)
 
 
 def _restore(config: ReproduceConfig, job: FinetuneJob, out: Path, say: Say, strategy) -> None:
