@@ -20,7 +20,7 @@ def add_parser(subparsers) -> None:
         "--preset",
         choices=["offline", "paper"],
         default="offline",
-        help="offline: shipped MiniLM + the shared data, ~18 min on 2 CPU cores (default); "
+        help="offline: shipped MiniLM + the shared data, ~15 min on 2 CPU cores (default); "
         "paper: bert-base-uncased, MNLI/SQuAD/wiki40b via tensorflow-datasets (a GPU job)",
     )
     add_out(p, "runs/reproduce")

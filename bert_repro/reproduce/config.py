@@ -3,7 +3,7 @@
 ``offline`` uses the shipped all-MiniLM-L6-v2 and the real data of the shared data folder
 (:func:`bert_repro.data.shared_data_dir`: ``--data-dir``, ``$BERT_REPRO_DATA`` or
 ``../shared/data``) with
-sizes chosen to finish in about 18 minutes on 2 CPU cores. ``paper`` is Merchant et al.'s
+sizes chosen to finish in about 15 minutes on 2 CPU cores. ``paper`` is Merchant et al.'s
 setup: bert-base-uncased fine-tuned on MNLI and SQuAD v1.1 (tensorflow-datasets), compared over
 5,000 wiki40b paragraphs, probed on all of UD English-EWT with rank-128 probes for up to 40
 epochs: a GPU job (see the README for its cost).
@@ -25,9 +25,9 @@ PRESETS = ("offline", "paper")
 PARSE_STEPS = 100
 #: Offline sizes that set the run time (see the README's demo section for what they cost):
 #: texts per comparison source, sentences per EWT split probed, edge-probe epochs.
-OFFLINE_TEXTS = 250
-OFFLINE_PROBE_SENTENCES = 500
-OFFLINE_EDGE_EPOCHS = 3
+OFFLINE_TEXTS = 200
+OFFLINE_PROBE_SENTENCES = 400
+OFFLINE_EDGE_EPOCHS = 2
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def preset(name: str = "offline", *, data_dir: str | os.PathLike | None = None) 
     """The settings of a named preset.
 
     Args:
-        name: ``"offline"`` (shipped MiniLM, the shared data, ~18 min on 2 CPU cores) or
+        name: ``"offline"`` (shipped MiniLM, the shared data, ~15 min on 2 CPU cores) or
             ``"paper"`` (bert-base-uncased, MNLI / SQuAD / wiki40b from tensorflow-datasets,
             full EWT; a GPU job).
         data_dir: the shared data folder (EWT is needed by both presets); default
@@ -136,13 +136,13 @@ def preset(name: str = "offline", *, data_dir: str | os.PathLike | None = None) 
                     max_steps=64,
                     max_seq_length=64,
                     batch_size=16,
-                    eval_limit=500,
+                    eval_limit=400,
                 ),
                 FinetuneJob(
                     "squad",
                     "squad",
                     squad,
-                    max_steps=60,
+                    max_steps=40,
                     # windows of 128 wordpieces (a step of 8 costs 2/3 of one at 192)
                     max_seq_length=128,
                     batch_size=8,
@@ -163,7 +163,7 @@ def preset(name: str = "offline", *, data_dir: str | os.PathLike | None = None) 
                     learning_rate=1e-4,
                 ),
             ),
-            # 250 texts: CKA compares sample_tokens (2,000) of them; the cosines average all
+            # 200 texts: CKA compares sample_tokens (2,000) of them; the cosines average all
             texts=(
                 TextSource("ewt", f"conllu:{test}", OFFLINE_TEXTS, ("parse",)),
                 TextSource("agnews", f"csv:{agnews}:description", OFFLINE_TEXTS, ("agnews",)),
@@ -171,7 +171,7 @@ def preset(name: str = "offline", *, data_dir: str | os.PathLike | None = None) 
             probe_train=train,
             probe_dev=dev,
             probe_test=test,
-            # the first 500 sentences of each split, for both the structural and the edge
+            # the first 400 sentences of each split, for both the structural and the edge
             # probes: one feature extraction per model and split serves both steps
             probe_limit=OFFLINE_PROBE_SENTENCES,
             probe_rank=64,
