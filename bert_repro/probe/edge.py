@@ -173,9 +173,7 @@ def _edge_model(run: ProbeRun, spec: ModelSpec, settings: EdgeSettings, verbose:
         return
     for task in todo:
         rows = edge_rows(target, task, plan, settings, run.log, verbose=verbose, strategy=strategy)
-        run.results.add_all(rows)
-        for row in rows:
-            run.log(edge_row_line(row))
+        run.record(rows, edge_row_line)
 
 
 __all__ = [

@@ -12,7 +12,7 @@ at the end :meth:`ProbeRun.save_figures` writes the figures (on the chief only).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -104,6 +104,13 @@ class ProbeRun:
             return False, None
         target.features(self.splits, too_long, self.extraction, self.log)
         return target.training_strategy(self.extraction.strategy, self.log)
+
+    def record(self, rows: Iterable[dict], line: Callable[[dict], str]) -> None:
+        """Add each row to the results file as it comes (a killed run keeps the rows already
+        finished) and log its ``line``."""
+        for row in rows:
+            self.results.add(row)
+            self.log(line(row))
 
     def save_figures(self, kind: Literal["sweep", "edge"], wanted: bool = True) -> None:
         """On the chief, when ``wanted`` and there are rows: the run's figures

@@ -143,9 +143,10 @@ def _sweep_model(run: ProbeRun, spec: ModelSpec, settings: SweepSettings, verbos
     if not trains:
         return
     epoch_log = run.log if verbose else None
-    for row in train_rows(target, todo, settings, run.out, epoch_log=epoch_log, strategy=strategy):
-        run.results.add(row)
-        run.log(row_line(row))
+    run.record(
+        train_rows(target, todo, settings, run.out, epoch_log=epoch_log, strategy=strategy),
+        row_line,
+    )
 
 
 def evaluation_dir(out: str | os.PathLike, probes: str | os.PathLike) -> Path:
