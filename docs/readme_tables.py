@@ -143,8 +143,23 @@ def ablation_table(d: dict) -> list[str]:
 
 
 def main(path: str) -> None:
-    with open(path, encoding="utf-8") as f:
-        d = json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
+    except (OSError, json.JSONDecodeError) as err:
+        sys.exit(
+            f"cannot read {path}: {err} (give the results.json of a `bert-repro reproduce` run)"
+        )
+    missing = [
+        k
+        for k in ("finetune", "compare", "probes", "edge_probes", "ablations", "claims")
+        if k not in d
+    ]
+    if missing:
+        sys.exit(
+            f"{path} is not a `bert-repro reproduce` results.json: no {', '.join(missing)} "
+            "(a run that has not finished, or another command's output?)"
+        )
     sections = {
         "fine-tuning": finetune_table,
         "similarity to the base": similarity_table,
@@ -163,4 +178,6 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python docs/readme_tables.py RUN/results.json")
     main(sys.argv[1])
